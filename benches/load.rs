@@ -1,0 +1,178 @@
+//! Load harness: audit entries appended over HTTP (a flag toggled in a loop by concurrent
+//! clients) and audit chain verification over the database, on SQLite or PostgreSQL.
+//!
+//! `cargo bench --bench load` (SQLite in a temp dir), or with
+//! `GATEHOUSE_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<fresh db>` for PostgreSQL.
+//! `GATEHOUSE_BENCH_SECONDS` (default 10) and `GATEHOUSE_BENCH_CLIENTS` (default 16) tune it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse::clock::SystemClock;
+use gatehouse::service::Service;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use serde_json::json;
+
+const TOKEN: &str = "bench-bootstrap-token-0123456789";
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; under `cargo test` this runs as a one-second smoke test.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let tmp = tempfile::tempdir().unwrap();
+    let url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", tmp.path().display()));
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let db = gatehouse::db::connect(&url).await.unwrap();
+    gatehouse::db::migrate(&db).await.unwrap();
+    let service = Service::new(db, Arc::new(SystemClock)).await.unwrap();
+    service.ensure_bootstrap_token(TOKEN).await.unwrap();
+    let app = gatehouse::build_app(service.clone(), 1 << 20);
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().cloned().unwrap();
+    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .header("Authorization", TOKEN)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post("/api/v2/projects", json!({"key": "bench", "name": "Bench"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        post(
+            "/api/v2/projects/bench/environments",
+            json!({"key": "production", "name": "Production"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        201
+    );
+    assert_eq!(
+        post("/api/v2/flags/bench", json!({"key": "f", "name": "F"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+
+    let seconds = if benching {
+        env_or("GATEHOUSE_BENCH_SECONDS", 10)
+    } else {
+        1
+    };
+    let clients = if benching {
+        env_or("GATEHOUSE_BENCH_CLIENTS", 16)
+    } else {
+        2
+    };
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = client.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = c;
+            while Instant::now() < deadline {
+                let kind = if i % 2 == 0 {
+                    "turnFlagOn"
+                } else {
+                    "turnFlagOff"
+                };
+                i += 1;
+                let t = Instant::now();
+                let resp = client
+                    .patch(format!("{base}/api/v2/flags/bench/f"))
+                    .header("Authorization", TOKEN)
+                    .json(
+                        &json!({"environmentKey": "production", "instructions": [{"kind": kind}]}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    // Toggles that found the flag already in the asked state change nothing and write no entry.
+    let (page, _) = (
+        client
+            .get(format!("{base}/api/v2/auditlog?limit=1&action=updateOn"))
+            .header("Authorization", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap(),
+        (),
+    );
+    let changes = page["totalCount"].as_u64().unwrap();
+    println!(
+        "{backend}: {} PATCH requests from {clients} clients in {elapsed:.1}s = {:.0} req/s; {changes} audited changes = {:.0} changes/s; latency p50 {:?} p99 {:?}",
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        changes as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+    );
+
+    let runs = 3;
+    let mut best = f64::MAX;
+    let mut entries = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let report = service.verify_audit().await.unwrap();
+        assert!(report.valid);
+        entries = report.entries;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{backend}: verified {entries} entries in {:.3}s (best of {runs}) = {:.0} entries/s",
+        best,
+        entries as f64 / best
+    );
+}

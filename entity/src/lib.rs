@@ -1,0 +1,20 @@
+//! sea-orm entities of Gatehouse: one module per table, no logic.
+//!
+//! Portability rules (SQLite and PostgreSQL): ids are text, times are epoch milliseconds,
+//! structured values are JSON text, enums are strings.
+
+pub mod api_token;
+pub mod audit_entry;
+pub mod audit_head;
+pub mod connection;
+pub mod custom_role;
+pub mod env_variable;
+pub mod environment;
+pub mod flag;
+pub mod flag_state;
+pub mod member;
+pub mod project;
+pub mod scim_token;
+pub mod setting;
+pub mod team;
+pub mod team_member;

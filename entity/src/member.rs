@@ -1,0 +1,41 @@
+//! A person with access to the account.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "member")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub email: String,
+    /// Lower-cased email, unique: emails compare case-insensitively.
+    #[sea_orm(unique)]
+    pub email_lower: String,
+    pub user_name: String,
+    #[sea_orm(unique)]
+    pub user_name_lower: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Base role: reader | writer | admin | owner | no_access.
+    pub role: String,
+    /// JSON array of custom role keys.
+    pub custom_roles: String,
+    /// JSON object: role attribute key -> array of values.
+    pub role_attributes: String,
+    /// active | deactivated
+    pub status: String,
+    /// local | scim | saml | oidc
+    pub source: String,
+    pub connection_key: Option<String>,
+    pub external_id: Option<String>,
+    pub last_seen: Option<i64>,
+    /// JSON object of SCIM attributes as provisioned (displayName, emails, name, extensions).
+    pub scim_attributes: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,20 @@
+//! Schema migrations of Gatehouse: one module per additive step, never edited once shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+mod m20261122_000002_role_presets;
+mod m20261122_000003_identity_connections;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_initial::Migration),
+            Box::new(m20261122_000002_role_presets::Migration),
+            Box::new(m20261122_000003_identity_connections::Migration),
+        ]
+    }
+}

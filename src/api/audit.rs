@@ -1,0 +1,149 @@
+//! `/api/v2/auditlog`: the append-only, hash-chained audit log.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::Tag;
+use super::auth::{ApiToken, context};
+use super::error::ApiResult;
+use super::responses::Page;
+use crate::service::Service;
+use crate::service::audit::{AuditEntryRep, AuditQuery, CheckpointRep, VerifyReport};
+
+pub struct AuditApi;
+
+/// The whole log as JSON Lines.
+#[derive(ApiResponse)]
+enum ExportResponse {
+    /// One entry per line, oldest first.
+    #[oai(status = 200, content_type = "application/x-ndjson")]
+    Ok(PlainText<String>),
+}
+
+#[OpenApi(prefix_path = "/api/v2/auditlog", tag = "Tag::AuditLog")]
+impl AuditApi {
+    /// List audit entries, newest first
+    ///
+    /// Filters combine with AND. `spec` is a resource specifier with globs
+    /// (`proj/default:env/production:flag/*`), matched against each entry's accesses; `actor`
+    /// is a member id or email, a token id or a connection id; `action` is an action name
+    /// (`updateOn`, or a prefix such as `update*`); `after`/`before` are epoch milliseconds;
+    /// `q` searches name, description and comment. Pass `next` back as `cursor` for the next page.
+    ///
+    /// **Permission:** `viewAuditLog` on `acct`.
+    #[oai(path = "/", method = "get", operation_id = "listAuditLog")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        spec: Query<Option<String>>,
+        actor: Query<Option<String>>,
+        action: Query<Option<String>>,
+        after: Query<Option<i64>>,
+        before: Query<Option<i64>>,
+        q: Query<Option<String>>,
+        /// Page size, 1 to 1000 (default 50).
+        limit: Query<Option<u64>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<AuditEntryRep>>> {
+        let ctx = context(&service, &auth, req).await?;
+        let query = AuditQuery {
+            spec: spec.0,
+            actor: actor.0,
+            action: action.0,
+            after: after.0,
+            before: before.0,
+            q: q.0,
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page = service.list_audit(&ctx, query).await?;
+        Ok(Json(Page {
+            items: page.items,
+            total_count: page.total_count,
+            next: page.next,
+        }))
+    }
+
+    /// Export the whole audit log as JSON Lines
+    ///
+    /// The export is itself audited (`exportAuditLog`), and that entry is the last line.
+    ///
+    /// **Permission:** `viewAuditLog` on `acct`.
+    #[oai(path = "/export", method = "get", operation_id = "exportAuditLog")]
+    async fn export(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<ExportResponse> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(ExportResponse::Ok(PlainText(
+            service.export_audit(&ctx).await?,
+        )))
+    }
+
+    /// Recompute the hash chain
+    ///
+    /// `valid` is false when any entry was changed, removed or reordered; `firstBrokenId` names
+    /// the first entry whose link does not hold.
+    ///
+    /// **Permission:** `viewAuditLog` on `acct`.
+    #[oai(path = "/verify", method = "get", operation_id = "verifyAuditLog")]
+    async fn verify(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<Json<VerifyReport>> {
+        let ctx = context(&service, &auth, req).await?;
+        crate::service::authz::authorize(
+            &ctx.principal,
+            "viewAuditLog",
+            &crate::domain::policy::Resource::acct(),
+        )?;
+        Ok(Json(service.verify_audit().await?))
+    }
+
+    /// A signed checkpoint of the chain head
+    ///
+    /// Ed25519 over `gatehouse-audit-checkpoint-v1\n` || seq (8 bytes, big-endian) || hash.
+    /// Keep checkpoints outside the database: a later chain that does not contain a
+    /// checkpoint's (seq, hash) was rewritten.
+    ///
+    /// **Permission:** `viewAuditLog` on `acct`.
+    #[oai(
+        path = "/checkpoint",
+        method = "get",
+        operation_id = "getAuditCheckpoint"
+    )]
+    async fn checkpoint(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<Json<CheckpointRep>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.audit_checkpoint(&ctx).await?))
+    }
+
+    /// Get one audit entry with its before/after versions
+    ///
+    /// **Permission:** `viewAuditLog` on `acct`.
+    #[oai(path = "/:id", method = "get", operation_id = "getAuditEntry")]
+    async fn get(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<Json<AuditEntryRep>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.get_audit_entry(&ctx, &id).await?))
+    }
+}

@@ -1,0 +1,107 @@
+//! The REST rendering of errors: `{"code": "...", "message": "..."}` with a fitting status.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::error::Error;
+
+/// The body of every REST error.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code: invalid_request, unauthorized, forbidden, not_found,
+    /// conflict, precondition_failed, payload_too_large, approval_required, rate_limited, internal.
+    pub code: String,
+    /// What went wrong, naming the offending field where there is one.
+    pub message: String,
+}
+
+/// Every error a REST operation can answer with.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed or breaks a rule; `message` names the field.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No API token, or an unknown, revoked or expired one.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The caller's role does not allow the action on the resource.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Duplicate key, or the resource changed since the version the request names.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    #[oai(status = 412)]
+    PreconditionFailed(Json<ErrorBody>),
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The environment requires an approval request for this change.
+    #[oai(status = 422)]
+    ApprovalRequired(Json<ErrorBody>),
+    #[oai(status = 429)]
+    RateLimited(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        if let Error::Internal(detail) = &err {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let body = Json(ErrorBody {
+            code: err.code().to_owned(),
+            message: err.public_message(),
+        });
+        match err {
+            Error::InvalidRequest(_) => ApiError::BadRequest(body),
+            Error::Unauthorized(_) => ApiError::Unauthorized(body),
+            Error::Forbidden(_) => ApiError::Forbidden(body),
+            Error::NotFound(_) => ApiError::NotFound(body),
+            Error::Conflict(_) => ApiError::Conflict(body),
+            Error::PreconditionFailed(_) => ApiError::PreconditionFailed(body),
+            Error::PayloadTooLarge(_) => ApiError::PayloadTooLarge(body),
+            Error::ApprovalRequired(_) => ApiError::ApprovalRequired(body),
+            Error::RateLimited(_) => ApiError::RateLimited(body),
+            Error::Internal(_) => ApiError::Internal(body),
+        }
+    }
+}
+
+/// Shorthand for operation results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Renders any error that escaped the typed path (poem-openapi parse errors, 404 for unknown
+/// routes, 413 from the body limit) as the same JSON, so clients see one error shape.
+pub fn render_poem_error(err: &poem::Error) -> poem::Response {
+    use poem::IntoResponse;
+    let status = err.status();
+    let code = match status.as_u16() {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        412 => "precondition_failed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "approval_required",
+        429 => "rate_limited",
+        _ if status.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = if status.is_server_error() {
+        "internal error; see the server log for the request id".to_owned()
+    } else if status.as_u16() == 401 {
+        "missing or invalid API token: send `Authorization: <token>`".to_owned()
+    } else {
+        err.to_string()
+    };
+    let body = ErrorBody {
+        code: code.to_owned(),
+        message,
+    };
+    poem::web::Json(body).with_status(status).into_response()
+}

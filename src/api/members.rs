@@ -1,0 +1,103 @@
+//! `/api/v2/members`.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+
+use super::Tag;
+use super::auth::{ApiToken, context};
+use super::error::ApiResult;
+use super::responses::{Created, NoContent, Page};
+use crate::service::Service;
+use crate::service::members::{Member, MemberPatch, MemberPost};
+
+pub struct MembersApi;
+
+#[OpenApi(prefix_path = "/api/v2/members", tag = "Tag::Members")]
+impl MembersApi {
+    /// List members
+    ///
+    /// **Permission:** `viewMember` on `member/{id}`; members the caller may not view are left out.
+    #[oai(path = "/", method = "get", operation_id = "listMembers")]
+    async fn list(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<Json<Page<Member>>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(Page::all(service.list_members(&ctx).await?)))
+    }
+
+    /// Add a member
+    ///
+    /// **Permission:** `createMember` on `member/*` (and `updateCustomRole` when custom roles are given;
+    /// `updateAccountOwner` on `acct` for the owner role).
+    #[oai(path = "/", method = "post", operation_id = "createMember")]
+    async fn create(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        body: Json<MemberPost>,
+    ) -> ApiResult<Created<Member>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Created::Created(Json(
+            service.create_member(&ctx, body.0).await?,
+        )))
+    }
+
+    /// Get a member
+    ///
+    /// **Permission:** `viewMember` on `member/{id}` (members may always read themselves).
+    #[oai(path = "/:id", method = "get", operation_id = "getMember")]
+    async fn get(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<Json<Member>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.get_member(&ctx, &id).await?))
+    }
+
+    /// Change a member's names, role, custom roles, role attributes or status
+    ///
+    /// Deactivating (`status: deactivated`) revokes the member's tokens in the same transaction.
+    ///
+    /// **Permission:** `updateMemberName`, `updateRole`, `updateCustomRole`, `updateMemberRoleAttributes`
+    /// and/or `updateMemberStatus` on `member/{id}`; `updateAccountOwner` on `acct` for anything touching the owner role.
+    #[oai(path = "/:id", method = "patch", operation_id = "patchMember")]
+    async fn patch(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+        body: Json<MemberPatch>,
+    ) -> ApiResult<Json<Member>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.update_member(&ctx, &id, body.0).await?))
+    }
+
+    /// Remove a member
+    ///
+    /// Team memberships go and personal tokens are revoked; the audit history stays.
+    ///
+    /// **Permission:** `deleteMember` on `member/{id}`.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteMember")]
+    async fn delete(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let ctx = context(&service, &auth, req).await?;
+        service.delete_member(&ctx, &id).await?;
+        Ok(NoContent::NoContent)
+    }
+}

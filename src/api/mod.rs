@@ -1,0 +1,74 @@
+//! The REST edge: poem-openapi modules, one per resource. Handlers are thin: they
+//! authenticate, call one service command and render its result.
+
+mod access;
+mod account;
+mod audit;
+pub mod auth;
+mod environments;
+pub mod error;
+mod flags;
+mod members;
+pub mod middleware;
+pub mod ops;
+mod projects;
+mod responses;
+mod roles;
+mod teams;
+mod tokens;
+mod variables;
+
+use poem_openapi::{OpenApiService, Tags};
+
+/// Groups of operations in the documentation.
+#[derive(Tags)]
+pub enum Tag {
+    /// Projects: the top of the flag domain.
+    Projects,
+    /// Environments of a project, with tags and the `critical` marker.
+    Environments,
+    /// Feature flags and their per-environment state, changed by semantic-patch instructions.
+    Flags,
+    /// Environment variables; secret values are write-only.
+    Variables,
+    /// Members of the account.
+    Members,
+    /// Teams of members sharing custom roles.
+    Teams,
+    /// Custom roles and their policy statements.
+    Roles,
+    /// API tokens.
+    Tokens,
+    /// The append-only, hash-chained audit log.
+    AuditLog,
+    /// Who the caller is and what the policy language knows.
+    Account,
+}
+
+/// Every REST module, as one value poem-openapi can serve and document.
+pub fn apis() -> impl poem_openapi::OpenApi {
+    (
+        projects::ProjectsApi,
+        environments::EnvironmentsApi,
+        flags::FlagsApi,
+        variables::VariablesApi,
+        members::MembersApi,
+        teams::TeamsApi,
+        roles::RolesApi,
+        tokens::TokensApi,
+        audit::AuditApi,
+        account::AccountApi,
+        access::AccessApi,
+    )
+}
+
+/// The OpenAPI service with its metadata. No `servers` entry: the document is the same
+/// whatever the deployment's URL, so the checked-in copy can be compared byte for byte.
+pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
+    OpenApiService::new(apis(), "Gatehouse", env!("CARGO_PKG_VERSION")).description(
+        "The identity edge and governance core of a feature-flag platform: projects, \
+             environments, flags, members, teams, custom roles, API tokens and a tamper-evident \
+             audit log. Authenticate with `Authorization: <token>` (or `Bearer <token>`). Errors \
+             are `{\"code\", \"message\"}` JSON.",
+    )
+}

@@ -1,0 +1,103 @@
+//! `/api/v2/teams`.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+
+use super::Tag;
+use super::auth::{ApiToken, context};
+use super::error::ApiResult;
+use super::responses::{Created, NoContent, Page};
+use crate::service::Service;
+use crate::service::teams::{Team, TeamPatch, TeamPost};
+
+pub struct TeamsApi;
+
+#[OpenApi(prefix_path = "/api/v2/teams", tag = "Tag::Teams")]
+impl TeamsApi {
+    /// List teams
+    ///
+    /// **Permission:** `viewTeam` on `team/{key}`.
+    #[oai(path = "/", method = "get", operation_id = "listTeams")]
+    async fn list(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<Json<Page<Team>>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(Page::all(service.list_teams(&ctx).await?)))
+    }
+
+    /// Create a team
+    ///
+    /// **Permission:** `createTeam` on `team/{key}`.
+    #[oai(path = "/", method = "post", operation_id = "createTeam")]
+    async fn create(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        body: Json<TeamPost>,
+    ) -> ApiResult<Created<Team>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Created::Created(Json(
+            service.create_team(&ctx, body.0).await?,
+        )))
+    }
+
+    /// Get a team
+    ///
+    /// **Permission:** `viewTeam` on `team/{teamKey}`.
+    #[oai(path = "/:teamKey", method = "get", operation_id = "getTeam")]
+    async fn get(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        #[oai(name = "teamKey")] team_key: Path<String>,
+    ) -> ApiResult<Json<Team>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.get_team(&ctx, &team_key).await?))
+    }
+
+    /// Change a team with semantic-patch instructions
+    ///
+    /// Kinds: `addMembers`, `removeMembers`, `replaceMembers`, `addCustomRoles`, `removeCustomRoles`,
+    /// `replaceCustomRoles`, `updateName`, `updateDescription`, `replaceRoleAttributes`,
+    /// `updateRoleAttribute`, `removeRoleAttribute`. On a team synced from an identity provider,
+    /// name and membership changes get 403.
+    ///
+    /// **Permission:** `updateTeamMembers`, `updateTeamCustomRoles`, `updateTeamName`,
+    /// `updateTeamDescription` or `updateTeamRoleAttributes` on `team/{teamKey}`.
+    #[oai(path = "/:teamKey", method = "patch", operation_id = "patchTeam")]
+    async fn patch(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        #[oai(name = "teamKey")] team_key: Path<String>,
+        body: Json<TeamPatch>,
+    ) -> ApiResult<Json<Team>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.patch_team(&ctx, &team_key, body.0).await?))
+    }
+
+    /// Delete a team
+    ///
+    /// **Permission:** `deleteTeam` on `team/{teamKey}`.
+    #[oai(path = "/:teamKey", method = "delete", operation_id = "deleteTeam")]
+    async fn delete(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        #[oai(name = "teamKey")] team_key: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let ctx = context(&service, &auth, req).await?;
+        service.delete_team(&ctx, &team_key).await?;
+        Ok(NoContent::NoContent)
+    }
+}

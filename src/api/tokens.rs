@@ -1,0 +1,68 @@
+//! `/api/v2/tokens`: API tokens.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+
+use super::Tag;
+use super::auth::{ApiToken, context};
+use super::error::ApiResult;
+use super::responses::{Created, NoContent, Page};
+use crate::service::Service;
+use crate::service::tokens::{Token, TokenPost};
+
+pub struct TokensApi;
+
+#[OpenApi(prefix_path = "/api/v2/tokens", tag = "Tag::Tokens")]
+impl TokensApi {
+    /// List the caller's tokens, and every token it may view
+    ///
+    /// **Permission:** own personal tokens always; others need `viewToken` on `member/{id}:token/{tokenId}` or `service-token/{tokenId}`.
+    #[oai(path = "/", method = "get", operation_id = "listTokens")]
+    async fn list(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<Json<Page<Token>>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(Page::all(service.list_tokens(&ctx).await?)))
+    }
+
+    /// Create a token; the secret is in this response only
+    ///
+    /// A personal token acts as the calling member and never exceeds the member's access.
+    ///
+    /// **Permission:** `createAccessToken` on `member/{id}:token/*` (personal) or `service-token/*` (service).
+    #[oai(path = "/", method = "post", operation_id = "createToken")]
+    async fn create(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        body: Json<TokenPost>,
+    ) -> ApiResult<Created<Token>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Created::Created(Json(
+            service.create_token(&ctx, body.0).await?,
+        )))
+    }
+
+    /// Revoke a token
+    ///
+    /// **Permission:** own personal tokens always; others need `deleteAccessToken` on the token.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteToken")]
+    async fn delete(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let ctx = context(&service, &auth, req).await?;
+        service.revoke_token(&ctx, &id).await?;
+        Ok(NoContent::NoContent)
+    }
+}

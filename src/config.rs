@@ -1,0 +1,131 @@
+//! Typed configuration: every setting is a `GATEHOUSE_*` environment variable and a flag.
+
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+
+/// Settings shared by every subcommand. Each can be given as a flag or as its environment
+/// variable; the flag wins.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: a SQLite file (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://user@host/db`).
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATABASE_URL",
+        default_value = "sqlite://gatehouse.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Address the HTTP server binds to.
+    #[arg(
+        long,
+        env = "GATEHOUSE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Public base URL of this service: the base of SAML entity IDs and ACS URLs, OIDC redirect
+    /// URIs and SCIM `meta.location`.
+    #[arg(
+        long,
+        env = "GATEHOUSE_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub public_url: String,
+
+    /// If set, an owner-role API token with exactly this secret exists (created once, audited).
+    /// Use it to make the first calls on a fresh deployment; at least 16 characters.
+    #[arg(
+        long,
+        env = "GATEHOUSE_BOOTSTRAP_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub bootstrap_token: Option<String>,
+
+    /// Log filter in `tracing` syntax, for example `info` or `gatehouse=debug,sqlx=warn`.
+    #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log format: `text` for people, `json` for log collectors (one JSON object per line).
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAX_BODY_BYTES",
+        default_value_t = 1_048_576,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration that cannot work, with a one-line reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("GATEHOUSE_DATABASE_URL must start with sqlite: or postgres:// (got {0:?})")]
+    DatabaseUrl(String),
+    #[error(
+        "GATEHOUSE_PUBLIC_URL must be an absolute http(s) URL without a trailing slash (got {0:?})"
+    )]
+    PublicUrl(String),
+    #[error(
+        "GATEHOUSE_BOOTSTRAP_TOKEN must be 16 to 256 printable ASCII characters without spaces"
+    )]
+    BootstrapToken,
+    #[error("GATEHOUSE_MAX_BODY_BYTES must be between 1024 and 104857600")]
+    MaxBodyBytes,
+    #[error("GATEHOUSE_LOG is not a valid filter: {0}")]
+    Log(String),
+}
+
+impl Config {
+    /// Checks what clap cannot: URL shapes and secret quality.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::DatabaseUrl(db.clone()));
+        }
+        let public = &self.public_url;
+        let scheme_ok = public.starts_with("http://") || public.starts_with("https://");
+        let host = public.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+        if !scheme_ok
+            || host.is_empty()
+            || public.ends_with('/')
+            || public.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::PublicUrl(public.clone()));
+        }
+        if let Some(token) = &self.bootstrap_token {
+            let printable = token.chars().all(|c| c.is_ascii_graphic());
+            if !(16..=256).contains(&token.len()) || !printable {
+                return Err(ConfigError::BootstrapToken);
+            }
+        }
+        if !(1024..=104_857_600).contains(&self.max_body_bytes) {
+            return Err(ConfigError::MaxBodyBytes);
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| ConfigError::Log(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Whether the public URL is https (then cookies are `Secure`).
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}

@@ -1,0 +1,52 @@
+//! Database connection and migrations, for SQLite (embedded default) and PostgreSQL.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
+
+/// Opens the pool. SQLite gets WAL (readers never block the writer) and a busy timeout;
+/// writes are serialized in-process by the service's write gate.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        options
+            .max_connections(8)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+    } else {
+        options.max_connections(16).min_connections(1);
+    }
+    Database::connect(options).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// True when every known migration has been applied.
+pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.is_empty())
+}
+
+/// Cheap liveness query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+/// Which SQL dialect the pool speaks.
+pub fn backend(db: &DatabaseConnection) -> DatabaseBackend {
+    db.get_database_backend()
+}

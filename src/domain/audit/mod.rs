@@ -1,0 +1,34 @@
+//! Gatehouse audit log: an append-only, tamper-evident record of changes.
+//!
+//! * [`entry`]: the entry model ([`AuditEntry`], also the REST JSON) and the
+//!   persisted form [`StoredEntry`] (adds `prevHash`/`hash`).
+//! * [`canonical`]: the frozen byte encoding that gets hashed.
+//! * [`chain`]: `hash = SHA-256(prevHash || canonical)`, appending and
+//!   streaming verification.
+//! * [`checkpoint`]: Ed25519-signed chain heads, kept outside the database to
+//!   detect truncation and rewrites.
+//!
+//! Pure logic: no I/O, no clock (dates are passed in), no randomness (keys
+//! are built from seed bytes passed in). This folder is self-contained
+//! (`super::` paths only) so it can be copied into the service verbatim.
+
+pub mod canonical;
+pub mod chain;
+pub mod checkpoint;
+pub mod entry;
+
+pub use canonical::{
+    CanonicalError, canonical_bytes, canonical_from_json, canonical_into, canonical_value_bytes,
+};
+pub use chain::{
+    AppendError, BreakReason, ChainBreak, ChainHead, ChainSummary, ChainVerifier, GENESIS, link,
+    verify_chain,
+};
+pub use checkpoint::{
+    CHECKPOINT_DOMAIN, Checkpoint, CheckpointError, CheckpointSigner, checkpoint_message,
+    verify_checkpoint, verify_checkpoint_with_key,
+};
+pub use entry::{Access, Actor, AuditEntry, EntryError, Parent, StoredEntry, Target};
+
+#[cfg(test)]
+mod proptests;

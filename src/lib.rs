@@ -1,0 +1,44 @@
+//! Gatehouse: the identity edge of a feature-flag governance platform.
+//!
+//! `build_app` assembles the HTTP application from a [`service::Service`]; `main` and the
+//! integration tests both use it.
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::indexing_slicing
+)]
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod service;
+
+use poem::{EndpointExt, Route, get};
+
+/// The whole HTTP application: REST API, docs, operational endpoints and middleware.
+pub fn build_app(service: service::Service, max_body_bytes: usize) -> impl poem::Endpoint {
+    let api = api::openapi_service();
+    let spec = api.spec_endpoint();
+    let ui = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", ui)
+        .at("/health", get(api::ops::health))
+        .at("/ready", get(api::ops::ready))
+        .at("/metrics", get(api::ops::metrics))
+        .around(move |ep, req| api::middleware::limit_body(ep, req, max_body_bytes))
+        .around(api::middleware::observe)
+        .data(service)
+}
+
+/// The OpenAPI document the service serves, as pretty JSON (what `gatehouse openapi` prints).
+pub fn openapi_json() -> String {
+    api::openapi_service().spec()
+}

@@ -1,0 +1,356 @@
+//! What a principal may do: the member's custom roles (own and teams'), or its base role,
+//! compiled once per role version and assignment and checked against the database version
+//! on every request, so a role change is seen by every replica on its next request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
+
+use super::util::from_json;
+use super::{Service, members};
+use crate::domain::policy::{
+    BasePermissions, BaseRole, CompiledRole, Decision, Resource, decide, presets, validate,
+};
+use crate::error::{Error, Result};
+
+/// Compiled roles kept before the cache is cleared wholesale (bounded memory).
+const CACHE_LIMIT: usize = 10_000;
+
+/// A set of roles held together: allowed when any role allows (LaunchDarkly's union).
+#[derive(Debug, Clone)]
+pub struct AccessPolicy {
+    pub roles: Vec<Arc<CompiledRole>>,
+}
+
+impl AccessPolicy {
+    pub fn decide(&self, action: &str, resource: &Resource) -> Decision {
+        decide(&self.roles, action, resource)
+    }
+
+    /// The role key of the `i`-th role, for explanations.
+    pub fn role_key(&self, i: usize) -> Option<&str> {
+        self.roles.get(i).map(|r| r.key())
+    }
+}
+
+/// Compiled roles by (key, assignment attributes), each with the role version it came from.
+#[derive(Default)]
+pub struct RoleCache {
+    entries: RwLock<HashMap<String, (i64, Arc<CompiledRole>)>>,
+}
+
+/// Role attributes as assigned: attribute key -> values.
+pub type Attributes = BTreeMap<String, Vec<String>>;
+
+/// The full statement list of a stored role: a preset's built-ins first, then its own.
+pub(crate) fn effective_statements(role: &entity::custom_role::Model) -> Result<Vec<Value>> {
+    let mut statements: Vec<Value> = Vec::new();
+    if let Some(key) = &role.preset {
+        let preset =
+            presets::preset(key).ok_or_else(|| Error::internal(format!("unknown preset {key}")))?;
+        if let Value::Array(builtin) = preset.statements {
+            statements.extend(builtin);
+        }
+    }
+    statements.extend(from_json::<Vec<Value>>(&role.policy)?);
+    Ok(statements)
+}
+
+impl RoleCache {
+    /// The compiled role for this assignment, compiling when the stored version moved on.
+    fn get(
+        &self,
+        role: &entity::custom_role::Model,
+        attributes: &Attributes,
+    ) -> Result<Arc<CompiledRole>> {
+        let cache_key = format!(
+            "{}\u{0}{}",
+            role.key,
+            serde_json::to_string(attributes).map_err(Error::internal)?
+        );
+        if let Ok(map) = self.entries.read()
+            && let Some((version, compiled)) = map.get(&cache_key)
+            && *version == role.version
+        {
+            return Ok(compiled.clone());
+        }
+        let declared: Vec<String> = from_json(&role.role_attributes)?;
+        let statements = validate(&effective_statements(role)?, &declared)
+            .map_err(|e| Error::internal(format!("stored role {} is invalid: {e}", role.key)))?;
+        let base = match role.base_permissions.as_str() {
+            "reader" => BasePermissions::Reader,
+            _ => BasePermissions::NoAccess,
+        };
+        let compiled = Arc::new(
+            CompiledRole::compile(&role.key, &statements, base, attributes)
+                .map_err(|e| Error::invalid(format!("role {}: {e}", role.key)))?,
+        );
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() >= CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert(cache_key, (role.version, compiled.clone()));
+        }
+        Ok(compiled)
+    }
+}
+
+/// The custom roles a member holds: own ones with the member's attributes, each team's with
+/// the team's attributes.
+pub(crate) async fn assignments(
+    db: &impl ConnectionTrait,
+    member: &entity::member::Model,
+) -> Result<Vec<(String, Attributes)>> {
+    let mut out: Vec<(String, Attributes)> = Vec::new();
+    let own_attrs: Attributes = from_json(&member.role_attributes)?;
+    for key in from_json::<Vec<String>>(&member.custom_roles)? {
+        out.push((key, own_attrs.clone()));
+    }
+    let team_ids: Vec<String> = entity::team_member::Entity::find()
+        .filter(entity::team_member::Column::MemberId.eq(member.id.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|tm| tm.team_id)
+        .collect();
+    if !team_ids.is_empty() {
+        for team in entity::team::Entity::find()
+            .filter(entity::team::Column::Id.is_in(team_ids))
+            .all(db)
+            .await?
+        {
+            let attrs: Attributes = from_json(&team.role_attributes)?;
+            for key in from_json::<Vec<String>>(&team.custom_roles)? {
+                out.push((key, attrs.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Service {
+    /// Compiles assigned custom roles, reading each role's current version from the database.
+    /// A role that cannot compile for its assignment (say, a missing attribute) grants nothing.
+    pub(crate) async fn compile_assignments(
+        &self,
+        db: &impl ConnectionTrait,
+        assigned: &[(String, Attributes)],
+    ) -> Result<Vec<Arc<CompiledRole>>> {
+        if assigned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = assigned.iter().map(|(k, _)| k.clone()).collect();
+        let rows = entity::custom_role::Entity::find()
+            .filter(entity::custom_role::Column::Key.is_in(keys))
+            .all(db)
+            .await?;
+        let mut roles = Vec::with_capacity(assigned.len());
+        for (key, attrs) in assigned {
+            let Some(row) = rows.iter().find(|r| &r.key == key) else {
+                continue;
+            };
+            match self.role_cache().get(row, attrs) {
+                Ok(compiled) => roles.push(compiled),
+                Err(e) => tracing::warn!(role = %key, error = %e, "assigned role grants nothing"),
+            }
+        }
+        Ok(roles)
+    }
+
+    /// What a member may do. Custom roles (own and teams') supersede the base role, except
+    /// that an owner keeps full access.
+    pub(crate) async fn member_policy(
+        &self,
+        db: &impl ConnectionTrait,
+        member: &entity::member::Model,
+    ) -> Result<AccessPolicy> {
+        let base = members::parse_role("role", &member.role)?;
+        let assigned = assignments(db, member).await?;
+        let mut roles = self.compile_assignments(db, &assigned).await?;
+        if assigned.is_empty() || base.supersedes_custom_roles() {
+            roles.push(self.base_role_policy(base, Some(&member.id))?);
+        }
+        Ok(AccessPolicy { roles })
+    }
+
+    /// What a token's own grant allows (before intersecting with its member): its custom
+    /// roles, else its base role.
+    pub(crate) async fn token_grant(
+        &self,
+        db: &impl ConnectionTrait,
+        role: Option<BaseRole>,
+        custom_roles: &[String],
+        member_id: Option<&str>,
+    ) -> Result<Option<AccessPolicy>> {
+        if !custom_roles.is_empty() {
+            let assigned: Vec<(String, Attributes)> = custom_roles
+                .iter()
+                .map(|k| (k.clone(), Attributes::new()))
+                .collect();
+            return Ok(Some(AccessPolicy {
+                roles: self.compile_assignments(db, &assigned).await?,
+            }));
+        }
+        match role {
+            Some(r) => Ok(Some(AccessPolicy {
+                roles: vec![self.base_role_policy(r, member_id)?],
+            })),
+            None => Ok(None),
+        }
+    }
+}
+
+/// `_access`: which actions of a resource's type the caller may and may not perform on it.
+#[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
+pub struct AccessSummary {
+    pub allowed: Vec<String>,
+    pub denied: Vec<String>,
+}
+
+/// Summarises the caller's access to `resource` over every catalogue action of its type.
+pub(crate) fn summarize(
+    principal: &super::Principal,
+    resource: &Resource,
+) -> Option<AccessSummary> {
+    let kind = resource.kind()?;
+    let mut allowed = Vec::new();
+    let mut denied = Vec::new();
+    for id in crate::domain::policy::action::actions_for(kind).iter() {
+        let name = id.name();
+        if super::authz::authorize(principal, name, resource).is_ok() {
+            allowed.push(name.to_owned());
+        } else {
+            denied.push(name.to_owned());
+        }
+    }
+    Some(AccessSummary { allowed, denied })
+}
+
+/// Body of `POST /api/v2/access/check`.
+#[derive(Debug, Clone, poem_openapi::Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessCheck {
+    pub member_id: String,
+    /// A catalogue action, e.g. `updateOn`.
+    pub action: String,
+    /// A concrete resource, e.g. `proj/shop:env/production:flag/new-checkout`; tags and
+    /// properties come from the stored resource.
+    pub resource: String,
+}
+
+/// Which statement of which role decided.
+#[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DecidedByRep {
+    /// The role's key (`base:<role>` for a base role).
+    pub role: String,
+    pub statement_index: u64,
+    /// `allow` or `deny`.
+    pub effect: String,
+}
+
+/// The answer of `POST /api/v2/access/check`.
+#[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AccessCheckResult {
+    pub allowed: bool,
+    /// The deciding statement, or null when no statement decided (nothing matched, or an
+    /// implicit allow: `basePermissions: reader` or the `viewProject` default).
+    pub decided_by: Option<DecidedByRep>,
+    /// `statement`, `basePermissions`, `viewProjectDefault` or `notMatched`.
+    pub reason: String,
+    /// The resource as evaluated, with its stored tags and properties.
+    pub resource: String,
+}
+
+/// Fills a resource's tags and properties from the stored project, environment and flag.
+pub(crate) async fn resolve(db: &impl ConnectionTrait, given: Resource) -> Result<Resource> {
+    use crate::domain::policy::ResourceType as T;
+    let segs = &given.segments;
+    let Some(first) = segs.first() else {
+        return Ok(given);
+    };
+    if first.kind != T::Proj {
+        return Ok(given);
+    }
+    let Ok(project) = super::projects::find(db, &first.key).await else {
+        return Ok(given);
+    };
+    let mut out = super::projects::resource(&project)?;
+    for seg in segs.iter().skip(1) {
+        out = match seg.kind {
+            T::Env => match super::environments::find(db, &project, &seg.key).await {
+                Ok(env) => super::environments::resource(&project, &env)?,
+                Err(_) => return Ok(given),
+            },
+            T::Flag => {
+                let flag = entity::flag::Entity::find()
+                    .filter(entity::flag::Column::ProjectId.eq(project.id.clone()))
+                    .filter(entity::flag::Column::Key.eq(seg.key.clone()))
+                    .one(db)
+                    .await?;
+                let tags: Vec<String> = match flag {
+                    Some(f) => from_json::<crate::domain::flag::FlagSettings>(&f.settings)?.tags,
+                    None => seg.tags.clone(),
+                };
+                out.flag(seg.key.clone(), &tags)
+            }
+            _ => {
+                let mut r = out;
+                r.segments.push(seg.clone());
+                r
+            }
+        };
+    }
+    Ok(out)
+}
+
+impl Service {
+    /// Explains whether a member may perform an action on a resource, and which statement of
+    /// which role decided.
+    pub async fn check_access(
+        &self,
+        ctx: &super::Ctx,
+        input: AccessCheck,
+    ) -> Result<AccessCheckResult> {
+        if crate::domain::policy::lookup(&input.action).is_none() {
+            return Err(Error::invalid(format!(
+                "action: {:?} is not in the action catalogue (GET /api/v2/actions)",
+                input.action
+            )));
+        }
+        let given: Resource = input
+            .resource
+            .parse()
+            .map_err(|e| Error::invalid(format!("resource: {e}")))?;
+        let member = super::members::find(self.db(), &input.member_id).await?;
+        super::authz::authorize(&ctx.principal, "viewMember", &Resource::member(&member.id))?;
+        let policy = self.member_policy(self.db(), &member).await?;
+        let resource = resolve(self.db(), given).await?;
+        let decision = policy.decide(&input.action, &resource);
+        use crate::domain::policy::DecisionReason as R;
+        let reason = match decision.reason {
+            R::Statement => "statement",
+            R::BasePermissions { .. } => "basePermissions",
+            R::ViewProjectDefault { .. } => "viewProjectDefault",
+            R::NotMatched => "notMatched",
+            R::UnknownAction => "unknownAction",
+        };
+        let decided_by = decision.decided_by.map(|d| DecidedByRep {
+            role: policy.role_key(d.role_index).unwrap_or_default().to_owned(),
+            statement_index: d.statement_index as u64,
+            effect: match d.effect {
+                crate::domain::policy::Effect::Allow => "allow".to_owned(),
+                crate::domain::policy::Effect::Deny => "deny".to_owned(),
+            },
+        });
+        Ok(AccessCheckResult {
+            allowed: decision.allowed,
+            decided_by,
+            reason: reason.to_owned(),
+            resource: resource.to_string(),
+        })
+    }
+}

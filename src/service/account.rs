@@ -1,0 +1,69 @@
+//! Who the caller is.
+
+use poem_openapi::Object;
+use serde::Serialize;
+
+use super::{Ctx, Principal, Service, members};
+use crate::error::Result;
+
+/// The caller: the member a session or personal token acts as, or a service token itself.
+#[derive(Debug, Clone, Serialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct Me {
+    /// The member id, or the token id for a service token.
+    pub id: String,
+    pub email: Option<String>,
+    /// The base role in force for this caller.
+    pub role: String,
+    pub custom_roles: Vec<String>,
+    pub teams: Vec<String>,
+    pub status: String,
+    /// `member` or `serviceToken`.
+    pub kind: String,
+    /// The API token used, if any.
+    pub token_id: Option<String>,
+}
+
+impl Service {
+    pub async fn me(&self, ctx: &Ctx) -> Result<Me> {
+        match &ctx.principal {
+            Principal::Token(t) => match &t.owner {
+                Some(owner) => {
+                    let m = members::find(self.db(), &owner.id).await?;
+                    let rep = members::to_rep(self.db(), &m).await?;
+                    Ok(Me {
+                        id: rep.id,
+                        email: Some(rep.email),
+                        role: t.role.as_str().to_owned(),
+                        custom_roles: rep.custom_roles,
+                        teams: rep.teams,
+                        status: rep.status,
+                        kind: "member".to_owned(),
+                        token_id: Some(t.token_id.clone()),
+                    })
+                }
+                None => Ok(Me {
+                    id: t.token_id.clone(),
+                    email: None,
+                    role: t.role.as_str().to_owned(),
+                    custom_roles: vec![],
+                    teams: vec![],
+                    status: "active".to_owned(),
+                    kind: "serviceToken".to_owned(),
+                    token_id: Some(t.token_id.clone()),
+                }),
+            },
+            Principal::System => Ok(Me {
+                id: "system".to_owned(),
+                email: None,
+                role: "owner".to_owned(),
+                custom_roles: vec![],
+                teams: vec![],
+                status: "active".to_owned(),
+                kind: "system".to_owned(),
+                token_id: None,
+            }),
+        }
+    }
+}

@@ -1,0 +1,633 @@
+//! Feature flags: project-wide settings plus one state per environment, changed through
+//! LaunchDarkly-style semantic-patch instructions; evaluation and environment comparison.
+
+use std::collections::BTreeMap;
+
+use poem_openapi::Object;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::authz::authorize;
+use super::environments;
+use super::projects::{self, dup};
+use super::util::{check_version, from_json, new_id, snapshot, to_json};
+use super::{AuditDraft, Ctx, Service};
+use crate::domain::flag::{
+    self, Context, FlagEnvironmentState, FlagKind, FlagSettings, Instruction, InstructionScope,
+    Variation,
+};
+use crate::domain::policy::Resource;
+use crate::error::{Error, Result};
+
+/// A flag's state in one environment, as the API shows it.
+#[derive(Debug, Clone, Serialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct FlagEnvironment {
+    pub on: bool,
+    /// Index of the variation served when the flag is off.
+    pub off_variation: Option<u64>,
+    /// `{"variation": i}` or `{"rollout": {"variations": [{"variation": i, "weight": w}], "bucketBy"?}}`; weights in thousandths of a percent.
+    pub fallthrough: Value,
+    /// `[{"variation": i, "values": [context keys]}]`.
+    pub targets: Value,
+    /// `[{"id", "description"?, "clauses": [...], "variation" | "rollout"}]`.
+    pub rules: Value,
+    pub version: i64,
+    pub last_modified: i64,
+}
+
+/// A flag as the API shows it.
+#[derive(Debug, Clone, Serialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct Flag {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// `boolean` or `multivariate`.
+    pub kind: String,
+    /// `[{"value", "name"?, "description"?}]`.
+    pub variations: Value,
+    pub tags: Vec<String>,
+    pub temporary: bool,
+    pub maintainer_id: Option<String>,
+    pub archived: bool,
+    /// Bumped by every change to the flag or any of its environment states.
+    pub version: i64,
+    pub creation_date: i64,
+    /// State per environment key.
+    pub environments: BTreeMap<String, FlagEnvironment>,
+}
+
+/// Body of `POST /api/v2/flags/{projectKey}`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlagPost {
+    pub key: String,
+    pub name: String,
+    #[oai(default)]
+    pub description: String,
+    /// `boolean` (default; variations true/false) or `multivariate`.
+    pub kind: Option<String>,
+    /// `[{"value", "name"?, "description"?}]`; required for multivariate flags.
+    #[oai(default)]
+    pub variations: Vec<Value>,
+    #[oai(default)]
+    pub tags: Vec<String>,
+    #[oai(default)]
+    pub temporary: bool,
+    pub maintainer_id: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Body of `PATCH /api/v2/flags/{projectKey}/{flagKey}`: semantic-patch instructions.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlagSemanticPatch {
+    /// Needed by environment-scoped instructions (turnFlagOn, addRule, ...).
+    pub environment_key: Option<String>,
+    /// `[{"kind": "turnFlagOn"}, {"kind": "addTargets", "variation": 0, "values": ["alice"]}, ...]`.
+    pub instructions: Vec<Value>,
+    pub comment: Option<String>,
+    /// The flag version the change was made against; 409 when stale.
+    pub version: Option<i64>,
+}
+
+/// Body of `POST .../evaluate`: the context to evaluate for.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EvaluationContext {
+    pub key: String,
+    #[oai(default)]
+    pub attributes: BTreeMap<String, Value>,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone, Serialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct EvaluationResult {
+    pub value: Value,
+    pub variation_index: Option<u64>,
+    /// `{"kind": "OFF" | "TARGET_MATCH" | "RULE_MATCH" | "FALLTHROUGH", "ruleIndex"?, "ruleId"?, "bucket"?, "rollout"?}`.
+    pub reason: Value,
+}
+
+/// One field that differs between two environments.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct FlagDifference {
+    pub field: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// The comparison of a flag's state in two environments.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct FlagComparison {
+    pub from: String,
+    pub to: String,
+    pub differences: Vec<FlagDifference>,
+}
+
+struct Loaded {
+    project: entity::project::Model,
+    flag: entity::flag::Model,
+    settings: FlagSettings,
+    /// (environment, state row, parsed state), by environment key.
+    envs: Vec<(
+        entity::environment::Model,
+        entity::flag_state::Model,
+        FlagEnvironmentState,
+    )>,
+}
+
+impl Loaded {
+    fn flag_resource(&self, env: &entity::environment::Model) -> Result<Resource> {
+        Ok(environments::resource(&self.project, env)?.flag(&self.flag.key, &self.settings.tags))
+    }
+
+    /// The resources a project-wide action must be allowed on: the flag in every environment.
+    fn all_env_resources(&self) -> Result<Vec<Resource>> {
+        if self.envs.is_empty() {
+            // No environment yet: the action is checked against any environment.
+            return Ok(vec![
+                projects::resource(&self.project)?
+                    .env("*", &[] as &[&str], false)
+                    .flag(&self.flag.key, &self.settings.tags),
+            ]);
+        }
+        self.envs
+            .iter()
+            .map(|(e, _, _)| self.flag_resource(e))
+            .collect()
+    }
+
+    fn rep(&self) -> Result<Flag> {
+        let mut environments = BTreeMap::new();
+        for (env, row, state) in &self.envs {
+            environments.insert(env.key.clone(), env_rep(row, state)?);
+        }
+        let s = &self.settings;
+        Ok(Flag {
+            id: self.flag.id.clone(),
+            key: self.flag.key.clone(),
+            name: s.name.clone(),
+            description: s.description.clone(),
+            kind: kind_str(s.kind).to_owned(),
+            variations: snapshot(&s.variations)?,
+            tags: s.tags.clone(),
+            temporary: s.temporary,
+            maintainer_id: s.maintainer_id.clone(),
+            archived: s.archived,
+            version: self.flag.version,
+            creation_date: self.flag.created_at,
+            environments,
+        })
+    }
+}
+
+fn kind_str(kind: FlagKind) -> &'static str {
+    match kind {
+        FlagKind::Boolean => "boolean",
+        FlagKind::Multivariate => "multivariate",
+    }
+}
+
+fn env_rep(row: &entity::flag_state::Model, s: &FlagEnvironmentState) -> Result<FlagEnvironment> {
+    Ok(FlagEnvironment {
+        on: s.on,
+        off_variation: s.off_variation.map(|v| v as u64),
+        fallthrough: snapshot(&s.fallthrough)?,
+        targets: snapshot(&s.targets)?,
+        rules: snapshot(&s.rules)?,
+        version: row.version,
+        last_modified: row.updated_at,
+    })
+}
+
+async fn load(db: &impl ConnectionTrait, project_key: &str, flag_key: &str) -> Result<Loaded> {
+    let project = projects::find(db, project_key).await?;
+    let flag = entity::flag::Entity::find()
+        .filter(entity::flag::Column::ProjectId.eq(project.id.clone()))
+        .filter(entity::flag::Column::Key.eq(flag_key))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("flag {flag_key:?} in project {project_key:?}")))?;
+    let settings: FlagSettings = from_json(&flag.settings)?;
+    let envs = environments::all(db, &project).await?;
+    let states = entity::flag_state::Entity::find()
+        .filter(entity::flag_state::Column::FlagId.eq(flag.id.clone()))
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(envs.len());
+    for env in envs {
+        let row = states
+            .iter()
+            .find(|s| s.environment_id == env.id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "flag {flag_key} has no state in environment {}",
+                    env.key
+                ))
+            })?;
+        let state: FlagEnvironmentState = from_json(&row.state)?;
+        out.push((env, row, state));
+    }
+    Ok(Loaded {
+        project,
+        flag,
+        settings,
+        envs: out,
+    })
+}
+
+fn parse_variations(values: &[Value]) -> Result<Vec<Variation>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid(format!("variations[{i}]: {e}")))
+        })
+        .collect()
+}
+
+impl Service {
+    pub async fn list_flags(&self, ctx: &Ctx, project_key: &str) -> Result<Vec<Flag>> {
+        let p = projects::find(self.db(), project_key).await?;
+        authorize(&ctx.principal, "viewProject", &projects::resource(&p)?)?;
+        let keys: Vec<String> = entity::flag::Entity::find()
+            .filter(entity::flag::Column::ProjectId.eq(p.id.clone()))
+            .order_by_asc(entity::flag::Column::Key)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(load(self.db(), project_key, &k).await?.rep()?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get_flag(&self, ctx: &Ctx, project_key: &str, flag_key: &str) -> Result<Flag> {
+        let loaded = load(self.db(), project_key, flag_key).await?;
+        authorize(
+            &ctx.principal,
+            "viewProject",
+            &projects::resource(&loaded.project)?,
+        )?;
+        loaded.rep()
+    }
+
+    /// Creates a flag with its initial (off) state in every environment of the project.
+    pub async fn create_flag(&self, ctx: &Ctx, project_key: &str, input: FlagPost) -> Result<Flag> {
+        let kind = match input.kind.as_deref() {
+            None | Some("boolean") => FlagKind::Boolean,
+            Some("multivariate") => FlagKind::Multivariate,
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "kind: {other:?} is not boolean or multivariate"
+                )));
+            }
+        };
+        let mut settings = FlagSettings {
+            key: input.key.clone(),
+            name: input.name.clone(),
+            description: input.description.clone(),
+            kind,
+            variations: parse_variations(&input.variations)?,
+            tags: input.tags.clone(),
+            temporary: input.temporary,
+            maintainer_id: input.maintainer_id.clone(),
+            archived: false,
+        };
+        settings.normalize();
+        settings
+            .validate()
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let mut tx = self.begin_write(ctx).await?;
+        let project = projects::find(tx.db(), project_key).await?;
+        let envs = environments::all(tx.db(), &project).await?;
+        let resources: Vec<Resource> = if envs.is_empty() {
+            vec![
+                projects::resource(&project)?
+                    .env("*", &[] as &[&str], false)
+                    .flag(&settings.key, &settings.tags),
+            ]
+        } else {
+            envs.iter()
+                .map(|e| {
+                    Ok(environments::resource(&project, e)?.flag(&settings.key, &settings.tags))
+                })
+                .collect::<Result<_>>()?
+        };
+        for r in &resources {
+            authorize(&ctx.principal, "createFlag", r)?;
+        }
+        let now = tx.now_ms();
+        let flag_row = entity::flag::ActiveModel {
+            id: Set(new_id()),
+            project_id: Set(project.id.clone()),
+            key: Set(settings.key.clone()),
+            settings: Set(to_json(&settings)?),
+            archived: Set(false),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(tx.db())
+        .await
+        .map_err(|e| dup(e, &input.key))?;
+        let mut states = Vec::with_capacity(envs.len());
+        for env in envs {
+            let state = FlagEnvironmentState::initial(&settings, new_id());
+            let row = entity::flag_state::ActiveModel {
+                id: Set(new_id()),
+                flag_id: Set(flag_row.id.clone()),
+                environment_id: Set(env.id.clone()),
+                state: Set(to_json(&state)?),
+                version: Set(1),
+                updated_at: Set(now),
+            }
+            .insert(tx.db())
+            .await?;
+            states.push((env, row, state));
+        }
+        let project_resource = projects::resource(&project)?;
+        let loaded = Loaded {
+            project,
+            flag: flag_row,
+            settings,
+            envs: states,
+        };
+        let rep = loaded.rep()?;
+        let mut draft = AuditDraft::new(
+            "flag",
+            &rep.name,
+            "createFlag",
+            resources.first().unwrap_or(&project_resource),
+        )
+        .describe(format!(
+            "created flag {} in project {}",
+            rep.key, project_key
+        ))
+        .parent(&loaded.project.name, &projects::resource(&loaded.project)?)
+        .after(Some(snapshot(&rep)?))
+        .comment(input.comment);
+        for r in resources.iter().skip(1) {
+            draft = draft.access("createFlag", r);
+        }
+        tx.audit(draft).await?;
+        tx.commit().await?;
+        Ok(rep)
+    }
+
+    /// Applies semantic-patch instructions atomically: all apply, or nothing changes.
+    pub async fn patch_flag(
+        &self,
+        ctx: &Ctx,
+        project_key: &str,
+        flag_key: &str,
+        patch: FlagSemanticPatch,
+    ) -> Result<Flag> {
+        if patch.instructions.is_empty() {
+            return Err(Error::invalid(
+                "instructions: at least one instruction is needed",
+            ));
+        }
+        let instructions: Vec<Instruction> = patch
+            .instructions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                serde_json::from_value(v.clone())
+                    .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        let mut tx = self.begin_write(ctx).await?;
+        let loaded = load(tx.db(), project_key, flag_key).await?;
+        check_version(patch.version, loaded.flag.version, "flag")?;
+        let env_index = match &patch.environment_key {
+            Some(k) => Some(
+                loaded
+                    .envs
+                    .iter()
+                    .position(|(e, _, _)| &e.key == k)
+                    .ok_or_else(|| {
+                        Error::not_found(format!("environment {k:?} in project {project_key:?}"))
+                    })?,
+            ),
+            None => None,
+        };
+        // Authorize every instruction before changing anything.
+        let mut accesses: Vec<(String, Resource)> = Vec::new();
+        for (i, instruction) in instructions.iter().enumerate() {
+            let action = instruction.action();
+            let targets = match instruction.scope() {
+                InstructionScope::Project => loaded.all_env_resources()?,
+                InstructionScope::Environment => {
+                    let Some((env, _, _)) = env_index.and_then(|i| loaded.envs.get(i)) else {
+                        return Err(Error::invalid(format!(
+                            "instructions[{i}]: needs environmentKey"
+                        )));
+                    };
+                    vec![loaded.flag_resource(env)?]
+                }
+            };
+            for r in targets {
+                authorize(&ctx.principal, action, &r)?;
+                if !accesses.iter().any(|(a, res)| a == action && *res == r) {
+                    accesses.push((action.to_owned(), r));
+                }
+            }
+        }
+        let before = loaded.rep()?;
+        let state = env_index
+            .and_then(|i| loaded.envs.get(i))
+            .map(|(_, _, s)| s);
+        let mut ids = new_id;
+        let applied = flag::apply(&loaded.settings, state, &instructions, &mut ids)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        if !applied.settings_changed && !applied.state_changed {
+            return Ok(before);
+        }
+        let now = tx.now_ms();
+        if applied.state_changed
+            && let (Some(new_state), Some((_, row, _))) =
+                (&applied.state, env_index.and_then(|i| loaded.envs.get(i)))
+        {
+            let mut am: entity::flag_state::ActiveModel = row.clone().into();
+            am.state = Set(to_json(new_state)?);
+            am.version = Set(row.version + 1);
+            am.updated_at = Set(now);
+            am.update(tx.db()).await?;
+        }
+        let mut am: entity::flag::ActiveModel = loaded.flag.clone().into();
+        if applied.settings_changed {
+            am.settings = Set(to_json(&applied.settings)?);
+            am.archived = Set(applied.settings.archived);
+        }
+        am.version = Set(loaded.flag.version + 1);
+        am.updated_at = Set(now);
+        am.update(tx.db()).await?;
+        let after_loaded = load(tx.db(), project_key, flag_key).await?;
+        let after = after_loaded.rep()?;
+        let kinds: Vec<String> = patch
+            .instructions
+            .iter()
+            .filter_map(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let env_key = env_index
+            .and_then(|i| loaded.envs.get(i))
+            .map(|(e, _, _)| e.key.clone());
+        let mut draft = AuditDraft {
+            kind: "flag".to_owned(),
+            name: after.name.clone(),
+            description: match &env_key {
+                Some(env) => format!("{} on flag {flag_key} in {env}", kinds.join(", ")),
+                None => format!("{} on flag {flag_key}", kinds.join(", ")),
+            },
+            ..Default::default()
+        };
+        for (action, r) in &accesses {
+            draft = draft.access(action, r);
+        }
+        draft.target = Some(crate::domain::audit::Target {
+            name: after.name.clone(),
+            resources: accesses.iter().map(|(_, r)| r.to_string()).collect(),
+        });
+        tx.audit(
+            draft
+                .parent(&loaded.project.name, &projects::resource(&loaded.project)?)
+                .environment(env_key)
+                .before(Some(snapshot(&before)?))
+                .after(Some(snapshot(&after)?))
+                .delta(Value::Array(patch.instructions.clone()))
+                .comment(patch.comment),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    pub async fn delete_flag(&self, ctx: &Ctx, project_key: &str, flag_key: &str) -> Result<()> {
+        let mut tx = self.begin_write(ctx).await?;
+        let loaded = load(tx.db(), project_key, flag_key).await?;
+        let resources = loaded.all_env_resources()?;
+        for r in &resources {
+            authorize(&ctx.principal, "deleteFlag", r)?;
+        }
+        let before = loaded.rep()?;
+        entity::flag_state::Entity::delete_many()
+            .filter(entity::flag_state::Column::FlagId.eq(loaded.flag.id.clone()))
+            .exec(tx.db())
+            .await?;
+        entity::flag::Entity::delete_by_id(loaded.flag.id.clone())
+            .exec(tx.db())
+            .await?;
+        let project_resource = projects::resource(&loaded.project)?;
+        let mut draft = AuditDraft::new(
+            "flag",
+            &before.name,
+            "deleteFlag",
+            resources.first().unwrap_or(&project_resource),
+        )
+        .describe(format!(
+            "deleted flag {flag_key} from project {project_key}"
+        ))
+        .parent(&loaded.project.name, &projects::resource(&loaded.project)?)
+        .before(Some(snapshot(&before)?));
+        for r in resources.iter().skip(1) {
+            draft = draft.access("deleteFlag", r);
+        }
+        tx.audit(draft).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn evaluate_flag(
+        &self,
+        ctx: &Ctx,
+        project_key: &str,
+        flag_key: &str,
+        env_key: &str,
+        context: EvaluationContext,
+    ) -> Result<EvaluationResult> {
+        let loaded = load(self.db(), project_key, flag_key).await?;
+        authorize(
+            &ctx.principal,
+            "viewProject",
+            &projects::resource(&loaded.project)?,
+        )?;
+        let (_, _, state) = loaded
+            .envs
+            .iter()
+            .find(|(e, _, _)| e.key == env_key)
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "environment {env_key:?} in project {project_key:?}"
+                ))
+            })?;
+        if context.key.is_empty() {
+            return Err(Error::invalid("key: a context needs a non-empty key"));
+        }
+        let ctx_domain = Context {
+            key: context.key,
+            attributes: context.attributes.into_iter().collect(),
+        };
+        let eval = flag::evaluate(&loaded.settings, state, &ctx_domain);
+        Ok(EvaluationResult {
+            value: eval.value.clone(),
+            variation_index: eval.variation_index.map(|v| v as u64),
+            reason: snapshot(&eval.reason)?,
+        })
+    }
+
+    pub async fn compare_flag(
+        &self,
+        ctx: &Ctx,
+        project_key: &str,
+        flag_key: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<FlagComparison> {
+        let loaded = load(self.db(), project_key, flag_key).await?;
+        authorize(
+            &ctx.principal,
+            "viewProject",
+            &projects::resource(&loaded.project)?,
+        )?;
+        let find = |k: &str| {
+            loaded
+                .envs
+                .iter()
+                .find(|(e, _, _)| e.key == k)
+                .map(|(_, _, s)| s)
+                .ok_or_else(|| {
+                    Error::not_found(format!("environment {k:?} in project {project_key:?}"))
+                })
+        };
+        let differences = flag::compare(&loaded.settings, find(from)?, find(to)?)
+            .into_iter()
+            .map(|d| FlagDifference {
+                field: d.field,
+                from: d.from,
+                to: d.to,
+            })
+            .collect();
+        Ok(FlagComparison {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            differences,
+        })
+    }
+}

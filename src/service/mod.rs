@@ -1,0 +1,136 @@
+//! The write path and the read queries: every command runs authorize -> change -> audit in one
+//! database transaction. Edges (REST, CLI, later SCIM and SSO) call these commands and nothing
+//! below them.
+
+pub mod access;
+pub mod account;
+pub mod audit;
+pub mod authz;
+pub mod bootstrap;
+pub mod environments;
+pub mod flags;
+pub mod members;
+pub mod metrics;
+pub mod principal;
+pub mod projects;
+pub mod roles;
+pub mod teams;
+pub mod tokens;
+mod util;
+pub mod variables;
+pub mod write;
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseBackend, DatabaseConnection};
+
+use crate::clock::Clock;
+use crate::domain::audit::CheckpointSigner;
+use crate::domain::policy::{BaseRole, CompiledRole};
+use crate::error::Error;
+
+pub use principal::{Ctx, Principal};
+pub use write::{AuditDraft, WriteTx};
+
+/// Everything a command needs: the database, the clock, the checkpoint key and the metrics.
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    /// SQLite has one writer at a time; queueing writers here is fairer and faster than
+    /// letting them spin on SQLITE_BUSY. PostgreSQL needs no gate: the audit head row lock
+    /// serializes appends across processes.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    signer: CheckpointSigner,
+    metrics: Arc<metrics::Metrics>,
+    /// Base roles compiled once; the writer's own-token statement needs the member's id, so
+    /// a writer acting as a member gets its own compilation.
+    base_roles: Vec<(BaseRole, Arc<CompiledRole>)>,
+    role_cache: access::RoleCache,
+}
+
+impl Service {
+    /// Builds the service over a migrated database, loading (or creating, once) the audit
+    /// checkpoint key.
+    pub async fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> crate::error::Result<Self> {
+        let write_gate = match db.get_database_backend() {
+            DatabaseBackend::Sqlite => Some(Arc::new(tokio::sync::Mutex::new(()))),
+            _ => None,
+        };
+        let metrics = Arc::new(metrics::Metrics::default());
+        let placeholder = CheckpointSigner::from_seed([0u8; 32]);
+        let mut base_roles = Vec::new();
+        for role in BaseRole::ALL {
+            let compiled = role
+                .compile("")
+                .map_err(|e| Error::internal(format!("base role {}: {e}", role.as_str())))?;
+            base_roles.push((role, Arc::new(compiled)));
+        }
+        let mut service = Service {
+            inner: Arc::new(Inner {
+                db,
+                clock,
+                write_gate,
+                signer: placeholder,
+                metrics,
+                role_cache: access::RoleCache::default(),
+                base_roles,
+            }),
+        };
+        let seed = audit::load_or_create_checkpoint_seed(&service).await?;
+        if let Some(inner) = Arc::get_mut(&mut service.inner) {
+            inner.signer = CheckpointSigner::from_seed(seed);
+        }
+        service.ensure_preset_roles().await?;
+        Ok(service)
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn signer(&self) -> &CheckpointSigner {
+        &self.inner.signer
+    }
+
+    /// The compiled policy of a base role, for the member it acts as (if any).
+    pub(crate) fn base_role_policy(
+        &self,
+        role: BaseRole,
+        member_id: Option<&str>,
+    ) -> crate::error::Result<Arc<CompiledRole>> {
+        if let (BaseRole::Writer, Some(id)) = (role, member_id) {
+            let compiled = role
+                .compile(id)
+                .map_err(|e| Error::internal(format!("base role writer: {e}")))?;
+            return Ok(Arc::new(compiled));
+        }
+        self.inner
+            .base_roles
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| Error::internal(format!("base role {} is not compiled", role.as_str())))
+    }
+
+    pub(crate) fn role_cache(&self) -> &access::RoleCache {
+        &self.inner.role_cache
+    }
+
+    pub(crate) fn write_gate(&self) -> Option<&Arc<tokio::sync::Mutex<()>>> {
+        self.inner.write_gate.as_ref()
+    }
+}

@@ -1,0 +1,185 @@
+//! Who is acting: principals, the request context and token authentication.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sha2::{Digest, Sha256};
+
+use super::Service;
+use super::access::AccessPolicy;
+use crate::domain::audit::Actor;
+use crate::domain::policy::BaseRole;
+use crate::error::{Error, Result};
+
+/// How often `last used` of a token is written: once a minute is plenty for people and keeps
+/// the hot path free of a write per request.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// The member behind a principal, as the audit log names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub id: String,
+    pub email: String,
+}
+
+/// An authenticated API token.
+#[derive(Debug, Clone)]
+pub struct TokenPrincipal {
+    pub token_id: String,
+    pub name: String,
+    pub service_token: bool,
+    /// The member a personal token acts as.
+    pub owner: Option<MemberRef>,
+    /// The base role shown for this principal (the member's, or a lower one the token asked for).
+    pub role: BaseRole,
+    /// What the member (or, for a service token, the token) may do.
+    pub policy: AccessPolicy,
+    /// A personal token's own grant: the token may do only what both allow.
+    pub limit: Option<AccessPolicy>,
+}
+
+/// Who is acting.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Token(TokenPrincipal),
+    /// The service itself (bootstrap, migrations, CLI).
+    System,
+}
+
+impl Principal {
+    /// The audit log's view of this principal.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Token(t) => Actor::Token {
+                id: t.token_id.clone(),
+                name: t.name.clone(),
+                service_token: t.service_token,
+                owner_id: t.owner.as_ref().map(|m| m.id.clone()),
+            },
+            Principal::System => Actor::System,
+        }
+    }
+
+    /// The member this principal acts as, if any.
+    pub fn member(&self) -> Option<&MemberRef> {
+        match self {
+            Principal::Token(t) => t.owner.as_ref(),
+            Principal::System => None,
+        }
+    }
+}
+
+/// The request around a command: who, and the request id and address for the audit log.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl Ctx {
+    pub fn system() -> Self {
+        Ctx {
+            principal: Principal::System,
+            request_id: None,
+            source_ip: None,
+        }
+    }
+}
+
+/// Hex SHA-256 of a token secret: secrets are random and long, so a fast hash is the right
+/// tool (argon2 would cost milliseconds per request without adding safety).
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Strips an optional `Bearer ` prefix from an Authorization header value.
+pub fn token_from_header(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => value,
+    }
+}
+
+impl Service {
+    /// Resolves an Authorization header to a principal, or 401.
+    pub async fn authenticate(&self, header: &str) -> Result<Principal> {
+        let secret = token_from_header(header);
+        if secret.is_empty() {
+            return Err(Error::Unauthorized("missing API token".into()));
+        }
+        let invalid = || Error::Unauthorized("invalid or revoked API token".into());
+        let token = entity::api_token::Entity::find()
+            .filter(entity::api_token::Column::SecretHash.eq(hash_secret(secret)))
+            .one(self.db())
+            .await?
+            .ok_or_else(invalid)?;
+        let now = self.now_ms();
+        if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
+            return Err(invalid());
+        }
+        let token_role = token
+            .role
+            .as_deref()
+            .map(|r| {
+                BaseRole::parse(r).ok_or_else(|| Error::internal("stored token role is unknown"))
+            })
+            .transpose()?;
+        let token_custom_roles: Vec<String> = super::util::from_json(&token.custom_roles)?;
+        let (owner, role, policy, limit) = match &token.owner_id {
+            Some(owner_id) => {
+                let member = entity::member::Entity::find_by_id(owner_id.clone())
+                    .one(self.db())
+                    .await?
+                    .ok_or_else(invalid)?;
+                if member.status != "active" {
+                    return Err(invalid());
+                }
+                let member_role = BaseRole::parse(&member.role)
+                    .ok_or_else(|| Error::internal("stored member role is unknown"))?;
+                let role = match token_role {
+                    Some(t) if t.rank() < member_role.rank() => t,
+                    _ => member_role,
+                };
+                let policy = self.member_policy(self.db(), &member).await?;
+                let limit = self
+                    .token_grant(self.db(), token_role, &token_custom_roles, Some(&member.id))
+                    .await?;
+                (
+                    Some(MemberRef {
+                        id: member.id,
+                        email: member.email,
+                    }),
+                    role,
+                    policy,
+                    limit,
+                )
+            }
+            None => {
+                let policy = self
+                    .token_grant(self.db(), token_role, &token_custom_roles, None)
+                    .await?
+                    .unwrap_or(AccessPolicy { roles: Vec::new() });
+                (None, token_role.unwrap_or(BaseRole::NoAccess), policy, None)
+            }
+        };
+        if token
+            .last_used
+            .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
+        {
+            entity::api_token::Entity::update_many()
+                .col_expr(entity::api_token::Column::LastUsed, Expr::value(now))
+                .filter(entity::api_token::Column::Id.eq(token.id.clone()))
+                .exec(self.db())
+                .await?;
+        }
+        Ok(Principal::Token(TokenPrincipal {
+            token_id: token.id,
+            name: token.name,
+            service_token: token.service_token,
+            owner,
+            role,
+            policy,
+            limit,
+        }))
+    }
+}

@@ -1,0 +1,303 @@
+//! API tokens: the secret is shown once, only its SHA-256 is stored, and a token never
+//! exceeds the member it acts for.
+
+use base64::Engine;
+use poem_openapi::Object;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use serde::Serialize;
+
+use super::authz::authorize;
+use super::members::{self, check_custom_roles, parse_role};
+use super::principal::hash_secret;
+use super::util::{from_json, new_id, snapshot, to_json, validate_name};
+use super::{AuditDraft, Ctx, Principal, Service};
+use crate::domain::policy::{BaseRole, Resource};
+use crate::error::{Error, Result};
+
+/// Prefix of generated secrets, so leaked tokens are easy to recognise and scan for.
+const SECRET_PREFIX: &str = "gat_";
+
+/// A token as the API shows it. `token` (the secret) is present only in the create response.
+#[derive(Debug, Clone, Serialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub owner_id: Option<String>,
+    pub service_token: bool,
+    pub role: Option<String>,
+    pub custom_roles: Vec<String>,
+    /// The last four characters of the secret.
+    pub ending: String,
+    pub last_used: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    pub creation_date: i64,
+    /// The secret: returned once, on create; store it now.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+/// Body of `POST /api/v2/tokens`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenPost {
+    pub name: String,
+    /// A service token acts as itself (needs admin); otherwise the token acts as the caller.
+    #[oai(default)]
+    pub service_token: bool,
+    /// Base role of the token; a personal token may not exceed its member's role.
+    pub role: Option<String>,
+    #[oai(default)]
+    pub custom_roles: Vec<String>,
+    /// Epoch milliseconds after which the token stops working.
+    pub expires_at: Option<i64>,
+}
+
+fn to_rep(m: &entity::api_token::Model) -> Result<Token> {
+    Ok(Token {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        owner_id: m.owner_id.clone(),
+        service_token: m.service_token,
+        role: m.role.clone(),
+        custom_roles: from_json(&m.custom_roles)?,
+        ending: m.ending.clone(),
+        last_used: m.last_used,
+        expires_at: m.expires_at,
+        revoked: m.revoked_at.is_some(),
+        creation_date: m.created_at,
+        token: None,
+    })
+}
+
+fn resource(m: &entity::api_token::Model) -> Resource {
+    match &m.owner_id {
+        Some(owner) => Resource::member(owner).token(&m.id),
+        None => Resource::service_token(&m.id),
+    }
+}
+
+/// A fresh random secret: 32 bytes of OS randomness, URL-safe.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    format!(
+        "{SECRET_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+fn ending(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars.iter().skip(chars.len().saturating_sub(4)).collect()
+}
+
+/// What a new token is: its owner (None for service tokens) and its access.
+pub struct NewToken {
+    pub name: String,
+    pub owner_id: Option<String>,
+    pub role: Option<BaseRole>,
+    pub custom_roles: Vec<String>,
+    pub expires_at: Option<i64>,
+    /// Use exactly this secret (bootstrap); otherwise one is generated.
+    pub secret: Option<String>,
+}
+
+impl Service {
+    /// Creates a token in one audited transaction and returns it with its secret.
+    pub async fn insert_token(&self, ctx: &Ctx, new: NewToken) -> Result<Token> {
+        let name = validate_name("name", &new.name)?;
+        let id = new_id();
+        let res = match &new.owner_id {
+            Some(owner) => Resource::member(owner).token(&id),
+            None => Resource::service_token(&id),
+        };
+        authorize(&ctx.principal, "createAccessToken", &res)?;
+        let secret = new.secret.unwrap_or_else(generate_secret);
+        let mut tx = self.begin_write(ctx).await?;
+        let custom_roles = check_custom_roles(tx.db(), "customRoles", &new.custom_roles).await?;
+        // Tokens carry no role attributes, so roles that need them cannot be given to a token.
+        super::members::check_role_requirements(
+            tx.db(),
+            "customRoles",
+            &custom_roles,
+            &Default::default(),
+        )
+        .await?;
+        if let Some(owner_id) = &new.owner_id {
+            let owner = members::find(tx.db(), owner_id).await?;
+            if owner.status != "active" {
+                return Err(Error::invalid(
+                    "the member is deactivated and cannot get tokens",
+                ));
+            }
+            let owner_role = parse_role("role", &owner.role)?;
+            if new.role.is_some_and(|r| r.rank() > owner_role.rank()) {
+                return Err(Error::invalid(format!(
+                    "role: a personal token cannot exceed its member's role {}",
+                    owner_role.as_str()
+                )));
+            }
+        }
+        let m = entity::api_token::ActiveModel {
+            id: Set(id.clone()),
+            name: Set(name),
+            owner_id: Set(new.owner_id.clone()),
+            service_token: Set(new.owner_id.is_none()),
+            role: Set(new.role.map(|r| r.as_str().to_owned())),
+            custom_roles: Set(to_json(&custom_roles)?),
+            secret_hash: Set(hash_secret(&secret)),
+            ending: Set(ending(&secret)),
+            last_used: Set(None),
+            expires_at: Set(new.expires_at),
+            revoked_at: Set(None),
+            created_by: Set(ctx.principal.actor().id().map(str::to_owned)),
+            created_at: Set(tx.now_ms()),
+        }
+        .insert(tx.db())
+        .await
+        .map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => Error::conflict("a token with this secret already exists"),
+            other => other,
+        })?;
+        let rep = to_rep(&m)?;
+        tx.audit(
+            AuditDraft::new("token", &rep.name, "createAccessToken", &res)
+                .describe(format!(
+                    "created {} token {}",
+                    if rep.service_token {
+                        "service"
+                    } else {
+                        "personal"
+                    },
+                    rep.name
+                ))
+                .after(Some(snapshot(&rep)?)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Token {
+            token: Some(secret),
+            ..rep
+        })
+    }
+
+    pub async fn create_token(&self, ctx: &Ctx, input: TokenPost) -> Result<Token> {
+        let role = input
+            .role
+            .as_deref()
+            .map(|r| parse_role("role", r))
+            .transpose()?;
+        if input.expires_at.is_some_and(|e| e <= self.now_ms()) {
+            return Err(Error::invalid("expiresAt: must be in the future"));
+        }
+        let owner_id = if input.service_token {
+            None
+        } else {
+            let me = ctx.principal.member().ok_or_else(|| {
+                Error::invalid("serviceToken: this caller is not a member; only a service token can be created")
+            })?;
+            Some(me.id.clone())
+        };
+        if input.service_token && role.is_none() && input.custom_roles.is_empty() {
+            return Err(Error::invalid(
+                "role: a service token needs a role or custom roles",
+            ));
+        }
+        if let (Principal::Token(t), Some(r)) = (&ctx.principal, role)
+            && r.rank() > t.role.rank()
+        {
+            return Err(Error::forbidden(format!(
+                "role: cannot create a token above your own role {}",
+                t.role.as_str()
+            )));
+        }
+        self.insert_token(
+            ctx,
+            NewToken {
+                name: input.name,
+                owner_id,
+                role,
+                custom_roles: input.custom_roles,
+                expires_at: input.expires_at,
+                secret: None,
+            },
+        )
+        .await
+    }
+
+    /// The caller's own personal tokens, and every token it may view.
+    pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<Token>> {
+        let rows = entity::api_token::Entity::find()
+            .order_by_asc(entity::api_token::Column::CreatedAt)
+            .all(self.db())
+            .await?;
+        let me = ctx.principal.member().map(|m| m.id.clone());
+        let mut out = Vec::new();
+        for m in &rows {
+            let own = me.is_some() && m.owner_id == me;
+            if own || authorize(&ctx.principal, "viewToken", &resource(m)).is_ok() {
+                out.push(to_rep(m)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes a token at once; the record stays for the audit trail.
+    pub async fn revoke_token(&self, ctx: &Ctx, id: &str) -> Result<()> {
+        let mut tx = self.begin_write(ctx).await?;
+        let m = entity::api_token::Entity::find_by_id(id.to_owned())
+            .one(tx.db())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("token {id:?}")))?;
+        let own = ctx
+            .principal
+            .member()
+            .is_some_and(|me| m.owner_id.as_deref() == Some(me.id.as_str()));
+        let res = resource(&m);
+        if !own {
+            authorize(&ctx.principal, "deleteAccessToken", &res)?;
+        }
+        if m.revoked_at.is_some() {
+            return Err(Error::not_found(format!("token {id:?}")));
+        }
+        let before = to_rep(&m)?;
+        let mut am: entity::api_token::ActiveModel = m.clone().into();
+        am.revoked_at = Set(Some(tx.now_ms()));
+        let updated = am.update(tx.db()).await?;
+        tx.audit(
+            AuditDraft::new("token", &m.name, "deleteAccessToken", &res)
+                .describe(format!("revoked token {}", m.name))
+                .before(Some(snapshot(&before)?))
+                .after(Some(snapshot(&to_rep(&updated)?)?)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `gatehouse token create --member EMAIL`: a personal token of that member.
+    pub async fn create_personal_token_for(
+        &self,
+        name: &str,
+        email: &str,
+        role: Option<BaseRole>,
+    ) -> Result<Token> {
+        let member = members::find_by_email(self.db(), email).await?;
+        self.insert_token(
+            &Ctx::system(),
+            NewToken {
+                name: name.to_owned(),
+                owner_id: Some(member.id),
+                role,
+                custom_roles: vec![],
+                expires_at: None,
+                secret: None,
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,72 @@
+//! Small helpers shared by the commands: ids, keys, JSON columns, version checks.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Keys are what policies and URLs name resources by: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.
+pub fn validate_key(field: &str, key: &str) -> Result<()> {
+    let mut chars = key.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !first_ok || !rest_ok || key.len() > 128 {
+        return Err(Error::invalid(format!(
+            "{field}: {key:?} is not a valid key (letters, digits, '.', '_', '-', starting with a letter or digit, at most 128)"
+        )));
+    }
+    Ok(())
+}
+
+/// A human name: non-empty after trimming, at most 256 characters.
+pub fn validate_name(field: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(Error::invalid(format!(
+            "{field}: must be 1 to 256 characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// Tags are sorted, de-duplicated keys.
+pub fn normalize_tags(field: &str, tags: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(tags.len());
+    for (i, tag) in tags.iter().enumerate() {
+        validate_key(&format!("{field}[{i}]"), tag)?;
+        out.push(tag.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Reads a JSON text column.
+pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// Writes a JSON text column.
+pub fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(Error::internal)
+}
+
+/// A JSON snapshot of a representation for the audit log.
+pub fn snapshot<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(Error::internal)
+}
+
+/// Optimistic concurrency: a client that says which version it edits gets 409 when stale.
+pub fn check_version(expected: Option<i64>, actual: i64, what: &str) -> Result<()> {
+    match expected {
+        Some(v) if v != actual => Err(Error::conflict(format!(
+            "{what} is at version {actual}, the request was made against version {v}"
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,371 @@
+//! The audit log: one entry per change, a hash chain nobody can rewrite unnoticed, filters,
+//! pagination, export, checkpoints, and writers racing without forking the chain.
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use sea_orm::{ConnectionTrait, DatabaseBackend};
+use serde_json::json;
+
+use crate::support::TestApp;
+
+async fn toggle(app: &TestApp, on: bool) {
+    let kind = if on { "turnFlagOn" } else { "turnFlagOff" };
+    let (s, body) = app
+        .patch(
+            "/api/v2/flags/p/f",
+            json!({"environmentKey": "test", "instructions": [{"kind": kind}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chain_verifies_and_names_an_entry_edited_behind_the_triggers_back() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    for i in 0..5 {
+        toggle(&app, i % 2 == 0).await;
+    }
+    let (s, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(s, 200);
+    assert_eq!(report["valid"], true, "{report}");
+    let total = app.audit_count().await;
+    assert_eq!(report["entries"], total);
+
+    // The database refuses UPDATE and DELETE on the audit table.
+    let db = app.service.db();
+    assert!(
+        db.execute_unprepared("UPDATE audit_entry SET kind = 'x' WHERE seq = 3")
+            .await
+            .is_err()
+    );
+    assert!(
+        db.execute_unprepared("DELETE FROM audit_entry WHERE seq = 3")
+            .await
+            .is_err()
+    );
+
+    // An attacker with DDL rights disables the trigger and rewrites one entry.
+    let victim = app.audit("action=updateOn").await.last().cloned().unwrap();
+    let seq = victim["seq"].as_i64().unwrap();
+    let rewrite = format!(
+        "UPDATE audit_entry SET body = REPLACE(body, '\"turnFlagOn\"', '\"turnFlagOff\"') WHERE seq = {seq}"
+    );
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            db.execute_unprepared("DROP TRIGGER audit_entry_no_update")
+                .await
+                .unwrap();
+            db.execute_unprepared(&rewrite).await.unwrap();
+        }
+        _ => {
+            db.execute_unprepared("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_no_update")
+                .await
+                .unwrap();
+            db.execute_unprepared(&rewrite).await.unwrap();
+        }
+    }
+    let (s, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(s, 200);
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["firstBrokenId"], victim["_id"], "{report}");
+    assert_eq!(report["firstBrokenSeq"], seq);
+
+    // The CLI says the same, with a non-zero exit code.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["audit", "verify"])
+        .env("GATEHOUSE_DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["firstBrokenId"], victim["_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cutting_entries_off_the_end_is_detected() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    toggle(&app, true).await;
+    let db = app.service.db();
+    let last = app.audit("").await[0]["seq"].as_i64().unwrap();
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => db
+            .execute_unprepared("DROP TRIGGER audit_entry_no_delete")
+            .await
+            .unwrap(),
+        _ => db
+            .execute_unprepared("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_no_update")
+            .await
+            .unwrap(),
+    };
+    db.execute_unprepared(&format!("DELETE FROM audit_entry WHERE seq = {last}"))
+        .await
+        .unwrap();
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["firstBrokenSeq"], last);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_are_signed_and_verifiable_offline() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    let (s, cp) = app.get("/api/v2/auditlog/checkpoint").await;
+    assert_eq!(s, 200, "{cp}");
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(cp["hash"], report["headHash"]);
+    assert_eq!(cp["seq"], report["entries"]);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key_bytes: [u8; 32] = b64
+        .decode(cp["publicKey"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig_bytes: [u8; 64] = b64
+        .decode(cp["signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = VerifyingKey::from_bytes(&key_bytes).unwrap();
+    let mut msg = b"gatehouse-audit-checkpoint-v1\n".to_vec();
+    msg.extend_from_slice(&cp["seq"].as_i64().unwrap().to_be_bytes());
+    msg.extend_from_slice(&hex::decode(cp["hash"].as_str().unwrap()).unwrap());
+    key.verify(&msg, &Signature::from_bytes(&sig_bytes))
+        .expect("signature verifies");
+    msg[35] ^= 1;
+    assert!(
+        key.verify(&msg, &Signature::from_bytes(&sig_bytes))
+            .is_err()
+    );
+    // The same key signs after a restart on the same database.
+    let again = TestApp::spawn_on(app.database_url.clone(), None).await;
+    let (_, cp2) = again.get("/api/v2/auditlog/checkpoint").await;
+    assert_eq!(cp2["publicKey"], cp["publicKey"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_filters_by_spec_actor_action_time_and_text_and_pages_with_a_cursor() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    app.post("/api/v2/projects", json!({"key": "other", "name": "Other"}))
+        .await;
+    toggle(&app, true).await;
+    let (member_id, token) = app.member_with_token("wendy@example.com", "writer").await;
+    let (s, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v2/flags/p/f",
+            Some(&token),
+            Some(json!({"environmentKey": "production", "instructions": [{"kind": "turnFlagOn"}], "comment": "Wendy's launch"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let flag_entries = app.audit("spec=proj/p:env/*:flag/f").await;
+    assert!(flag_entries.iter().all(|e| e["kind"] == "flag"));
+    assert_eq!(flag_entries.len(), 3, "create + two toggles");
+    assert_eq!(
+        app.audit("spec=proj/p:env/production:flag/*").await.len(),
+        2,
+        "create touches production too"
+    );
+    assert_eq!(app.audit("spec=proj/other").await.len(), 1);
+    assert_eq!(app.audit("spec=proj/o*").await.len(), 1);
+    let by_wendy = app.audit(&format!("actor={member_id}")).await;
+    assert_eq!(
+        by_wendy.len(),
+        1,
+        "the member's own change, made with her personal token: {by_wendy:?}"
+    );
+    assert_eq!(by_wendy[0]["actor"]["ownerId"], member_id.as_str());
+    let by_email = app.audit("actor=wendy@example.com").await;
+    assert_eq!(by_email.len(), by_wendy.len());
+    assert_eq!(app.audit("action=updateOn").await.len(), 2);
+    assert!(app.audit("action=create*").await.len() >= 5);
+    assert_eq!(app.audit("q=wendy%27s%20LAUNCH").await.len(), 1);
+    let newest = app.audit("").await[0]["date"].as_i64().unwrap();
+    assert!(app.audit(&format!("after={}", newest + 1)).await.is_empty());
+    assert_eq!(
+        app.audit(&format!("before={}", newest + 1)).await.len() as u64,
+        app.audit_count().await
+    );
+
+    // Cursor pagination walks every entry once, newest first.
+    let total = app.audit_count().await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v2/auditlog?limit=3&cursor={c}"),
+            None => "/api/v2/auditlog?limit=3".to_owned(),
+        };
+        let (s, page) = app.get(&path).await;
+        assert_eq!(s, 200);
+        assert_eq!(page["totalCount"], total);
+        for e in page["items"].as_array().unwrap() {
+            seen.push(e["seq"].as_i64().unwrap());
+        }
+        match page.get("next").and_then(|n| n.as_str()) {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = (1..=total as i64).rev().collect();
+    assert_eq!(seen, expected);
+
+    // One entry by id, with its versions; bad inputs are 400/404.
+    let id = flag_entries[0]["_id"].as_str().unwrap();
+    let (s, e) = app.get(&format!("/api/v2/auditlog/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(e["currentVersion"].is_object());
+    assert_eq!(app.get("/api/v2/auditlog/nope").await.0, 404);
+    assert_eq!(app.get("/api/v2/auditlog?limit=0").await.0, 400);
+    assert_eq!(app.get("/api/v2/auditlog?limit=1001").await.0, 400);
+    assert_eq!(app.get("/api/v2/auditlog?cursor=abc").await.0, 400);
+    assert_eq!(app.get("/api/v2/auditlog?spec=proj/p:::").await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_export_is_json_lines_and_records_itself() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    let resp = app
+        .client
+        .get(format!("{}/api/v2/auditlog/export", app.base))
+        .header("Authorization", crate::support::BOOTSTRAP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/x-ndjson")
+    );
+    let text = resp.text().await.unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 5);
+    for (i, w) in lines.windows(2).enumerate() {
+        assert_eq!(w[1]["prevHash"], w[0]["hash"], "line {i}");
+        assert_eq!(
+            w[1]["seq"].as_i64().unwrap(),
+            w[0]["seq"].as_i64().unwrap() + 1
+        );
+    }
+    assert_eq!(
+        lines.last().unwrap()["accesses"][0]["action"],
+        "exportAuditLog"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writers_never_fork_the_chain() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    // A second server (its own pool, its own write gate) on the same database: a second replica.
+    let replica = TestApp::spawn_on(app.database_url.clone(), None).await;
+    let before = app.audit_count().await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let target = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            replica.base.clone()
+        };
+        let client = app.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for j in 0..10 {
+                let body = json!({"key": format!("k{i}-{j}"), "name": "racer"});
+                let resp = client
+                    .post(format!("{target}/api/v2/projects"))
+                    .header("Authorization", crate::support::BOOTSTRAP)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+                ok += 1;
+            }
+            ok
+        }));
+    }
+    let mut written = 0;
+    for t in tasks {
+        written += t.await.unwrap();
+    }
+    assert_eq!(written, 160);
+    assert_eq!(app.audit_count().await, before + 160);
+    let (_, report) = replica.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["entries"], before + 160);
+}
+
+/// A second `gatehouse serve` process on the same database races the in-process app: the
+/// chain stays one chain (on PostgreSQL the head row lock orders them; on SQLite the file lock).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_on_one_database_never_fork_the_chain() {
+    let app = TestApp::spawn().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("GATEHOUSE_DATABASE_URL", &app.database_url)
+        .env("GATEHOUSE_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let other = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = app.client.get(format!("{other}/ready")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the second process did not become ready");
+    let before = app.audit_count().await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let target = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            other.clone()
+        };
+        let client = app.client.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10 {
+                let resp = client
+                    .post(format!("{target}/api/v2/projects"))
+                    .header("Authorization", crate::support::BOOTSTRAP)
+                    .json(&json!({"key": format!("proc{i}-{j}"), "name": "racer"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["entries"], before + 80);
+    child.kill().await.ok();
+}

@@ -1,0 +1,22 @@
+//! One integration-test binary: the real app over HTTP on a real database.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![allow(unsafe_code)] // only the counting allocator in no_alloc.rs
+
+mod audit;
+mod cli;
+mod domain;
+mod members;
+mod no_alloc;
+mod ops;
+mod policy_enforced;
+mod policy_props;
+mod policy_rules;
+mod policy_validation;
+mod roles_teams;
+mod support;
+mod tokens;
