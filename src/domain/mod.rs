@@ -3,3 +3,4 @@
 pub mod audit;
 pub mod flag;
 pub mod policy;
+pub mod sso;

@@ -36,10 +36,25 @@ pub struct TokenPrincipal {
     pub limit: Option<AccessPolicy>,
 }
 
+/// A member signed in through SSO with a browser session: acts as the member, with the
+/// member's full policy (like a personal token without a limit).
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal {
+    /// Hex SHA-256 of the cookie secret (the session row's id).
+    pub session_id: String,
+    pub member: MemberRef,
+    pub role: BaseRole,
+    pub policy: AccessPolicy,
+    /// What cookie-authenticated writes must send in `X-Gatehouse-CSRF`.
+    pub csrf_token: String,
+}
+
 /// Who is acting.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Token(TokenPrincipal),
+    /// A browser session opened by a SAML or OIDC sign-in.
+    Session(SessionPrincipal),
     /// The service itself (bootstrap, migrations, CLI).
     System,
 }
@@ -54,6 +69,10 @@ impl Principal {
                 service_token: t.service_token,
                 owner_id: t.owner.as_ref().map(|m| m.id.clone()),
             },
+            Principal::Session(s) => Actor::Member {
+                id: s.member.id.clone(),
+                email: s.member.email.clone(),
+            },
             Principal::System => Actor::System,
         }
     }
@@ -62,6 +81,7 @@ impl Principal {
     pub fn member(&self) -> Option<&MemberRef> {
         match self {
             Principal::Token(t) => t.owner.as_ref(),
+            Principal::Session(s) => Some(&s.member),
             Principal::System => None,
         }
     }
@@ -133,6 +153,11 @@ impl Service {
                     .ok_or_else(invalid)?;
                 if member.status != "active" {
                     return Err(invalid());
+                }
+                if member.role != "owner" && self.sso_only().await? {
+                    return Err(Error::Unauthorized(
+                        "this account requires sign-in through SSO: personal API tokens of members do not work".into(),
+                    ));
                 }
                 let member_role = BaseRole::parse(&member.role)
                     .ok_or_else(|| Error::internal("stored member role is unknown"))?;
