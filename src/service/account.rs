@@ -54,6 +54,16 @@ impl Service {
                     token_id: Some(t.token_id.clone()),
                 }),
             },
+            Principal::App(a) => Ok(Me {
+                id: a.connection_id.clone(),
+                email: None,
+                role: "no_access".to_owned(),
+                custom_roles: vec![],
+                teams: vec![],
+                status: "active".to_owned(),
+                kind: "connection".to_owned(),
+                token_id: None,
+            }),
             Principal::System => Ok(Me {
                 id: "system".to_owned(),
                 email: None,

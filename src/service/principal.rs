@@ -36,10 +36,45 @@ pub struct TokenPrincipal {
     pub limit: Option<AccessPolicy>,
 }
 
+/// An identity connection acting on its own behalf: SCIM provisioning, or the member
+/// changes a SAML/OIDC login makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPrincipal {
+    pub connection_id: String,
+    pub connection_key: String,
+    pub name: String,
+    pub is_scim: bool,
+    pub is_sso: bool,
+}
+
+impl AppPrincipal {
+    /// The connection as a SCIM client.
+    pub fn scim(connection: &entity::connection::Model) -> Self {
+        AppPrincipal {
+            connection_id: connection.id.clone(),
+            connection_key: connection.key.clone(),
+            name: connection.name.clone(),
+            is_scim: true,
+            is_sso: false,
+        }
+    }
+
+    /// The connection provisioning a member at sign-in.
+    pub fn sso(connection: &entity::connection::Model) -> Self {
+        AppPrincipal {
+            is_scim: false,
+            is_sso: true,
+            ..Self::scim(connection)
+        }
+    }
+}
+
 /// Who is acting.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Token(TokenPrincipal),
+    /// An identity connection (SCIM or SSO provisioning).
+    App(AppPrincipal),
     /// The service itself (bootstrap, migrations, CLI).
     System,
 }
@@ -54,6 +89,12 @@ impl Principal {
                 service_token: t.service_token,
                 owner_id: t.owner.as_ref().map(|m| m.id.clone()),
             },
+            Principal::App(a) => Actor::App {
+                id: a.connection_id.clone(),
+                name: a.name.clone(),
+                is_scim: a.is_scim,
+                is_sso: a.is_sso,
+            },
             Principal::System => Actor::System,
         }
     }
@@ -62,7 +103,7 @@ impl Principal {
     pub fn member(&self) -> Option<&MemberRef> {
         match self {
             Principal::Token(t) => t.owner.as_ref(),
-            Principal::System => None,
+            Principal::App(_) | Principal::System => None,
         }
     }
 }
