@@ -5,6 +5,7 @@ mod access;
 mod account;
 mod audit;
 pub mod auth;
+mod connections;
 mod environments;
 pub mod error;
 mod flags;
@@ -43,6 +44,8 @@ pub enum Tag {
     AuditLog,
     /// Who the caller is and what the policy language knows.
     Account,
+    /// Identity connections (Okta, Entra ID, generic): SCIM tokens and mapping rules.
+    Connections,
 }
 
 /// Every REST module, as one value poem-openapi can serve and document.
@@ -59,6 +62,7 @@ pub fn apis() -> impl poem_openapi::OpenApi {
         audit::AuditApi,
         account::AccountApi,
         access::AccessApi,
+        connections::ConnectionsApi,
     )
 }
 

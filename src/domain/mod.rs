@@ -1,6 +1,8 @@
 //! Pure domain logic: no I/O, no database. Unit-tested, fuzzed and benchmarked on its own.
 
 pub mod audit;
+pub mod connection;
 pub mod flag;
+pub mod mapping;
 pub mod policy;
 pub mod sso;

@@ -74,6 +74,17 @@ impl Service {
                     csrf_token: Some(s.csrf_token.clone()),
                 })
             }
+            Principal::App(a) => Ok(Me {
+                id: a.connection_id.clone(),
+                email: None,
+                role: "no_access".to_owned(),
+                custom_roles: vec![],
+                teams: vec![],
+                status: "active".to_owned(),
+                kind: "connection".to_owned(),
+                token_id: None,
+                csrf_token: None,
+            }),
             Principal::System => Ok(Me {
                 id: "system".to_owned(),
                 email: None,

@@ -7,6 +7,7 @@ pub mod account;
 pub mod audit;
 pub mod authz;
 pub mod bootstrap;
+pub mod connections;
 pub mod environments;
 pub mod flags;
 pub mod members;
@@ -31,7 +32,7 @@ use crate::domain::audit::CheckpointSigner;
 use crate::domain::policy::{BaseRole, CompiledRole};
 use crate::error::Error;
 
-pub use principal::{Ctx, Principal};
+pub use principal::{AppPrincipal, Ctx, Principal};
 pub use write::{AuditDraft, WriteTx};
 
 /// Everything a command needs: the database, the clock, the checkpoint key and the metrics.

@@ -49,12 +49,47 @@ pub struct SessionPrincipal {
     pub csrf_token: String,
 }
 
+/// An identity connection acting on its own behalf: SCIM provisioning, or the member
+/// changes a SAML/OIDC login makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPrincipal {
+    pub connection_id: String,
+    pub connection_key: String,
+    pub name: String,
+    pub is_scim: bool,
+    pub is_sso: bool,
+}
+
+impl AppPrincipal {
+    /// The connection as a SCIM client.
+    pub fn scim(connection: &entity::connection::Model) -> Self {
+        AppPrincipal {
+            connection_id: connection.id.clone(),
+            connection_key: connection.key.clone(),
+            name: connection.name.clone(),
+            is_scim: true,
+            is_sso: false,
+        }
+    }
+
+    /// The connection provisioning a member at sign-in.
+    pub fn sso(connection: &entity::connection::Model) -> Self {
+        AppPrincipal {
+            is_scim: false,
+            is_sso: true,
+            ..Self::scim(connection)
+        }
+    }
+}
+
 /// Who is acting.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Token(TokenPrincipal),
     /// A browser session opened by a SAML or OIDC sign-in.
     Session(SessionPrincipal),
+    /// An identity connection (SCIM or SSO provisioning).
+    App(AppPrincipal),
     /// The service itself (bootstrap, migrations, CLI).
     System,
 }
@@ -73,6 +108,12 @@ impl Principal {
                 id: s.member.id.clone(),
                 email: s.member.email.clone(),
             },
+            Principal::App(a) => Actor::App {
+                id: a.connection_id.clone(),
+                name: a.name.clone(),
+                is_scim: a.is_scim,
+                is_sso: a.is_sso,
+            },
             Principal::System => Actor::System,
         }
     }
@@ -82,7 +123,7 @@ impl Principal {
         match self {
             Principal::Token(t) => t.owner.as_ref(),
             Principal::Session(s) => Some(&s.member),
-            Principal::System => None,
+            Principal::App(_) | Principal::System => None,
         }
     }
 }

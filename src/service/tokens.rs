@@ -210,7 +210,7 @@ impl Service {
         let caller_role = match &ctx.principal {
             Principal::Token(t) => Some(t.role),
             Principal::Session(s) => Some(s.role),
-            Principal::System => None,
+            Principal::App(_) | Principal::System => None,
         };
         if let (Some(own), Some(r)) = (caller_role, role)
             && r.rank() > own.rank()

@@ -9,6 +9,7 @@
 
 mod audit;
 mod cli;
+mod connections;
 mod domain;
 mod members;
 mod no_alloc;
