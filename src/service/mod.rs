@@ -16,6 +16,7 @@ pub mod principal;
 pub mod projects;
 pub mod roles;
 pub mod sessions;
+pub mod sso_login;
 pub mod sso_policy;
 pub mod teams;
 pub mod tokens;

@@ -9,15 +9,15 @@ pub mod session;
 
 use poem::http::StatusCode;
 use poem::web::{Data, Html, Json};
-use poem::{IntoResponse, Request, Response, Route, handler, post};
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, handler, post};
 use serde_json::json;
 
 use crate::api::auth::RequestId;
 use crate::domain::sso::Refusal;
 use crate::service::{Ctx, Service};
 
-/// The `/sso` routes.
-pub fn routes() -> Route {
+/// The `/sso` routes, with the OIDC provider cache they share.
+pub fn routes() -> impl poem::Endpoint {
     Route::new()
         .at("/logout", post(logout))
         .at("/:key/saml/metadata", poem::get(saml::sp_metadata))
@@ -25,6 +25,7 @@ pub fn routes() -> Route {
         .at("/:key/saml/acs", post(saml::acs))
         .at("/:key/oidc/login", poem::get(oidc::login))
         .at("/:key/oidc/callback", poem::get(oidc::callback))
+        .data(oidc::provider::ProviderCache::default())
 }
 
 /// The audit context of an unauthenticated browser request (the principal is set later).
@@ -109,6 +110,54 @@ pub(crate) fn internal_response(req: &Request, err: &crate::error::Error) -> Res
 /// Error messages are ours, but keep any markup out of the page anyway.
 fn xml_free(text: &str) -> String {
     saml::xml::escape(text)
+}
+
+/// The connection a `/sso/{key}/...` URL names; unknown keys get the not-configured page.
+pub(crate) async fn connection_or_refusal(
+    service: &Service,
+    key: &str,
+) -> Result<entity::connection::Model, Refusal> {
+    service
+        .connection_by_key(key)
+        .await
+        .map_err(|_| Refusal::NotConfigured)
+}
+
+/// A completed sign-in: the session cookie, then a 303 to the same-origin `returnTo` (or, for
+/// `Accept: application/json`, the member and the CSRF token as JSON). The CSRF token also
+/// rides in the `X-Gatehouse-CSRF` response header.
+pub(crate) fn complete_login_response(
+    req: &Request,
+    settings: &crate::service::sessions::SsoSettings,
+    signed_in: &crate::service::sso_login::SignedIn,
+) -> Response {
+    let cookie = session::session_cookie(settings, &signed_in.session.secret);
+    let builder = |status: StatusCode| {
+        Response::builder()
+            .status(status)
+            .header(poem::http::header::SET_COOKIE, cookie.clone())
+            .header(session::CSRF_HEADER, signed_in.session.csrf_token.clone())
+            .header("Cache-Control", "no-store")
+    };
+    if wants_json(req) {
+        let body = json!({
+            "memberId": signed_in.member.id,
+            "email": signed_in.member.email,
+            "role": signed_in.member.role,
+            "customRoles": signed_in.member.custom_roles,
+            "teams": signed_in.member.teams,
+            "created": signed_in.created,
+            "csrfToken": signed_in.session.csrf_token,
+            "expiresAt": signed_in.session.expires_at,
+            "returnTo": signed_in.return_to,
+        });
+        return builder(StatusCode::OK)
+            .content_type("application/json")
+            .body(body.to_string());
+    }
+    builder(StatusCode::SEE_OTHER)
+        .header(poem::http::header::LOCATION, signed_in.return_to.clone())
+        .finish()
 }
 
 /// `POST /sso/logout`: ends the session of the cookie and clears it.

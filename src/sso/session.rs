@@ -8,8 +8,7 @@ pub use crate::service::sessions::{CSRF_HEADER, SESSION_COOKIE};
 
 /// Binds an OIDC login in flight to its browser; lives as long as the login may take.
 pub const OIDC_BINDING_COOKIE: &str = "gatehouse_oidc";
-/// How long a started sign-in may take (SAML request ids and OIDC states expire after this).
-pub const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
+pub use crate::service::sso_login::LOGIN_TTL_MS;
 
 /// Reads one cookie from the `Cookie` header(s).
 pub fn cookie_value(req: &Request, name: &str) -> Option<String> {

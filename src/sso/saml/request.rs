@@ -53,9 +53,10 @@ pub fn redirect_url(
     let encoded = base64::engine::general_purpose::STANDARD.encode(deflated);
     let mut url =
         reqwest::Url::parse(idp_sso_url).map_err(|_| "idpSsoUrl is not a URL".to_owned())?;
-    url.query_pairs_mut()
-        .append_pair("SAMLRequest", &encoded)
-        .append_pair("RelayState", relay_state);
+    url.query_pairs_mut().append_pair("SAMLRequest", &encoded);
+    if !relay_state.is_empty() {
+        url.query_pairs_mut().append_pair("RelayState", relay_state);
+    }
     Ok(url.to_string())
 }
 
