@@ -513,3 +513,84 @@ fn check_enveloped(e: &Element, count: &mut usize) -> Result<(), Refusal> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Signed by the `xmlsec1` tool (see fuzz/seeds); valid 07:59-08:05 on 2027-01-15 UTC.
+    const SIGNED: &str = include_str!("../../../fuzz/seeds/saml_acs/signed-assertion.xml");
+    const CERT: &str = include_str!("../../../fuzz/seeds/idp-cert.pem");
+    const OTHER_CERT: &str = include_str!("../../../fuzz/seeds/sp-cert.pem");
+    const NOW: i64 = 1_800_000_060_000; // 08:01
+
+    fn trust(cert: &str) -> SamlTrust {
+        SamlTrust {
+            sp_entity_id: "https://gatehouse.example.com/sso/fuzz/saml/metadata".into(),
+            acs_url: "https://gatehouse.example.com/sso/fuzz/saml/acs".into(),
+            idp_entity_id: "https://idp.example.com/entity".into(),
+            idp_certificates: vec![super::super::metadata::certificate_der(cert).unwrap()],
+            allow_sha1: false,
+            allow_idp_initiated: false,
+            sp_key: None,
+        }
+    }
+
+    #[test]
+    fn verifies_a_response_signed_by_xmlsec1_on_the_given_clock() {
+        let a = trust(CERT).verify(SIGNED, NOW).unwrap();
+        assert_eq!(a.name_id, "ada@example.com");
+        assert_eq!(a.assertion_id, "_assert1");
+        assert_eq!(a.in_response_to.as_deref(), Some("_req1"));
+        assert_eq!(a.signed, SignedElement::Assertion);
+        assert_eq!(a.attributes["role"], vec!["writer".to_owned()]);
+        // 08:05 + 2 min skew bounds the replay record.
+        assert_eq!(a.replay_until_ms, 1_800_000_300_000 + MAX_SKEW_MS);
+    }
+
+    #[test]
+    fn the_clock_and_the_skew_decide_expiry() {
+        let t = trust(CERT);
+        // 08:06:59 is within the 2-minute skew of 08:05; 08:07 is not.
+        assert!(
+            t.verify(SIGNED, 1_800_000_300_000 + MAX_SKEW_MS - 1_000)
+                .is_ok()
+        );
+        assert_eq!(
+            t.verify(SIGNED, 1_800_000_300_000 + MAX_SKEW_MS),
+            Err(Refusal::Expired)
+        );
+        // 07:57 is more than 2 minutes before NotBefore 07:59.
+        assert_eq!(
+            t.verify(SIGNED, 1_799_999_820_000),
+            Err(Refusal::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn another_certificate_or_tampering_fails_the_signature() {
+        assert_eq!(
+            trust(OTHER_CERT).verify(SIGNED, NOW),
+            Err(Refusal::BadSignature)
+        );
+        let tampered = SIGNED.replace(">writer<", ">admin<");
+        assert_eq!(
+            trust(CERT).verify(&tampered, NOW),
+            Err(Refusal::BadSignature)
+        );
+        let mut no_cert = trust(CERT);
+        no_cert.idp_certificates.clear();
+        assert_eq!(no_cert.verify(SIGNED, NOW), Err(Refusal::NotConfigured));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        /// Cutting the signed document anywhere never panics and never verifies.
+        #[test]
+        fn truncations_are_refused(cut in 0usize..3686) {
+            let cut = SIGNED.char_indices().map(|(i, _)| i).take_while(|i| *i <= cut).last().unwrap_or(0);
+            let partial = &SIGNED[..cut];
+            proptest::prop_assert!(trust(CERT).verify(partial, NOW).is_err());
+        }
+    }
+}
