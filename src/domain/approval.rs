@@ -1023,4 +1023,175 @@ mod tests {
                 .unwrap();
         assert_eq!(plain.redacted()["value"], "x");
     }
+
+    mod props {
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        use super::super::*;
+        use super::flag as base_flag;
+
+        fn arb_kind() -> impl Strategy<Value = ReviewKind> {
+            prop_oneof![
+                Just(ReviewKind::Approve),
+                Just(ReviewKind::Decline),
+                Just(ReviewKind::Comment)
+            ]
+        }
+
+        const MEMBERS: [&str; 4] = ["a", "b", "c", "d"];
+
+        fn arb_reviews() -> impl Strategy<Value = Vec<(usize, ReviewKind, i64)>> {
+            prop::collection::vec((0..MEMBERS.len(), arb_kind(), 1i64..=3), 0..12)
+        }
+
+        fn facts(raw: &[(usize, ReviewKind, i64)]) -> Vec<ReviewFact<'static>> {
+            raw.iter()
+                .map(|(m, kind, revision)| ReviewFact {
+                    member_id: MEMBERS[*m],
+                    kind: *kind,
+                    revision: *revision,
+                })
+                .collect()
+        }
+
+        fn arb_setting() -> impl Strategy<Value = ApprovalSetting> {
+            (1u8..=5, any::<bool>()).prop_map(|(min, own)| ApprovalSetting {
+                required: true,
+                min_num_approvals: min,
+                can_review_own_request: own,
+                ..Default::default()
+            })
+        }
+
+        /// Instructions over a boolean flag's environment and settings; some may not apply.
+        fn arb_instruction() -> impl Strategy<Value = serde_json::Value> {
+            let key = prop::sample::select(vec!["alice", "bob", "carol"]);
+            let tag = prop::sample::select(vec!["x", "y"]);
+            prop_oneof![
+                Just(json!({"kind": "turnFlagOn"})),
+                Just(json!({"kind": "turnFlagOff"})),
+                (0usize..2).prop_map(|v| json!({"kind": "updateOffVariation", "variation": v})),
+                (0usize..2).prop_map(
+                    |v| json!({"kind": "updateFallthroughVariationOrRollout", "variation": v})
+                ),
+                (0usize..2, key.clone()).prop_map(
+                    |(v, k)| json!({"kind": "addTargets", "variation": v, "values": [k]})
+                ),
+                (0usize..2, key).prop_map(
+                    |(v, k)| json!({"kind": "removeTargets", "variation": v, "values": [k]})
+                ),
+                tag.clone()
+                    .prop_map(|t| json!({"kind": "addTags", "values": [t]})),
+                tag.prop_map(|t| json!({"kind": "removeTags", "values": [t]})),
+                Just(
+                    json!({"kind": "addRule", "clauses": [{"attribute": "country", "op": "in", "values": ["fr"]}], "variation": 0})
+                ),
+                Just(json!({"kind": "archiveFlag"})),
+            ]
+        }
+
+        fn arb_instructions() -> impl Strategy<Value = Vec<Instruction>> {
+            prop::collection::vec(arb_instruction(), 1..5)
+                .prop_map(|v| Instruction::parse_list(&serde_json::Value::Array(v)).unwrap())
+        }
+
+        /// A base flag that some instructions already changed.
+        fn arb_base() -> impl Strategy<Value = FlagSnapshot> {
+            arb_instructions().prop_map(|ins| {
+                let f = base_flag();
+                let mut n = 0;
+                match crate::domain::flag::apply(&f.settings, Some(&f.state), &ins, &mut || {
+                    n += 1;
+                    format!("base-{n}")
+                }) {
+                    Ok(a) => FlagSnapshot {
+                        settings: a.settings,
+                        state: a.state.unwrap(),
+                    },
+                    Err(_) => f,
+                }
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn comments_and_repeated_votes_never_change_the_tally(
+                raw in arb_reviews(),
+                setting in arb_setting(),
+                revision in 1i64..=3,
+                extra in 0..MEMBERS.len(),
+            ) {
+                let authors = vec!["d".to_owned()];
+                let reviews = facts(&raw);
+                let t = tally(&reviews, revision, &authors, &setting);
+                let mut with_comment = reviews.clone();
+                with_comment.push(ReviewFact { member_id: MEMBERS[extra], kind: ReviewKind::Comment, revision });
+                prop_assert_eq!(&tally(&with_comment, revision, &authors, &setting), &t);
+                // Repeating a member's standing vote changes nothing.
+                if let Some(last) = reviews.iter().rev().find(|r| r.kind.is_vote() && r.revision == revision) {
+                    let mut repeated = reviews.clone();
+                    repeated.push(last.clone());
+                    prop_assert_eq!(&tally(&repeated, revision, &authors, &setting), &t);
+                }
+                // Votes on other revisions count for nothing.
+                let current_only: Vec<_> = reviews.iter().filter(|r| r.revision == revision).cloned().collect();
+                prop_assert_eq!(&tally(&current_only, revision, &authors, &setting), &t);
+            }
+
+            #[test]
+            fn the_tally_is_what_the_rule_says(
+                raw in arb_reviews(),
+                setting in arb_setting(),
+            ) {
+                let authors = vec!["d".to_owned()];
+                let t = tally(&facts(&raw), 1, &authors, &setting);
+                prop_assert!(!t.approvals.iter().any(|a| t.declines.contains(a)), "one vote per member");
+                if !setting.can_review_own_request {
+                    prop_assert!(!t.approvals.contains(&"d".to_owned()) && !t.declines.contains(&"d".to_owned()));
+                }
+                let expected = if !t.declines.is_empty() {
+                    ReviewStatus::Declined
+                } else if t.approvals.len() >= usize::from(setting.min_num_approvals) {
+                    ReviewStatus::Approved
+                } else {
+                    ReviewStatus::Pending
+                };
+                prop_assert_eq!(t.status, expected);
+                prop_assert_eq!(check_apply(RequestStatus::Pending, &t, &setting).is_ok(), t.status == ReviewStatus::Approved);
+            }
+
+            #[test]
+            fn nothing_changed_since_means_no_conflict(base in arb_base(), ins in arb_instructions()) {
+                let mut n = 0;
+                let applies = crate::domain::flag::apply(&base.settings, Some(&base.state), &ins, &mut || {
+                    n += 1;
+                    format!("r-{n}")
+                })
+                .is_ok();
+                let conflicts = flag_conflicts(&base, &base, &ins);
+                // Either the request applies and nothing conflicts, or it never applied.
+                prop_assert_eq!(conflicts.is_empty(), applies, "{:?}", conflicts);
+            }
+
+            #[test]
+            fn someone_else_making_the_same_change_is_no_conflict(base in arb_base(), ins in arb_instructions()) {
+                let mut n = 0;
+                let Ok(theirs) = crate::domain::flag::apply(&base.settings, Some(&base.state), &ins, &mut || {
+                    n += 1;
+                    format!("theirs-{n}")
+                }) else {
+                    return Ok(());
+                };
+                let current = FlagSnapshot { settings: theirs.settings, state: theirs.state.unwrap() };
+                let field_conflicts: Vec<_> = flag_conflicts(&base, &current, &ins)
+                    .into_iter()
+                    .filter(|c| c.field.is_some())
+                    .collect();
+                prop_assert!(field_conflicts.is_empty(), "{:?}", field_conflicts);
+            }
+        }
+    }
 }

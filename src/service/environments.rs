@@ -258,8 +258,14 @@ impl Service {
                     "resourceApprovalSettings.variable",
                 )?;
             }
-            am.approval_settings = Set(to_json(&settings)?);
-            draft = draft.access("updateApprovalSettings", &res);
+            // Re-sending the settings an environment already has changes nothing and
+            // writes no entry (idempotent clients such as Terraform do that).
+            if settings != approvals::env_settings(&m)? {
+                am.approval_settings = Set(to_json(&settings)?);
+                draft = draft.access("updateApprovalSettings", &res);
+            } else if patch.name.is_none() && patch.tags.is_none() && patch.critical.is_none() {
+                return Ok(before);
+            }
         }
         if draft.accesses.is_empty() {
             return Err(Error::invalid(

@@ -211,6 +211,10 @@ async fn a_writer_requests_a_reviewer_approves_a_releaser_applies_and_the_audit_
         env["resourceApprovalSettings"]["variable"]["required"],
         false
     );
+    // Sending the same settings again changes nothing and claims nothing.
+    let entries = c.app.audit_count().await;
+    c.settings(json!({"required": true})).await;
+    assert_eq!(c.app.audit_count().await, entries);
     let settings_entry = &c.app.audit("action=updateApprovalSettings").await[0];
     assert_eq!(
         settings_entry["previousVersion"]["approvalSettings"]["required"],
@@ -1242,4 +1246,25 @@ async fn the_writer_base_role_cannot_bypass_but_admin_and_custom_roles_can() {
     let (_, hotfixer) = member(&c.app, "gil@example.com", "reader", &["hotfixer"]).await;
     assert_eq!(c.toggle(&hotfixer, "production", "turnFlagOn").await.0, 200);
     assert_eq!(c.app.audit("action=bypassRequiredApproval").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authors_may_review_their_own_request_where_the_environment_allows_it() {
+    let c = Cast::new().await;
+    c.settings(json!({"required": true, "canReviewOwnRequest": true}))
+        .await;
+    let rid = id(&c.request(&c.alice, json!([{"kind": "turnFlagOn"}])).await);
+    let (s, r) = c.review(&c.alice, &rid, "approve").await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["reviewStatus"], "approved");
+    assert_eq!(r["approvedBy"], json!([c.alice_id]));
+    // Turning the setting off again takes the self-approval out of the count at once.
+    c.settings(json!({"canReviewOwnRequest": false})).await;
+    assert_eq!(c.get(&rid).await["reviewStatus"], "pending");
+    assert_eq!(c.apply(&c.alice, &rid).await.0, 409);
+    c.settings(json!({"canReviewOwnRequest": true})).await;
+    let (s, r) = c.apply(&c.alice, &rid).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["appliedByMemberId"], c.alice_id.as_str());
+    assert_eq!(c.production().await["on"], true);
 }
