@@ -972,6 +972,46 @@ fn list_filter<T>(
         .transpose()
 }
 
+/// A lifecycle step of a request, authorized, inside its write transaction.
+struct Step<'a> {
+    tx: WriteTx<'a>,
+    loaded: Loaded,
+    /// The step's audit entry, with both accesses.
+    draft: AuditDraft,
+    /// The flag or variable resource as it is now.
+    target_resource: Resource,
+}
+
+impl Service {
+    /// Opens the transaction of a lifecycle step: loads the request, prepares the step's
+    /// audit draft and authorizes `action` on the request resource; a refusal is audited.
+    async fn begin_step<'a>(&'a self, ctx: &'a Ctx, id: &str, action: &str) -> Result<Step<'a>> {
+        let tx = self.begin_write(ctx).await?;
+        let loaded = load(tx.db(), id).await?;
+        let request_resource = loaded.request_resource()?;
+        let target_resource = loaded.target_resource(tx.db()).await?;
+        let draft = lifecycle_draft(
+            action,
+            &loaded.row.resource_key,
+            &request_resource,
+            &target_resource,
+            &loaded.project,
+            &loaded.row.environment_key,
+            id,
+        )?;
+        if let Err(Error::Forbidden(reason)) = authorize(&ctx.principal, action, &request_resource)
+        {
+            return Err(self.refuse(tx, draft, reason).await);
+        }
+        Ok(Step {
+            tx,
+            loaded,
+            draft,
+            target_resource,
+        })
+    }
+}
+
 impl Service {
     /// Writes the audit entry of a refused approval action, commits it and returns the 403:
     /// refusals on approvals are part of the trail.
@@ -1225,24 +1265,12 @@ impl Service {
         id: &str,
         patch: ApprovalRequestPatch,
     ) -> Result<ApprovalRequest> {
-        let mut tx = self.begin_write(ctx).await?;
-        let loaded = load(tx.db(), id).await?;
-        let request_resource = loaded.request_resource()?;
-        let target_resource = loaded.target_resource(tx.db()).await?;
-        let draft = lifecycle_draft(
-            "updateApprovalRequest",
-            &loaded.row.resource_key,
-            &request_resource,
-            &target_resource,
-            &loaded.project,
-            &loaded.row.environment_key,
-            id,
-        )?;
-        if let Err(Error::Forbidden(reason)) =
-            authorize(&ctx.principal, "updateApprovalRequest", &request_resource)
-        {
-            return Err(self.refuse(tx, draft, reason).await);
-        }
+        let Step {
+            mut tx,
+            loaded,
+            draft,
+            ..
+        } = self.begin_step(ctx, id, "updateApprovalRequest").await?;
         if loaded.row.status != RequestStatus::Pending.as_str() {
             return Err(closed(&loaded.row));
         }
@@ -1339,24 +1367,12 @@ impl Service {
     /// Deletes (withdraws) a pending request. Closed requests stay: they are the record of
     /// an applied or failed change.
     pub async fn delete_approval_request(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        let mut tx = self.begin_write(ctx).await?;
-        let loaded = load(tx.db(), id).await?;
-        let request_resource = loaded.request_resource()?;
-        let target_resource = loaded.target_resource(tx.db()).await?;
-        let draft = lifecycle_draft(
-            "deleteApprovalRequest",
-            &loaded.row.resource_key,
-            &request_resource,
-            &target_resource,
-            &loaded.project,
-            &loaded.row.environment_key,
-            id,
-        )?;
-        if let Err(Error::Forbidden(reason)) =
-            authorize(&ctx.principal, "deleteApprovalRequest", &request_resource)
-        {
-            return Err(self.refuse(tx, draft, reason).await);
-        }
+        let Step {
+            mut tx,
+            loaded,
+            draft,
+            ..
+        } = self.begin_step(ctx, id, "deleteApprovalRequest").await?;
         if loaded.row.status != RequestStatus::Pending.as_str() {
             return Err(Error::conflict(format!(
                 "approval request {id} is {}: closed requests are kept as the record of the change",
@@ -1406,25 +1422,13 @@ impl Service {
                 input.kind
             ))
         })?;
-        let mut tx = self.begin_write(ctx).await?;
-        let loaded = load(tx.db(), id).await?;
-        let request_resource = loaded.request_resource()?;
-        let target_resource = loaded.target_resource(tx.db()).await?;
-        let draft = lifecycle_draft(
-            "reviewApprovalRequest",
-            &loaded.row.resource_key,
-            &request_resource,
-            &target_resource,
-            &loaded.project,
-            &loaded.row.environment_key,
-            id,
-        )?
-        .comment(input.comment.clone());
-        if let Err(Error::Forbidden(reason)) =
-            authorize(&ctx.principal, "reviewApprovalRequest", &request_resource)
-        {
-            return Err(self.refuse(tx, draft, reason).await);
-        }
+        let Step {
+            mut tx,
+            loaded,
+            draft,
+            ..
+        } = self.begin_step(ctx, id, "reviewApprovalRequest").await?;
+        let draft = draft.comment(input.comment.clone());
         if loaded.row.status != RequestStatus::Pending.as_str() {
             return Err(closed(&loaded.row));
         }
@@ -1498,26 +1502,14 @@ impl Service {
         id: &str,
         input: ApplyPost,
     ) -> Result<ApprovalRequest> {
-        let mut tx = self.begin_write(ctx).await?;
-        let loaded = load(tx.db(), id).await?;
+        let Step {
+            mut tx,
+            loaded,
+            draft,
+            target_resource,
+        } = self.begin_step(ctx, id, "applyApprovalRequest").await?;
+        let draft = draft.comment(input.comment.clone());
         let kind = loaded.kind()?;
-        let request_resource = loaded.request_resource()?;
-        let target_resource = loaded.target_resource(tx.db()).await?;
-        let draft = lifecycle_draft(
-            "applyApprovalRequest",
-            &loaded.row.resource_key,
-            &request_resource,
-            &target_resource,
-            &loaded.project,
-            &loaded.row.environment_key,
-            id,
-        )?
-        .comment(input.comment.clone());
-        if let Err(Error::Forbidden(reason)) =
-            authorize(&ctx.principal, "applyApprovalRequest", &request_resource)
-        {
-            return Err(self.refuse(tx, draft, reason).await);
-        }
         let setting = loaded.setting()?;
         let status = RequestStatus::parse(&loaded.row.status)
             .ok_or_else(|| Error::internal("stored approval request has an unknown status"))?;
