@@ -27,6 +27,8 @@ pub struct AuditDraft {
     pub current_version: Option<Value>,
     pub delta: Option<Value>,
     pub comment: Option<String>,
+    /// The approval request the change belongs to (its apply, or its own lifecycle).
+    pub approval_request_id: Option<String>,
 }
 
 impl AuditDraft {
@@ -73,6 +75,11 @@ impl AuditDraft {
             name: name.to_owned(),
             resource: resource.to_string(),
         });
+        self
+    }
+    /// Links the entry to an approval request.
+    pub fn approval_request(mut self, id: Option<String>) -> Self {
+        self.approval_request_id = id;
         self
     }
     /// Adds another access this change exercised (project-wide actions touch every environment).
@@ -161,7 +168,7 @@ impl<'a> WriteTx<'a> {
             current_version: draft.current_version,
             delta: draft.delta,
             comment: draft.comment,
-            approval_request_id: None,
+            approval_request_id: draft.approval_request_id,
             request_id: self.ctx.request_id.clone(),
             source_ip: self.ctx.source_ip.clone(),
         };
