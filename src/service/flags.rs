@@ -136,6 +136,7 @@ pub struct FlagComparison {
     pub differences: Vec<FlagDifference>,
 }
 
+#[derive(Clone)]
 struct Loaded {
     project: entity::project::Model,
     flag: entity::flag::Model,
@@ -733,15 +734,21 @@ pub(crate) async fn patch_flag_in(
     }
     let bypasses = approvals::pass_gate(&ctx.principal, gates)?;
     let now = tx.now_ms();
+    // The response and the audit snapshot are built from the rows the updates return, not
+    // read again: this is the hottest write path.
+    let mut after_loaded = loaded.clone();
     if applied.state_changed
-        && let (Some(new_state), Some((_, row, _))) =
-            (&applied.state, env_index.and_then(|i| loaded.envs.get(i)))
+        && let (Some(new_state), Some((_, row, state))) = (
+            &applied.state,
+            env_index.and_then(|i| after_loaded.envs.get_mut(i)),
+        )
     {
         let mut am: entity::flag_state::ActiveModel = row.clone().into();
         am.state = Set(to_json(new_state)?);
         am.version = Set(row.version + 1);
         am.updated_at = Set(now);
-        am.update(tx.db()).await?;
+        *row = am.update(tx.db()).await?;
+        state.clone_from(new_state);
     }
     let mut am: entity::flag::ActiveModel = loaded.flag.clone().into();
     if applied.settings_changed {
@@ -750,8 +757,8 @@ pub(crate) async fn patch_flag_in(
     }
     am.version = Set(loaded.flag.version + 1);
     am.updated_at = Set(now);
-    am.update(tx.db()).await?;
-    let after_loaded = load(tx.db(), project_key, flag_key).await?;
+    after_loaded.flag = am.update(tx.db()).await?;
+    after_loaded.settings = applied.settings.clone();
     let after = after_loaded.rep()?;
     let kinds: Vec<String> = patch
         .instructions
