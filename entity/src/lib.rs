@@ -4,6 +4,8 @@
 //! structured values are JSON text, enums are strings.
 
 pub mod api_token;
+pub mod approval_request;
+pub mod approval_review;
 pub mod audit_entry;
 pub mod audit_head;
 pub mod connection;

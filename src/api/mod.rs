@@ -3,6 +3,7 @@
 
 mod access;
 mod account;
+mod approvals;
 mod audit;
 pub mod auth;
 mod connections;
@@ -40,6 +41,8 @@ pub enum Tag {
     Roles,
     /// API tokens.
     Tokens,
+    /// Approval requests: changes that need a second pair of eyes before they apply.
+    Approvals,
     /// The append-only, hash-chained audit log.
     AuditLog,
     /// Who the caller is and what the policy language knows.
@@ -59,6 +62,7 @@ pub fn apis() -> impl poem_openapi::OpenApi {
         teams::TeamsApi,
         roles::RolesApi,
         tokens::TokensApi,
+        approvals::ApprovalsApi,
         audit::AuditApi,
         account::AccountApi,
         access::AccessApi,

@@ -1,5 +1,6 @@
 //! Pure domain logic: no I/O, no database. Unit-tested, fuzzed and benchmarked on its own.
 
+pub mod approval;
 pub mod audit;
 pub mod connection;
 pub mod flag;

@@ -6,8 +6,11 @@ use sea_orm::{
     QueryOrder,
 };
 use serde::Serialize;
-use serde_json::Value;
 
+use super::approvals::{
+    self, ApprovalSettingsPatch, ApprovalSettingsRep, ResourceApprovalSettingsPatch,
+    ResourceApprovalSettingsRep,
+};
 use super::authz::authorize;
 use super::projects::{self, dup};
 use super::util::{
@@ -15,6 +18,7 @@ use super::util::{
     validate_name,
 };
 use super::{AuditDraft, Ctx, Service};
+use crate::domain::approval::ResourceKind;
 use crate::domain::flag::{FlagEnvironmentState, FlagSettings};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
@@ -30,8 +34,11 @@ pub struct Environment {
     pub tags: Vec<String>,
     /// Critical environments (usually production) can be singled out by policies with `{critical:true}`.
     pub critical: bool,
-    /// Approval settings per resource kind (enforced by the approvals feature).
-    pub approval_settings: Value,
+    /// Approval settings for flags (LaunchDarkly's `approvalSettings`).
+    pub approval_settings: ApprovalSettingsRep,
+    /// Approval settings of the other resource kinds (LaunchDarkly's
+    /// `resourceApprovalSettings`): environment variables. Segments do not exist yet.
+    pub resource_approval_settings: ResourceApprovalSettingsRep,
     pub version: i64,
     pub creation_date: i64,
 }
@@ -55,18 +62,26 @@ pub struct EnvironmentPatch {
     pub name: Option<String>,
     pub tags: Option<Vec<String>>,
     pub critical: Option<bool>,
+    /// Flag approval settings to change; fields left out keep their value.
+    pub approval_settings: Option<ApprovalSettingsPatch>,
+    /// Approval settings of other resource kinds to change (`variable`).
+    pub resource_approval_settings: Option<ResourceApprovalSettingsPatch>,
     pub version: Option<i64>,
     pub comment: Option<String>,
 }
 
 pub(crate) fn to_rep(m: &entity::environment::Model) -> Result<Environment> {
+    let settings = approvals::env_settings(m)?;
     Ok(Environment {
         id: m.id.clone(),
         key: m.key.clone(),
         name: m.name.clone(),
         tags: from_json(&m.tags)?,
         critical: m.critical,
-        approval_settings: from_json(&m.approval_settings)?,
+        approval_settings: ApprovalSettingsRep::new(&settings.flag, ResourceKind::Flag),
+        resource_approval_settings: ResourceApprovalSettingsRep {
+            variable: ApprovalSettingsRep::new(&settings.variable, ResourceKind::Variable),
+        },
         version: m.version,
         creation_date: m.created_at,
     })
@@ -226,9 +241,35 @@ impl Service {
             am.critical = Set(critical);
             draft = draft.access("updateCritical", &res);
         }
+        if patch.approval_settings.is_some() || patch.resource_approval_settings.is_some() {
+            authorize(&ctx.principal, "updateApprovalSettings", &res)?;
+            let mut settings = approvals::env_settings(&m)?;
+            if let Some(flag) = &patch.approval_settings {
+                flag.merge_into(&mut settings.flag, ResourceKind::Flag, "approvalSettings")?;
+            }
+            if let Some(variable) = patch
+                .resource_approval_settings
+                .as_ref()
+                .and_then(|r| r.variable.as_ref())
+            {
+                variable.merge_into(
+                    &mut settings.variable,
+                    ResourceKind::Variable,
+                    "resourceApprovalSettings.variable",
+                )?;
+            }
+            // Re-sending the settings an environment already has changes nothing and
+            // writes no entry (idempotent clients such as Terraform do that).
+            if settings != approvals::env_settings(&m)? {
+                am.approval_settings = Set(to_json(&settings)?);
+                draft = draft.access("updateApprovalSettings", &res);
+            } else if patch.name.is_none() && patch.tags.is_none() && patch.critical.is_none() {
+                return Ok(before);
+            }
+        }
         if draft.accesses.is_empty() {
             return Err(Error::invalid(
-                "nothing to change: give name, tags or critical",
+                "nothing to change: give name, tags, critical, approvalSettings or resourceApprovalSettings",
             ));
         }
         am.version = Set(m.version + 1);

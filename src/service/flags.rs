@@ -11,6 +11,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::approvals;
 use super::authz::authorize;
 use super::environments;
 use super::projects::{self, dup};
@@ -135,6 +136,7 @@ pub struct FlagComparison {
     pub differences: Vec<FlagDifference>,
 }
 
+#[derive(Clone)]
 struct Loaded {
     project: entity::project::Model,
     flag: entity::flag::Model,
@@ -391,7 +393,8 @@ impl Service {
         Ok(rep)
     }
 
-    /// Applies semantic-patch instructions atomically: all apply, or nothing changes.
+    /// Applies semantic-patch instructions atomically: all apply, or nothing changes. A change
+    /// to an environment that requires approval is refused unless the caller may bypass it.
     pub async fn patch_flag(
         &self,
         ctx: &Ctx,
@@ -399,124 +402,21 @@ impl Service {
         flag_key: &str,
         patch: FlagSemanticPatch,
     ) -> Result<Flag> {
-        if patch.instructions.is_empty() {
-            return Err(Error::invalid(
-                "instructions: at least one instruction is needed",
-            ));
-        }
-        let instructions: Vec<Instruction> = patch
-            .instructions
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                serde_json::from_value(v.clone())
-                    .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
-            })
-            .collect::<Result<_>>()?;
+        let instructions = parse_instructions(&patch.instructions)?;
         let mut tx = self.begin_write(ctx).await?;
-        let loaded = load(tx.db(), project_key, flag_key).await?;
-        check_version(patch.version, loaded.flag.version, "flag")?;
-        let env_index = match &patch.environment_key {
-            Some(k) => Some(
-                loaded
-                    .envs
-                    .iter()
-                    .position(|(e, _, _)| &e.key == k)
-                    .ok_or_else(|| {
-                        Error::not_found(format!("environment {k:?} in project {project_key:?}"))
-                    })?,
-            ),
-            None => None,
-        };
-        // Authorize every instruction before changing anything.
-        let mut accesses: Vec<(String, Resource)> = Vec::new();
-        for (i, instruction) in instructions.iter().enumerate() {
-            let action = instruction.action();
-            let targets = match instruction.scope() {
-                InstructionScope::Project => loaded.all_env_resources()?,
-                InstructionScope::Environment => {
-                    let Some((env, _, _)) = env_index.and_then(|i| loaded.envs.get(i)) else {
-                        return Err(Error::invalid(format!(
-                            "instructions[{i}]: needs environmentKey"
-                        )));
-                    };
-                    vec![loaded.flag_resource(env)?]
-                }
-            };
-            for r in targets {
-                authorize(&ctx.principal, action, &r)?;
-                if !accesses.iter().any(|(a, res)| a == action && *res == r) {
-                    accesses.push((action.to_owned(), r));
-                }
-            }
-        }
-        let before = loaded.rep()?;
-        let state = env_index
-            .and_then(|i| loaded.envs.get(i))
-            .map(|(_, _, s)| s);
-        let mut ids = new_id;
-        let applied = flag::apply(&loaded.settings, state, &instructions, &mut ids)
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        if !applied.settings_changed && !applied.state_changed {
-            return Ok(before);
-        }
-        let now = tx.now_ms();
-        if applied.state_changed
-            && let (Some(new_state), Some((_, row, _))) =
-                (&applied.state, env_index.and_then(|i| loaded.envs.get(i)))
-        {
-            let mut am: entity::flag_state::ActiveModel = row.clone().into();
-            am.state = Set(to_json(new_state)?);
-            am.version = Set(row.version + 1);
-            am.updated_at = Set(now);
-            am.update(tx.db()).await?;
-        }
-        let mut am: entity::flag::ActiveModel = loaded.flag.clone().into();
-        if applied.settings_changed {
-            am.settings = Set(to_json(&applied.settings)?);
-            am.archived = Set(applied.settings.archived);
-        }
-        am.version = Set(loaded.flag.version + 1);
-        am.updated_at = Set(now);
-        am.update(tx.db()).await?;
-        let after_loaded = load(tx.db(), project_key, flag_key).await?;
-        let after = after_loaded.rep()?;
-        let kinds: Vec<String> = patch
-            .instructions
-            .iter()
-            .filter_map(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        let env_key = env_index
-            .and_then(|i| loaded.envs.get(i))
-            .map(|(e, _, _)| e.key.clone());
-        let mut draft = AuditDraft {
-            kind: "flag".to_owned(),
-            name: after.name.clone(),
-            description: match &env_key {
-                Some(env) => format!("{} on flag {flag_key} in {env}", kinds.join(", ")),
-                None => format!("{} on flag {flag_key}", kinds.join(", ")),
-            },
-            ..Default::default()
-        };
-        for (action, r) in &accesses {
-            draft = draft.access(action, r);
-        }
-        draft.target = Some(crate::domain::audit::Target {
-            name: after.name.clone(),
-            resources: accesses.iter().map(|(_, r)| r.to_string()).collect(),
-        });
-        tx.audit(
-            draft
-                .parent(&loaded.project.name, &projects::resource(&loaded.project)?)
-                .environment(env_key)
-                .before(Some(snapshot(&before)?))
-                .after(Some(snapshot(&after)?))
-                .delta(Value::Array(patch.instructions.clone()))
-                .comment(patch.comment),
+        let outcome = patch_flag_in(
+            &mut tx,
+            project_key,
+            flag_key,
+            &patch,
+            &instructions,
+            ChangeOrigin::Direct,
         )
         .await?;
-        tx.commit().await?;
-        Ok(after)
+        if outcome.changed {
+            tx.commit().await?;
+        }
+        Ok(outcome.flag)
     }
 
     pub async fn delete_flag(&self, ctx: &Ctx, project_key: &str, flag_key: &str) -> Result<()> {
@@ -630,4 +530,281 @@ impl Service {
             differences,
         })
     }
+}
+
+/// Where a change comes from. A direct change passes the approval gate; the apply of an
+/// approved request has passed it for the request's environment (and only that one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChangeOrigin<'a> {
+    Direct,
+    ApprovalRequest {
+        id: &'a str,
+        environment_key: &'a str,
+    },
+}
+
+impl ChangeOrigin<'_> {
+    /// Whether an approved request already covers changes in `env_key`.
+    pub(crate) fn approved_in(&self, env_key: &str) -> bool {
+        matches!(self, ChangeOrigin::ApprovalRequest { environment_key, .. } if *environment_key == env_key)
+    }
+
+    pub(crate) fn request_id(&self) -> Option<String> {
+        match self {
+            ChangeOrigin::Direct => None,
+            ChangeOrigin::ApprovalRequest { id, .. } => Some((*id).to_owned()),
+        }
+    }
+}
+
+/// What [`patch_flag_in`] did.
+pub(crate) struct PatchOutcome {
+    pub flag: Flag,
+    /// False when the instructions changed nothing (nothing was written or audited).
+    pub changed: bool,
+}
+
+/// Parses a patch's instructions, naming the index of the first bad one.
+pub(crate) fn parse_instructions(values: &[Value]) -> Result<Vec<Instruction>> {
+    if values.is_empty() {
+        return Err(Error::invalid(
+            "instructions: at least one instruction is needed",
+        ));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
+        })
+        .collect()
+}
+
+/// The position of `environment_key` among the flag's environments, or 404.
+fn env_position(
+    loaded: &Loaded,
+    project_key: &str,
+    env_key: Option<&str>,
+) -> Result<Option<usize>> {
+    env_key
+        .map(|k| {
+            loaded
+                .envs
+                .iter()
+                .position(|(e, _, _)| e.key == k)
+                .ok_or_else(|| {
+                    Error::not_found(format!("environment {k:?} in project {project_key:?}"))
+                })
+        })
+        .transpose()
+}
+
+/// Authorizes every instruction before anything changes; returns the accesses exercised.
+fn authorize_instructions(
+    principal: &super::Principal,
+    loaded: &Loaded,
+    env_index: Option<usize>,
+    instructions: &[Instruction],
+) -> Result<Vec<(String, Resource)>> {
+    let mut accesses: Vec<(String, Resource)> = Vec::new();
+    for (i, instruction) in instructions.iter().enumerate() {
+        let action = instruction.action();
+        let targets = match instruction.scope() {
+            InstructionScope::Project => loaded.all_env_resources()?,
+            InstructionScope::Environment => {
+                let Some((env, _, _)) = env_index.and_then(|i| loaded.envs.get(i)) else {
+                    return Err(Error::invalid(format!(
+                        "instructions[{i}]: needs environmentKey"
+                    )));
+                };
+                vec![loaded.flag_resource(env)?]
+            }
+        };
+        for r in targets {
+            authorize(principal, action, &r)?;
+            if !accesses.iter().any(|(a, res)| a == action && *res == r) {
+                accesses.push((action.to_owned(), r));
+            }
+        }
+    }
+    Ok(accesses)
+}
+
+/// The flag in one environment, as an approval request is made and checked against.
+pub(crate) struct FlagInEnv {
+    pub flag: entity::flag::Model,
+    pub settings: FlagSettings,
+    pub state_version: i64,
+    pub state: FlagEnvironmentState,
+    /// `proj/..:env/..:flag/..` with the project's, environment's and flag's tags.
+    pub resource: Resource,
+}
+
+/// Loads a flag's settings and its state in one environment (404s name what is missing).
+pub(crate) async fn load_in_env(
+    db: &impl ConnectionTrait,
+    project_key: &str,
+    flag_key: &str,
+    env_key: &str,
+) -> Result<FlagInEnv> {
+    let loaded = load(db, project_key, flag_key).await?;
+    let index = env_position(&loaded, project_key, Some(env_key))?;
+    let Some((env, row, state)) = index.and_then(|i| loaded.envs.get(i)) else {
+        return Err(Error::not_found(format!(
+            "environment {env_key:?} in project {project_key:?}"
+        )));
+    };
+    Ok(FlagInEnv {
+        resource: loaded.flag_resource(env)?,
+        state_version: row.version,
+        state: state.clone(),
+        flag: loaded.flag.clone(),
+        settings: loaded.settings.clone(),
+    })
+}
+
+/// Checks that the caller may run `instructions` on the flag (in `env_key` for
+/// environment-scoped ones), without changing anything: the apply of an approval request
+/// re-checks the applier's permission for the underlying change first.
+pub(crate) async fn authorize_patch(
+    db: &impl ConnectionTrait,
+    principal: &super::Principal,
+    project_key: &str,
+    flag_key: &str,
+    env_key: &str,
+    instructions: &[Instruction],
+) -> Result<()> {
+    let loaded = load(db, project_key, flag_key).await?;
+    let index = env_position(&loaded, project_key, Some(env_key))?;
+    authorize_instructions(principal, &loaded, index, instructions).map(|_| ())
+}
+
+/// The flag change command inside a write transaction: authorize every instruction, apply
+/// them all or none, pass the approval gate, write, audit. A direct PATCH and the apply of
+/// an approved request both run exactly this.
+pub(crate) async fn patch_flag_in(
+    tx: &mut super::WriteTx<'_>,
+    project_key: &str,
+    flag_key: &str,
+    patch: &FlagSemanticPatch,
+    instructions: &[Instruction],
+    origin: ChangeOrigin<'_>,
+) -> Result<PatchOutcome> {
+    let ctx = tx.ctx();
+    let loaded = load(tx.db(), project_key, flag_key).await?;
+    check_version(patch.version, loaded.flag.version, "flag")?;
+    let env_index = env_position(&loaded, project_key, patch.environment_key.as_deref())?;
+    let accesses = authorize_instructions(&ctx.principal, &loaded, env_index, instructions)?;
+    let before = loaded.rep()?;
+    let state = env_index
+        .and_then(|i| loaded.envs.get(i))
+        .map(|(_, _, s)| s);
+    let mut ids = new_id;
+    let applied = flag::apply(&loaded.settings, state, instructions, &mut ids)
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    if !applied.settings_changed && !applied.state_changed {
+        return Ok(PatchOutcome {
+            flag: before,
+            changed: false,
+        });
+    }
+    // The gate: which environments this change needs an approval in, and whether the
+    // caller may bypass it there. Refused before anything is written.
+    let env_scoped = instructions
+        .iter()
+        .any(|i| i.scope() == InstructionScope::Environment);
+    let mut gates = Vec::new();
+    for (i, (env, _, _)) in loaded.envs.iter().enumerate() {
+        if origin.approved_in(&env.key) {
+            continue;
+        }
+        let scoped_here = env_scoped && env_index == Some(i);
+        if let Some(gate) = approvals::flag_gate(
+            env,
+            project_key,
+            flag_key,
+            scoped_here,
+            &loaded.settings.tags,
+            &applied.settings.tags,
+            loaded.flag_resource(env)?,
+        )? {
+            gates.push(gate);
+        }
+    }
+    let bypasses = approvals::pass_gate(&ctx.principal, gates)?;
+    let now = tx.now_ms();
+    // The response and the audit snapshot are built from the rows the updates return, not
+    // read again: this is the hottest write path.
+    let mut after_loaded = loaded.clone();
+    if applied.state_changed
+        && let (Some(new_state), Some((_, row, state))) = (
+            &applied.state,
+            env_index.and_then(|i| after_loaded.envs.get_mut(i)),
+        )
+    {
+        let mut am: entity::flag_state::ActiveModel = row.clone().into();
+        am.state = Set(to_json(new_state)?);
+        am.version = Set(row.version + 1);
+        am.updated_at = Set(now);
+        *row = am.update(tx.db()).await?;
+        state.clone_from(new_state);
+    }
+    let mut am: entity::flag::ActiveModel = loaded.flag.clone().into();
+    if applied.settings_changed {
+        am.settings = Set(to_json(&applied.settings)?);
+        am.archived = Set(applied.settings.archived);
+    }
+    am.version = Set(loaded.flag.version + 1);
+    am.updated_at = Set(now);
+    after_loaded.flag = am.update(tx.db()).await?;
+    after_loaded.settings = applied.settings.clone();
+    let after = after_loaded.rep()?;
+    let kinds: Vec<String> = patch
+        .instructions
+        .iter()
+        .filter_map(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let env_key = env_index
+        .and_then(|i| loaded.envs.get(i))
+        .map(|(e, _, _)| e.key.clone());
+    let mut description = match &env_key {
+        Some(env) => format!("{} on flag {flag_key} in {env}", kinds.join(", ")),
+        None => format!("{} on flag {flag_key}", kinds.join(", ")),
+    };
+    if let ChangeOrigin::ApprovalRequest { id, .. } = origin {
+        description.push_str(&format!(" (approval request {id})"));
+    }
+    description.push_str(&approvals::describe_bypasses(&bypasses));
+    let mut draft = AuditDraft {
+        kind: "flag".to_owned(),
+        name: after.name.clone(),
+        description,
+        ..Default::default()
+    };
+    for (action, r) in &accesses {
+        draft = draft.access(action, r);
+    }
+    for bypass in &bypasses {
+        draft = draft.access("bypassRequiredApproval", &bypass.resource);
+    }
+    draft.target = Some(crate::domain::audit::Target {
+        name: after.name.clone(),
+        resources: accesses.iter().map(|(_, r)| r.to_string()).collect(),
+    });
+    tx.audit(
+        draft
+            .parent(&loaded.project.name, &projects::resource(&loaded.project)?)
+            .environment(env_key)
+            .before(Some(snapshot(&before)?))
+            .after(Some(snapshot(&after)?))
+            .delta(Value::Array(patch.instructions.clone()))
+            .comment(patch.comment.clone())
+            .approval_request(origin.request_id()),
+    )
+    .await?;
+    Ok(PatchOutcome {
+        flag: after,
+        changed: true,
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod account;
+pub mod approvals;
 pub mod audit;
 pub mod authz;
 pub mod bootstrap;

@@ -7,9 +7,11 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::approvals;
 use super::authz::authorize;
+use super::flags::ChangeOrigin;
 use super::util::{new_id, snapshot, validate_key};
-use super::{AuditDraft, Ctx, Service, environments, projects};
+use super::{AuditDraft, Ctx, Service, WriteTx, environments, projects};
 use crate::error::{Error, Result};
 
 /// Largest value accepted, in bytes.
@@ -70,7 +72,8 @@ impl Service {
             .collect())
     }
 
-    /// Creates or replaces a variable.
+    /// Creates or replaces a variable. Refused with 422 when the environment requires
+    /// approval for variables and the caller may not bypass it.
     pub async fn put_variable(
         &self,
         ctx: &Ctx,
@@ -79,68 +82,18 @@ impl Service {
         name: &str,
         input: VariablePut,
     ) -> Result<(Variable, bool)> {
-        validate_key("name", name)?;
-        if input.value.len() > MAX_VALUE_BYTES {
-            return Err(Error::invalid(format!(
-                "value: longer than {MAX_VALUE_BYTES} bytes"
-            )));
-        }
         let mut tx = self.begin_write(ctx).await?;
-        let p = projects::find(tx.db(), project_key).await?;
-        let e = environments::find(tx.db(), &p, env_key).await?;
-        let res = environments::resource(&p, &e)?.var(name);
-        let existing = entity::env_variable::Entity::find()
-            .filter(entity::env_variable::Column::EnvironmentId.eq(e.id.clone()))
-            .filter(entity::env_variable::Column::Name.eq(name))
-            .one(tx.db())
-            .await?;
-        let now = tx.now_ms();
-        let (action, before, saved, created) = match existing {
-            Some(m) => {
-                authorize(&ctx.principal, "updateVariable", &res)?;
-                let before = to_rep(&m);
-                let mut am: entity::env_variable::ActiveModel = m.clone().into();
-                am.value = Set(input.value);
-                am.secret = Set(input.secret);
-                am.version = Set(m.version + 1);
-                am.updated_at = Set(now);
-                (
-                    "updateVariable",
-                    Some(before),
-                    am.update(tx.db()).await?,
-                    false,
-                )
-            }
-            None => {
-                authorize(&ctx.principal, "createVariable", &res)?;
-                let m = entity::env_variable::ActiveModel {
-                    id: Set(new_id()),
-                    environment_id: Set(e.id.clone()),
-                    name: Set(name.to_owned()),
-                    value: Set(input.value),
-                    secret: Set(input.secret),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(tx.db())
-                .await?;
-                ("createVariable", None, m, true)
-            }
-        };
-        let rep = to_rep(&saved);
-        tx.audit(
-            AuditDraft::new("variable", name, action, &res)
-                .describe(format!("set variable {name} in {project_key}/{env_key}"))
-                .parent(&e.name, &environments::resource(&p, &e)?)
-                .environment(Some(env_key.to_owned()))
-                .before(before.as_ref().map(snapshot).transpose()?)
-                .after(Some(snapshot(&rep)?))
-                .comment(input.comment),
+        let out = put_variable_in(
+            &mut tx,
+            project_key,
+            env_key,
+            name,
+            &input,
+            ChangeOrigin::Direct,
         )
         .await?;
         tx.commit().await?;
-        Ok((rep, created))
+        Ok(out)
     }
 
     pub async fn delete_variable(
@@ -151,33 +104,161 @@ impl Service {
         name: &str,
     ) -> Result<()> {
         let mut tx = self.begin_write(ctx).await?;
-        let p = projects::find(tx.db(), project_key).await?;
-        let e = environments::find(tx.db(), &p, env_key).await?;
-        let res = environments::resource(&p, &e)?.var(name);
-        authorize(&ctx.principal, "deleteVariable", &res)?;
-        let m = entity::env_variable::Entity::find()
-            .filter(entity::env_variable::Column::EnvironmentId.eq(e.id.clone()))
-            .filter(entity::env_variable::Column::Name.eq(name))
-            .one(tx.db())
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(format!("variable {name:?} in {project_key}/{env_key}"))
-            })?;
-        let before = to_rep(&m);
-        entity::env_variable::Entity::delete_by_id(m.id.clone())
-            .exec(tx.db())
-            .await?;
-        tx.audit(
-            AuditDraft::new("variable", name, "deleteVariable", &res)
-                .describe(format!(
-                    "deleted variable {name} from {project_key}/{env_key}"
-                ))
-                .parent(&e.name, &environments::resource(&p, &e)?)
-                .environment(Some(env_key.to_owned()))
-                .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        delete_variable_in(&mut tx, project_key, env_key, name, ChangeOrigin::Direct).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Checks a value before anything is opened or written.
+pub(crate) fn validate_variable(name: &str, value: &str) -> Result<()> {
+    validate_key("name", name)?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Error::invalid(format!(
+            "value: longer than {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A variable of an environment, if it exists.
+pub(crate) async fn find_variable(
+    db: &impl sea_orm::ConnectionTrait,
+    environment_id: &str,
+    name: &str,
+) -> Result<Option<entity::env_variable::Model>> {
+    Ok(entity::env_variable::Entity::find()
+        .filter(entity::env_variable::Column::EnvironmentId.eq(environment_id))
+        .filter(entity::env_variable::Column::Name.eq(name))
+        .one(db)
+        .await?)
+}
+
+/// The variable write command inside a write transaction: authorize, pass the approval
+/// gate, write, audit. A direct PUT and the apply of an approved request both run it.
+pub(crate) async fn put_variable_in(
+    tx: &mut WriteTx<'_>,
+    project_key: &str,
+    env_key: &str,
+    name: &str,
+    input: &VariablePut,
+    origin: ChangeOrigin<'_>,
+) -> Result<(Variable, bool)> {
+    validate_variable(name, &input.value)?;
+    let p = projects::find(tx.db(), project_key).await?;
+    let e = environments::find(tx.db(), &p, env_key).await?;
+    let res = environments::resource(&p, &e)?.var(name);
+    let existing = find_variable(tx.db(), &e.id, name).await?;
+    let action = if existing.is_some() {
+        "updateVariable"
+    } else {
+        "createVariable"
+    };
+    authorize(&tx.ctx().principal, action, &res)?;
+    let bypasses = variable_gate(tx, &e, project_key, name, &res, origin)?;
+    let now = tx.now_ms();
+    let (before, saved, created) = match existing {
+        Some(m) => {
+            let before = to_rep(&m);
+            let mut am: entity::env_variable::ActiveModel = m.clone().into();
+            am.value = Set(input.value.clone());
+            am.secret = Set(input.secret);
+            am.version = Set(m.version + 1);
+            am.updated_at = Set(now);
+            (Some(before), am.update(tx.db()).await?, false)
+        }
+        None => {
+            let m = entity::env_variable::ActiveModel {
+                id: Set(new_id()),
+                environment_id: Set(e.id.clone()),
+                name: Set(name.to_owned()),
+                value: Set(input.value.clone()),
+                secret: Set(input.secret),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(tx.db())
+            .await?;
+            (None, m, true)
+        }
+    };
+    let rep = to_rep(&saved);
+    let mut draft = AuditDraft::new("variable", name, action, &res)
+        .describe(format!(
+            "set variable {name} in {project_key}/{env_key}{}{}",
+            origin_note(origin),
+            approvals::describe_bypasses(&bypasses)
+        ))
+        .parent(&e.name, &environments::resource(&p, &e)?)
+        .environment(Some(env_key.to_owned()))
+        .before(before.as_ref().map(snapshot).transpose()?)
+        .after(Some(snapshot(&rep)?))
+        .comment(input.comment.clone())
+        .approval_request(origin.request_id());
+    for bypass in &bypasses {
+        draft = draft.access("bypassRequiredApproval", &bypass.resource);
+    }
+    tx.audit(draft).await?;
+    Ok((rep, created))
+}
+
+/// Deletes a variable inside a write transaction, through the same gate.
+pub(crate) async fn delete_variable_in(
+    tx: &mut WriteTx<'_>,
+    project_key: &str,
+    env_key: &str,
+    name: &str,
+    origin: ChangeOrigin<'_>,
+) -> Result<()> {
+    let p = projects::find(tx.db(), project_key).await?;
+    let e = environments::find(tx.db(), &p, env_key).await?;
+    let res = environments::resource(&p, &e)?.var(name);
+    authorize(&tx.ctx().principal, "deleteVariable", &res)?;
+    let m = find_variable(tx.db(), &e.id, name)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("variable {name:?} in {project_key}/{env_key}")))?;
+    let bypasses = variable_gate(tx, &e, project_key, name, &res, origin)?;
+    let before = to_rep(&m);
+    entity::env_variable::Entity::delete_by_id(m.id.clone())
+        .exec(tx.db())
+        .await?;
+    let mut draft = AuditDraft::new("variable", name, "deleteVariable", &res)
+        .describe(format!(
+            "deleted variable {name} from {project_key}/{env_key}{}{}",
+            origin_note(origin),
+            approvals::describe_bypasses(&bypasses)
+        ))
+        .parent(&e.name, &environments::resource(&p, &e)?)
+        .environment(Some(env_key.to_owned()))
+        .before(Some(snapshot(&before)?))
+        .approval_request(origin.request_id());
+    for bypass in &bypasses {
+        draft = draft.access("bypassRequiredApproval", &bypass.resource);
+    }
+    tx.audit(draft).await?;
+    Ok(())
+}
+
+fn origin_note(origin: ChangeOrigin<'_>) -> String {
+    match origin {
+        ChangeOrigin::Direct => String::new(),
+        ChangeOrigin::ApprovalRequest { id, .. } => format!(" (approval request {id})"),
+    }
+}
+
+/// The approval gate for a variable write: refused (422) or the bypasses to record.
+fn variable_gate(
+    tx: &WriteTx<'_>,
+    env: &entity::environment::Model,
+    project_key: &str,
+    name: &str,
+    res: &crate::domain::policy::Resource,
+    origin: ChangeOrigin<'_>,
+) -> Result<Vec<approvals::Bypass>> {
+    if origin.approved_in(&env.key) {
+        return Ok(Vec::new());
+    }
+    let gate = approvals::variable_gate(env, project_key, name, res.clone())?;
+    approvals::pass_gate(&tx.ctx().principal, gate.into_iter().collect())
 }

@@ -2,8 +2,8 @@
 //! of its changes to the hash chain before it commits. No write without its entry.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
@@ -27,6 +27,8 @@ pub struct AuditDraft {
     pub current_version: Option<Value>,
     pub delta: Option<Value>,
     pub comment: Option<String>,
+    /// The approval request the change belongs to (its apply, or its own lifecycle).
+    pub approval_request_id: Option<String>,
 }
 
 impl AuditDraft {
@@ -75,6 +77,11 @@ impl AuditDraft {
         });
         self
     }
+    /// Links the entry to an approval request.
+    pub fn approval_request(mut self, id: Option<String>) -> Self {
+        self.approval_request_id = id;
+        self
+    }
     /// Adds another access this change exercised (project-wide actions touch every environment).
     pub fn access(mut self, action: &str, resource: &Resource) -> Self {
         self.accesses
@@ -94,6 +101,13 @@ pub struct WriteTx<'a> {
 
 impl Service {
     /// Opens the one kind of transaction a change may use.
+    ///
+    /// Write transactions run one at a time, on every backend and across processes: SQLite's
+    /// IMMEDIATE mode takes the database write lock up front, and on PostgreSQL the first
+    /// statement locks the audit chain head row, which every change must append to anyway.
+    /// Taking it first rather than at the append makes each command's read-check-write
+    /// serializable, so two concurrent changes to one flag, member or team can never lose an
+    /// update, without every command carrying its own row locks.
     pub async fn begin_write<'a>(&'a self, ctx: &'a Ctx) -> Result<WriteTx<'a>> {
         let gate = match self.write_gate() {
             Some(gate) => Some(gate.clone().lock_owned().await),
@@ -106,6 +120,13 @@ impl Service {
             ..Default::default()
         };
         let txn = self.db().begin_with_options(options).await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            entity::audit_head::Entity::find_by_id(1)
+                .lock_exclusive()
+                .one(&txn)
+                .await?
+                .ok_or_else(|| Error::internal("audit head row is missing"))?;
+        }
         Ok(WriteTx {
             txn,
             _gate: gate,
@@ -130,8 +151,8 @@ impl<'a> WriteTx<'a> {
         self.service.now_ms()
     }
 
-    /// Appends one entry to the chain inside this transaction. The head row is locked
-    /// (`FOR UPDATE` on PostgreSQL; the write lock on SQLite), so concurrent writers, even in
+    /// Appends one entry to the chain inside this transaction. The head row is locked (since
+    /// `begin_write` on PostgreSQL; the write lock on SQLite), so concurrent writers, even in
     /// other processes, link one after another and the chain never forks.
     pub async fn audit(&mut self, draft: AuditDraft) -> Result<AuditEntry> {
         let head = entity::audit_head::Entity::find_by_id(1)
@@ -161,7 +182,7 @@ impl<'a> WriteTx<'a> {
             current_version: draft.current_version,
             delta: draft.delta,
             comment: draft.comment,
-            approval_request_id: None,
+            approval_request_id: draft.approval_request_id,
             request_id: self.ctx.request_id.clone(),
             source_ip: self.ctx.source_ip.clone(),
         };
@@ -226,7 +247,6 @@ impl<'a> WriteTx<'a> {
 
     /// Which SQL dialect this transaction speaks.
     pub fn backend(&self) -> DatabaseBackend {
-        use sea_orm::ConnectionTrait;
         self.txn.get_database_backend()
     }
 }

@@ -441,3 +441,39 @@ async fn secret_variables_never_show_their_value() {
         .await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_changes_to_one_flag_never_lose_an_update() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    app.seed_flag_domain().await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let (s, body) = app
+                .patch(
+                    "/api/v2/flags/p/f",
+                    json!({"environmentKey": "test", "instructions": [
+                        {"kind": "addTargets", "variation": 0, "values": [format!("user-{i}")]}]}),
+                )
+                .await;
+            assert_eq!(s, 200, "{body}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, flag) = app.get("/api/v2/flags/p/f").await;
+    let mut targets: Vec<String> = flag["environments"]["test"]["targets"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    targets.sort();
+    let mut want: Vec<String> = (0..12).map(|i| format!("user-{i}")).collect();
+    want.sort();
+    assert_eq!(targets, want, "every concurrent change survives");
+    assert_eq!(flag["environments"]["test"]["version"], 13);
+    assert_eq!(app.audit("action=updateTargets").await.len(), 12);
+}

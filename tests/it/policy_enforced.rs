@@ -249,7 +249,7 @@ async fn preset_roles_work_at_once_and_keep_their_built_in_statements() {
     ] {
         assert!(keys.contains(&k), "{k} missing: {keys:?}");
     }
-    let (_, dev) = member(
+    let (dev_id, dev) = member(
         &app,
         "dev@example.com",
         "reader",
@@ -266,6 +266,17 @@ async fn preset_roles_work_at_once_and_keep_their_built_in_statements() {
         )
         .await;
     assert_eq!(s, 201, "developers create flags in their projects: {body}");
+    // ...and change them, but a required approval is not theirs to skip.
+    for (action, allowed) in [("updateOn", true), ("bypassRequiredApproval", false)] {
+        let (s, check) = app
+            .post(
+                "/api/v2/access/check",
+                json!({"memberId": dev_id, "action": action, "resource": "proj/p:env/production:flag/new"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{check}");
+        assert_eq!(check["allowed"], allowed, "{action}: {check}");
+    }
     let (_, projects) = app
         .call(Method::GET, "/api/v2/projects", Some(&dev), None)
         .await;

@@ -509,6 +509,11 @@ pub static ACTIONS: &[ActionInfo] = &[
         "viewVariableSecret",
         "Read a secret variable's value; audited, not a reader action (Gatehouse)",
     ),
+    a(
+        T::Var,
+        "bypassRequiredApproval",
+        "Change an environment variable without a required approval (Gatehouse)",
+    ),
     // ---- request (Gatehouse resource for approval requests) ----
     a(
         T::Request,

@@ -54,6 +54,9 @@ pub enum BaseRole {
     NoAccess,
 }
 
+/// The action that skips a required approval; the writer base role does not have it.
+pub const BYPASS_REQUIRED_APPROVAL: &str = "bypassRequiredApproval";
+
 /// The role attribute the writer's own-token statement uses.
 pub const SELF_MEMBER_ATTRIBUTE: &str = "memberId";
 
@@ -161,7 +164,13 @@ impl BaseRole {
                 ];
                 let mut out = vec![reader];
                 for t in content {
-                    out.push(allow(names_for(&[t]), vec![t.scope().to_owned()]));
+                    // Skipping a required approval is for admins and custom roles that
+                    // grant it, as in LaunchDarkly; a writer asks for approval.
+                    let names = names_for(&[t])
+                        .into_iter()
+                        .filter(|n| n != BYPASS_REQUIRED_APPROVAL)
+                        .collect();
+                    out.push(allow(names, vec![t.scope().to_owned()]));
                 }
                 out.push(allow(
                     names_for(&[ResourceType::Token]),

@@ -72,10 +72,12 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             key: "project-developer",
             name: "Developer",
-            description: "All flag, segment and variable actions and approval requests within the assigned projects.",
+            description: "All flag, segment and variable actions and approval requests within the assigned projects, except bypassing required approvals.",
             base_permissions: "no_access",
             statements: json!([
-                {"effect": "allow", "actions": ["*"], "resources": [
+                // `notActions` rather than a deny: an admin may still grant the bypass by
+                // adding a statement, which a built-in deny would silently override.
+                {"effect": "allow", "notActions": ["bypassRequiredApproval"], "resources": [
                     in_projects(":env/*:flag/*"), in_projects(":env/*:segment/*"),
                     in_projects(":env/*:var/*"), in_projects(":env/*:request/*")]},
                 {"effect": "allow", "actions": ["viewProject"], "resources": [in_projects("")]},
