@@ -62,6 +62,24 @@ pub struct Config {
         global = true
     )]
     pub max_body_bytes: usize,
+
+    /// Minutes of inactivity after which an SSO browser session ends.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SESSION_IDLE_MINUTES",
+        default_value_t = 480,
+        global = true
+    )]
+    pub session_idle_minutes: i64,
+
+    /// Hours after sign-in at which an SSO browser session ends, used or not.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SESSION_ABSOLUTE_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub session_absolute_hours: i64,
 }
 
 /// How log lines are written.
@@ -86,6 +104,10 @@ pub enum ConfigError {
     BootstrapToken,
     #[error("GATEHOUSE_MAX_BODY_BYTES must be between 1024 and 104857600")]
     MaxBodyBytes,
+    #[error(
+        "GATEHOUSE_SESSION_IDLE_MINUTES must be 1 to 10080 and GATEHOUSE_SESSION_ABSOLUTE_HOURS 1 to 720, idle not longer than absolute"
+    )]
+    Session,
     #[error("GATEHOUSE_LOG is not a valid filter: {0}")]
     Log(String),
 }
@@ -119,9 +141,26 @@ impl Config {
         if !(1024..=104_857_600).contains(&self.max_body_bytes) {
             return Err(ConfigError::MaxBodyBytes);
         }
+        if !(1..=10_080).contains(&self.session_idle_minutes)
+            || !(1..=720).contains(&self.session_absolute_hours)
+            || self.session_idle_minutes > self.session_absolute_hours * 60
+        {
+            return Err(ConfigError::Session);
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Log(e.to_string()))?;
         Ok(())
+    }
+
+    /// The SSO edge's settings: public URL and session lifetimes.
+    pub fn sso_settings(&self) -> crate::service::sessions::SsoSettings {
+        crate::service::sessions::SsoSettings {
+            public_url: self.public_url.clone(),
+            session: crate::service::sessions::SessionPolicy {
+                idle_ms: self.session_idle_minutes * 60_000,
+                absolute_ms: self.session_absolute_hours * 3_600_000,
+            },
+        }
     }
 
     /// Whether the public URL is https (then cookies are `Secure`).

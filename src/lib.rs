@@ -18,6 +18,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod service;
+pub mod sso;
 
 use poem::{EndpointExt, Route, get};
 
@@ -33,6 +34,8 @@ pub fn build_app(service: service::Service, max_body_bytes: usize) -> impl poem:
         .at("/health", get(api::ops::health))
         .at("/ready", get(api::ops::ready))
         .at("/metrics", get(api::ops::metrics))
+        .nest("/sso", sso::routes())
+        .with(poem::middleware::CookieJarManager::new())
         .around(move |ep, req| api::middleware::limit_body(ep, req, max_body_bytes))
         .around(api::middleware::observe)
         .data(service)

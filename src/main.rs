@@ -119,9 +119,11 @@ async fn open(config: &Config) -> Result<Service, String> {
     db::migrate(&conn)
         .await
         .map_err(|e| format!("migration failed: {e}"))?;
-    Service::new(conn, Arc::new(SystemClock))
+    let service = Service::new(conn, Arc::new(SystemClock))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    service.set_sso_settings(config.sso_settings());
+    Ok(service)
 }
 
 /// Hides a password in a database URL before it reaches a log or terminal.

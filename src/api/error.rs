@@ -95,7 +95,8 @@ pub fn render_poem_error(err: &poem::Error) -> poem::Response {
     let message = if status.is_server_error() {
         "internal error; see the server log for the request id".to_owned()
     } else if status.as_u16() == 401 {
-        "missing or invalid API token: send `Authorization: <token>`".to_owned()
+        "missing or invalid credentials: send `Authorization: <token>` or sign in through SSO"
+            .to_owned()
     } else {
         err.to_string()
     };

@@ -81,6 +81,21 @@ pub struct SamlSettings {
     /// Accept RSA-SHA1 signatures (refused unless the connection opts in).
     #[serde(default)]
     pub allow_sha1: bool,
+    /// The SP private key (PEM) that decrypts encrypted assertions. Write-only: stored,
+    /// never shown; a PATCH without it keeps the previous one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_private_key: Option<String>,
+    /// The certificate (PEM) of `spPrivateKey`, published in our metadata so the IdP can
+    /// encrypt to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_certificate: Option<String>,
+    /// The attribute carrying the email address; without it the NameID (when it is an
+    /// email) or a usual email attribute (`email`, `mail`, the Entra/ADFS claim URI) is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_attribute: Option<String>,
+    /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
+    #[serde(default)]
+    pub leave_roles_to_scim: bool,
 }
 
 /// OpenID Connect settings. `clientSecret` is write-only: stored, never shown.
@@ -101,6 +116,9 @@ pub struct OidcSettings {
     pub role_claim: String,
     #[serde(default = "default_custom_role_claim")]
     pub custom_role_claim: String,
+    /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
+    #[serde(default)]
+    pub leave_roles_to_scim: bool,
 }
 
 fn default_groups_attribute() -> String {
@@ -154,7 +172,28 @@ impl SamlSettings {
         if self.groups_attribute.trim().is_empty() {
             return Err("saml.groupsAttribute: must not be empty".into());
         }
+        if let Some(key) = &self.sp_private_key
+            && !(key.contains("-----BEGIN") && key.contains("PRIVATE KEY-----"))
+        {
+            return Err("saml.spPrivateKey: must be a PEM private key".into());
+        }
+        if let Some(cert) = &self.sp_certificate
+            && certificate_der(cert).is_none()
+        {
+            return Err("saml.spCertificate: is not a PEM or base64 DER certificate".into());
+        }
+        if self.sp_private_key.is_some() && self.sp_certificate.is_none() {
+            return Err("saml.spCertificate: required with spPrivateKey".into());
+        }
         Ok(())
+    }
+
+    /// The settings as shown: without the SP private key.
+    pub fn redacted(&self) -> SamlSettings {
+        SamlSettings {
+            sp_private_key: None,
+            ..self.clone()
+        }
     }
 }
 

@@ -6,3 +6,4 @@ pub mod connection;
 pub mod flag;
 pub mod mapping;
 pub mod policy;
+pub mod sso;

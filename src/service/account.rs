@@ -23,6 +23,9 @@ pub struct Me {
     pub kind: String,
     /// The API token used, if any.
     pub token_id: Option<String>,
+    /// For a browser session: the token cookie-authenticated writes send in `X-Gatehouse-CSRF`.
+    #[oai(skip_serializing_if_is_none)]
+    pub csrf_token: Option<String>,
 }
 
 impl Service {
@@ -41,6 +44,7 @@ impl Service {
                         status: rep.status,
                         kind: "member".to_owned(),
                         token_id: Some(t.token_id.clone()),
+                        csrf_token: None,
                     })
                 }
                 None => Ok(Me {
@@ -52,8 +56,24 @@ impl Service {
                     status: "active".to_owned(),
                     kind: "serviceToken".to_owned(),
                     token_id: Some(t.token_id.clone()),
+                    csrf_token: None,
                 }),
             },
+            Principal::Session(s) => {
+                let m = members::find(self.db(), &s.member.id).await?;
+                let rep = members::to_rep(self.db(), &m).await?;
+                Ok(Me {
+                    id: rep.id,
+                    email: Some(rep.email),
+                    role: rep.role,
+                    custom_roles: rep.custom_roles,
+                    teams: rep.teams,
+                    status: rep.status,
+                    kind: "member".to_owned(),
+                    token_id: None,
+                    csrf_token: Some(s.csrf_token.clone()),
+                })
+            }
             Principal::App(a) => Ok(Me {
                 id: a.connection_id.clone(),
                 email: None,
@@ -63,6 +83,7 @@ impl Service {
                 status: "active".to_owned(),
                 kind: "connection".to_owned(),
                 token_id: None,
+                csrf_token: None,
             }),
             Principal::System => Ok(Me {
                 id: "system".to_owned(),
@@ -73,6 +94,7 @@ impl Service {
                 status: "active".to_owned(),
                 kind: "system".to_owned(),
                 token_id: None,
+                csrf_token: None,
             }),
         }
     }

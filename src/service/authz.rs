@@ -16,6 +16,7 @@ pub fn authorize(principal: &Principal, action: &str, resource: &Resource) -> Re
                     .as_ref()
                     .is_none_or(|l| l.decide(action, resource).allowed)
         }
+        Principal::Session(s) => s.policy.decide(action, resource).allowed,
     };
     if allowed {
         Ok(())

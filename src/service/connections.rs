@@ -273,7 +273,9 @@ async fn to_rep(db: &impl ConnectionTrait, m: &entity::connection::Model) -> Res
         default_role: m.default_role.clone(),
         deprovision: m.deprovision.clone(),
         sso_required: m.sso_required,
-        saml: saml_settings(m)?.map(|s| snapshot(&s)).transpose()?,
+        saml: saml_settings(m)?
+            .map(|s| snapshot(&s.redacted()))
+            .transpose()?,
         oidc_client_secret_set: oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
         oidc: oidc.map(|o| snapshot(&o.redacted())).transpose()?,
         mappings: from_json(&m.mappings)?,
@@ -455,7 +457,17 @@ impl Service {
         match &patch.saml {
             MaybeUndefined::Undefined => {}
             MaybeUndefined::Null => am.saml = Set(None),
-            MaybeUndefined::Value(v) => am.saml = Set(Some(to_json(&parse_saml(v)?)?)),
+            MaybeUndefined::Value(v) => {
+                // The SP private key is write-only: a PATCH without it keeps the stored one.
+                let mut saml = parse_saml(v)?;
+                if saml.sp_private_key.is_none()
+                    && let Some(previous) = saml_settings(&m)?
+                    && saml.sp_certificate == previous.sp_certificate
+                {
+                    saml.sp_private_key = previous.sp_private_key;
+                }
+                am.saml = Set(Some(to_json(&saml)?));
+            }
         }
         match &patch.oidc {
             MaybeUndefined::Undefined => {}

@@ -237,6 +237,18 @@ pub(crate) fn check_role_attributes(field: &str, attrs: &RoleAttributes) -> Resu
     Ok(())
 }
 
+/// Revokes everything a member signs in with, inside the caller's transaction: personal API
+/// tokens and browser sessions. Deactivation and deletion (REST, SCIM) call this, so a
+/// deactivated member is locked out on every replica with the commit.
+pub(crate) async fn revoke_member_credentials(
+    tx: &WriteTx<'_>,
+    member_id: &str,
+) -> Result<(u64, u64)> {
+    let tokens = revoke_member_tokens(tx, member_id).await?;
+    let sessions = super::sessions::revoke_member_sessions(tx.db(), tx.now_ms(), member_id).await?;
+    Ok((tokens, sessions))
+}
+
 /// Revokes every personal token of a member inside the caller's transaction.
 pub(crate) async fn revoke_member_tokens(tx: &WriteTx<'_>, member_id: &str) -> Result<u64> {
     let res = entity::api_token::Entity::update_many()
@@ -411,6 +423,7 @@ impl Service {
             draft = draft.access("updateMemberRoleAttributes", &res);
         }
         let mut revoked = 0;
+        let mut revoked_sessions = 0;
         if let Some(status) = &patch.status {
             if status != "active" && status != "deactivated" {
                 return Err(Error::invalid(format!(
@@ -422,7 +435,7 @@ impl Service {
                 return Err(Error::conflict("status: the owner cannot be deactivated"));
             }
             if status == "deactivated" && m.status == "active" {
-                revoked = revoke_member_tokens(&tx, &m.id).await?;
+                (revoked, revoked_sessions) = revoke_member_credentials(&tx, &m.id).await?;
             }
             am.status = Set(status.clone());
             draft = draft.access("updateMemberStatus", &res);
@@ -449,6 +462,9 @@ impl Service {
         if revoked > 0 {
             description.push_str(&format!("; revoked {revoked} token(s)"));
         }
+        if revoked_sessions > 0 {
+            description.push_str(&format!("; ended {revoked_sessions} session(s)"));
+        }
         tx.audit(
             draft
                 .describe(description)
@@ -471,7 +487,7 @@ impl Service {
             return Err(Error::conflict("the owner cannot be deleted"));
         }
         let before = to_rep(tx.db(), &m).await?;
-        revoke_member_tokens(&tx, &m.id).await?;
+        revoke_member_credentials(&tx, &m.id).await?;
         entity::team_member::Entity::delete_many()
             .filter(entity::team_member::Column::MemberId.eq(m.id.clone()))
             .exec(tx.db())

@@ -16,6 +16,9 @@ pub mod metrics;
 pub mod principal;
 pub mod projects;
 pub mod roles;
+pub mod sessions;
+pub mod sso_login;
+pub mod sso_policy;
 pub mod teams;
 pub mod tokens;
 mod util;
@@ -54,6 +57,8 @@ struct Inner {
     /// a writer acting as a member gets its own compilation.
     base_roles: Vec<(BaseRole, Arc<CompiledRole>)>,
     role_cache: access::RoleCache,
+    /// Public URL and session lifetimes of the SSO edge, set once at start-up.
+    sso: std::sync::RwLock<sessions::SsoSettings>,
 }
 
 impl Service {
@@ -82,6 +87,7 @@ impl Service {
                 metrics,
                 role_cache: access::RoleCache::default(),
                 base_roles,
+                sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;
@@ -126,6 +132,22 @@ impl Service {
             .find(|(r, _)| *r == role)
             .map(|(_, c)| c.clone())
             .ok_or_else(|| Error::internal(format!("base role {} is not compiled", role.as_str())))
+    }
+
+    /// Sets the public URL and session lifetimes (start-up and tests).
+    pub fn set_sso_settings(&self, settings: sessions::SsoSettings) {
+        if let Ok(mut guard) = self.inner.sso.write() {
+            *guard = settings;
+        }
+    }
+
+    /// The SSO edge's settings.
+    pub fn sso_settings(&self) -> sessions::SsoSettings {
+        self.inner.sso.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn session_policy(&self) -> sessions::SessionPolicy {
+        self.sso_settings().session
     }
 
     pub(crate) fn role_cache(&self) -> &access::RoleCache {

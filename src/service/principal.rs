@@ -36,6 +36,19 @@ pub struct TokenPrincipal {
     pub limit: Option<AccessPolicy>,
 }
 
+/// A member signed in through SSO with a browser session: acts as the member, with the
+/// member's full policy (like a personal token without a limit).
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal {
+    /// Hex SHA-256 of the cookie secret (the session row's id).
+    pub session_id: String,
+    pub member: MemberRef,
+    pub role: BaseRole,
+    pub policy: AccessPolicy,
+    /// What cookie-authenticated writes must send in `X-Gatehouse-CSRF`.
+    pub csrf_token: String,
+}
+
 /// An identity connection acting on its own behalf: SCIM provisioning, or the member
 /// changes a SAML/OIDC login makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +86,8 @@ impl AppPrincipal {
 #[derive(Debug, Clone)]
 pub enum Principal {
     Token(TokenPrincipal),
+    /// A browser session opened by a SAML or OIDC sign-in.
+    Session(SessionPrincipal),
     /// An identity connection (SCIM or SSO provisioning).
     App(AppPrincipal),
     /// The service itself (bootstrap, migrations, CLI).
@@ -89,6 +104,10 @@ impl Principal {
                 service_token: t.service_token,
                 owner_id: t.owner.as_ref().map(|m| m.id.clone()),
             },
+            Principal::Session(s) => Actor::Member {
+                id: s.member.id.clone(),
+                email: s.member.email.clone(),
+            },
             Principal::App(a) => Actor::App {
                 id: a.connection_id.clone(),
                 name: a.name.clone(),
@@ -103,6 +122,7 @@ impl Principal {
     pub fn member(&self) -> Option<&MemberRef> {
         match self {
             Principal::Token(t) => t.owner.as_ref(),
+            Principal::Session(s) => Some(&s.member),
             Principal::App(_) | Principal::System => None,
         }
     }
@@ -174,6 +194,11 @@ impl Service {
                     .ok_or_else(invalid)?;
                 if member.status != "active" {
                     return Err(invalid());
+                }
+                if member.role != "owner" && self.sso_only().await? {
+                    return Err(Error::Unauthorized(
+                        "this account requires sign-in through SSO: personal API tokens of members do not work".into(),
+                    ));
                 }
                 let member_role = BaseRole::parse(&member.role)
                     .ok_or_else(|| Error::internal("stored member role is unknown"))?;

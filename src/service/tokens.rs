@@ -207,13 +207,21 @@ impl Service {
                 "role: a service token needs a role or custom roles",
             ));
         }
-        if let (Principal::Token(t), Some(r)) = (&ctx.principal, role)
-            && r.rank() > t.role.rank()
+        let caller_role = match &ctx.principal {
+            Principal::Token(t) => Some(t.role),
+            Principal::Session(s) => Some(s.role),
+            Principal::App(_) | Principal::System => None,
+        };
+        if let (Some(own), Some(r)) = (caller_role, role)
+            && r.rank() > own.rank()
         {
             return Err(Error::forbidden(format!(
                 "role: cannot create a token above your own role {}",
-                t.role.as_str()
+                own.as_str()
             )));
+        }
+        if let Some(owner) = &owner_id {
+            self.check_token_creation_allowed(owner).await?;
         }
         self.insert_token(
             ctx,

@@ -87,6 +87,10 @@ impl TestApp {
             .next()
             .and_then(|a| a.as_socket_addr().cloned())
             .expect("local addr");
+        service.set_sso_settings(gatehouse::service::sessions::SsoSettings {
+            public_url: format!("http://{addr}"),
+            ..Default::default()
+        });
         let server = tokio::spawn(async move {
             let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
         });

@@ -1,0 +1,238 @@
+//! Browser sessions opened by SSO sign-in: stored in the database (any replica serves them),
+//! identified by an opaque random secret of which only the SHA-256 is kept, with idle and
+//! absolute timeouts, a CSRF token for cookie-authenticated writes, and revoked at once when
+//! the member is deactivated or deleted.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+
+use super::principal::{MemberRef, SessionPrincipal, hash_secret};
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx, members};
+use crate::domain::policy::{BaseRole, Resource};
+use crate::error::{Error, Result};
+
+/// The session cookie's name (fixed by the public contract).
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+/// The header cookie-authenticated writes must carry.
+pub const CSRF_HEADER: &str = "X-Gatehouse-CSRF";
+
+/// How often `last_seen_at` is written: idle timeouts are minutes long, so a minute of
+/// resolution keeps reads free of writes.
+const TOUCH_RESOLUTION_MS: i64 = 60_000;
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long ends.
+    pub idle_ms: i64,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_ms: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            idle_ms: 8 * 60 * 60 * 1000,
+            absolute_ms: 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// The SSO edge's deployment settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoSettings {
+    /// `GATEHOUSE_PUBLIC_URL` without a trailing slash: base of entity IDs, ACS and redirect URIs.
+    pub public_url: String,
+    pub session: SessionPolicy,
+}
+
+impl Default for SsoSettings {
+    fn default() -> Self {
+        SsoSettings {
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            session: SessionPolicy::default(),
+        }
+    }
+}
+
+impl SsoSettings {
+    /// Cookies are `Secure` when the service is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// A session just opened: the cookie secret (shown once, to the browser) and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub secret: String,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// A fresh random value for cookies, state, nonces and CSRF tokens: 32 bytes, URL-safe.
+pub fn random_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Compares two secrets without leaking where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Opens a session for a member inside the caller's (login) transaction.
+pub(crate) async fn open_session(
+    tx: &WriteTx<'_>,
+    policy: SessionPolicy,
+    member_id: &str,
+    connection_key: &str,
+    protocol: &str,
+) -> Result<NewSession> {
+    let secret = random_token();
+    let csrf_token = random_token();
+    let now = tx.now_ms();
+    let expires_at = now.saturating_add(policy.absolute_ms);
+    entity::session::ActiveModel {
+        id: Set(hash_secret(&secret)),
+        member_id: Set(member_id.to_owned()),
+        connection_key: Set(Some(connection_key.to_owned())),
+        protocol: Set(protocol.to_owned()),
+        csrf_token: Set(csrf_token.clone()),
+        source_ip: Set(tx.ctx().source_ip.clone()),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+    }
+    .insert(tx.db())
+    .await?;
+    Ok(NewSession {
+        secret,
+        csrf_token,
+        expires_at,
+    })
+}
+
+/// Ends every live session of a member inside the caller's transaction.
+pub(crate) async fn revoke_member_sessions(
+    db: &impl ConnectionTrait,
+    now: i64,
+    member_id: &str,
+) -> Result<u64> {
+    let res = entity::session::Entity::update_many()
+        .col_expr(entity::session::Column::RevokedAt, Expr::value(now))
+        .filter(entity::session::Column::MemberId.eq(member_id))
+        .filter(entity::session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+impl Service {
+    /// Resolves a session cookie to its member principal, or 401. Expired, idle, revoked
+    /// sessions and sessions of members who are no longer active all fail the same way.
+    pub async fn authenticate_session(&self, secret: &str) -> Result<Principal> {
+        let invalid = || Error::Unauthorized("session expired or signed out; sign in again".into());
+        if secret.is_empty() || secret.len() > 256 {
+            return Err(invalid());
+        }
+        let row = entity::session::Entity::find_by_id(hash_secret(secret))
+            .one(self.db())
+            .await?
+            .ok_or_else(invalid)?;
+        let now = self.now_ms();
+        let policy = self.session_policy();
+        if row.revoked_at.is_some()
+            || now >= row.expires_at
+            || now.saturating_sub(row.last_seen_at) >= policy.idle_ms
+        {
+            return Err(invalid());
+        }
+        let member = entity::member::Entity::find_by_id(row.member_id.clone())
+            .one(self.db())
+            .await?
+            .ok_or_else(invalid)?;
+        if member.status != "active" {
+            return Err(invalid());
+        }
+        let role = BaseRole::parse(&member.role)
+            .ok_or_else(|| Error::internal("stored member role is unknown"))?;
+        let policy = self.member_policy(self.db(), &member).await?;
+        if now - row.last_seen_at >= TOUCH_RESOLUTION_MS {
+            entity::session::Entity::update_many()
+                .col_expr(entity::session::Column::LastSeenAt, Expr::value(now))
+                .filter(entity::session::Column::Id.eq(row.id.clone()))
+                .exec(self.db())
+                .await?;
+        }
+        Ok(Principal::Session(SessionPrincipal {
+            session_id: row.id,
+            member: MemberRef {
+                id: member.id,
+                email: member.email,
+            },
+            role,
+            policy,
+            csrf_token: row.csrf_token,
+        }))
+    }
+
+    /// `POST /sso/logout`: ends the session of this cookie (audited). An unknown or already
+    /// ended session is not an error: logging out twice is harmless.
+    pub async fn logout(&self, ctx: &Ctx, secret: &str) -> Result<bool> {
+        let Some(row) = entity::session::Entity::find_by_id(hash_secret(secret))
+            .one(self.db())
+            .await?
+        else {
+            return Ok(false);
+        };
+        if row.revoked_at.is_some() {
+            return Ok(false);
+        }
+        let member = members::find(self.db(), &row.member_id).await.ok();
+        let email = member
+            .as_ref()
+            .map(|m| m.email.clone())
+            .unwrap_or_else(|| row.member_id.clone());
+        let actor_ctx = Ctx {
+            principal: match &member {
+                Some(m) => Principal::Session(SessionPrincipal {
+                    session_id: row.id.clone(),
+                    member: MemberRef {
+                        id: m.id.clone(),
+                        email: m.email.clone(),
+                    },
+                    role: BaseRole::NoAccess,
+                    policy: super::access::AccessPolicy { roles: Vec::new() },
+                    csrf_token: String::new(),
+                }),
+                None => Principal::System,
+            },
+            request_id: ctx.request_id.clone(),
+            source_ip: ctx.source_ip.clone(),
+        };
+        let mut tx = self.begin_write(&actor_ctx).await?;
+        let now = tx.now_ms();
+        let mut am: entity::session::ActiveModel = row.clone().into();
+        am.revoked_at = Set(Some(now));
+        am.update(tx.db()).await?;
+        let res = Resource::member(&row.member_id);
+        tx.audit(
+            AuditDraft::new("session", &email, "signOut", &res)
+                .describe(format!("{email} signed out"))
+                .delta(serde_json::json!({
+                    "protocol": row.protocol,
+                    "connection": row.connection_key,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,368 @@
+//! OpenID Connect relying party per connection: `GET /sso/{key}/oidc/login?returnTo=` starts
+//! an authorization-code flow with PKCE (S256), `state` and `nonce` bound to the browser (a
+//! short-lived cookie plus a server-side record); `GET /sso/{key}/oidc/callback` exchanges the
+//! code, validates the ID token, reads userinfo when claims are missing, and signs in.
+
+pub mod id_token;
+pub mod provider;
+
+use poem::http::StatusCode;
+use poem::web::{Data, Path, Query};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::Value;
+
+use self::provider::ProviderCache;
+use super::{
+    complete_login_response, connection_or_refusal, refusal_response, request_ctx, session,
+};
+use crate::domain::connection::OidcSettings;
+use crate::domain::mapping::{IdpGroup, IdpProfile};
+use crate::domain::sso::{Refusal, safe_return_to};
+use crate::service::Service;
+use crate::service::connections::oidc_settings;
+use crate::service::sessions::{SsoSettings, random_token};
+use crate::service::sso_login::{LoginError, PendingOidcLogin, Protocol, VerifiedIdentity};
+
+/// Our redirect URI for a connection.
+pub fn redirect_uri(settings: &SsoSettings, key: &str) -> String {
+    format!("{}/sso/{key}/oidc/callback", settings.public_url)
+}
+
+fn settings_of(connection: &entity::connection::Model) -> Result<OidcSettings, Refusal> {
+    oidc_settings(connection)
+        .map_err(|_| Refusal::NotConfigured)?
+        .ok_or(Refusal::NotConfigured)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(rename = "returnTo")]
+    return_to: Option<String>,
+}
+
+/// `GET /sso/{key}/oidc/login`.
+#[handler]
+pub async fn login(
+    req: &Request,
+    service: Data<&Service>,
+    providers: Data<&ProviderCache>,
+    key: Path<String>,
+    query: Query<LoginQuery>,
+) -> Response {
+    let connection = match connection_or_refusal(&service, &key).await {
+        Ok(c) => c,
+        Err(r) => return refusal_response(req, r),
+    };
+    let settings = match settings_of(&connection) {
+        Ok(s) => s,
+        Err(r) => return refusal_response(req, r),
+    };
+    let discovery = match providers.discover(&settings.issuer, service.now_ms()).await {
+        Ok(d) => d,
+        Err(r) => return refusal_response(req, r),
+    };
+    let sso = service.sso_settings();
+    let state = random_token();
+    let binding = random_token();
+    let pending = PendingOidcLogin {
+        nonce: random_token(),
+        pkce_verifier: random_token(),
+        return_to: safe_return_to(query.return_to.as_deref()),
+    };
+    if let Err(e) = service
+        .start_oidc_login(&connection, &state, &binding, &pending)
+        .await
+    {
+        return super::internal_response(req, &e);
+    }
+    let mut url = match reqwest::Url::parse(&discovery.authorization_endpoint) {
+        Ok(u) => u,
+        Err(_) => return refusal_response(req, Refusal::ProviderUnavailable),
+    };
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &settings.client_id)
+        .append_pair("redirect_uri", &redirect_uri(&sso, &connection.key))
+        .append_pair("scope", &settings.scopes.join(" "))
+        .append_pair("state", &state)
+        .append_pair("nonce", &pending.nonce)
+        .append_pair(
+            "code_challenge",
+            &provider::pkce_challenge(&pending.pkce_verifier),
+        )
+        .append_pair("code_challenge_method", "S256");
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(poem::http::header::LOCATION, url.to_string())
+        .header(
+            poem::http::header::SET_COOKIE,
+            session::oidc_binding_cookie(&sso, &binding),
+        )
+        .header("Cache-Control", "no-store")
+        .finish()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// A claim as a list of strings: a string (comma-separated values stay one value here; the
+/// mapping splits `customRole`), an array of strings, or a number/bool.
+fn claim_values(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Value::Number(n) => vec![n.to_string()],
+        Value::Bool(b) => vec![b.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// Validates the token: header, key (refetching the JWKS once on an unknown `kid`), claims.
+async fn validate_id_token(
+    providers: &ProviderCache,
+    jwks_uri: &str,
+    token: &str,
+    expect: &id_token::Expectations<'_>,
+    now_ms: i64,
+) -> Result<serde_json::Map<String, Value>, Refusal> {
+    let header = id_token::read_header(token)?;
+    let keys = providers.keys(jwks_uri, now_ms).await?;
+    let key = match id_token::find_key(&keys, &header) {
+        Some(k) => k.clone(),
+        None => {
+            let refreshed = providers
+                .refetch_for_unknown_kid(jwks_uri, now_ms)
+                .await?
+                .ok_or(Refusal::UnknownKey)?;
+            id_token::find_key(&refreshed, &header)
+                .cloned()
+                .ok_or(Refusal::UnknownKey)?
+        }
+    };
+    id_token::validate(token, &header, &key, expect)
+}
+
+/// The identity in the claims, per the connection's claim names.
+fn identity_of(
+    claims: &serde_json::Map<String, Value>,
+    settings: &OidcSettings,
+    return_to: String,
+) -> Result<VerifiedIdentity, Refusal> {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let email = text(&settings.email_claim)
+        .filter(|e| e.contains('@') && !e.contains(char::is_whitespace))
+        .ok_or(Refusal::MissingEmail)?;
+    if claims.get("email_verified") == Some(&Value::Bool(false)) {
+        return Err(Refusal::MissingEmail);
+    }
+    let mut profile = IdpProfile::default();
+    for (name, value) in claims {
+        let values = claim_values(value);
+        if !values.is_empty() {
+            profile.push(name, values);
+        }
+    }
+    // The configured claim names feed the mapping's `role` / `customRole` attributes.
+    if let Some(v) = claims.get(&settings.role_claim)
+        && !settings
+            .role_claim
+            .eq_ignore_ascii_case(crate::domain::mapping::ROLE_ATTRIBUTE)
+    {
+        profile.push(crate::domain::mapping::ROLE_ATTRIBUTE, claim_values(v));
+    }
+    if let Some(v) = claims.get(&settings.custom_role_claim)
+        && !settings
+            .custom_role_claim
+            .eq_ignore_ascii_case(crate::domain::mapping::CUSTOM_ROLE_ATTRIBUTE)
+    {
+        profile.push(
+            crate::domain::mapping::CUSTOM_ROLE_ATTRIBUTE,
+            claim_values(v),
+        );
+    }
+    profile.groups = claims
+        .get(&settings.groups_claim)
+        .map(claim_values)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| !g.trim().is_empty())
+        .map(|name| IdpGroup { id: None, name })
+        .collect();
+    Ok(VerifiedIdentity {
+        protocol: Protocol::Oidc,
+        subject: text("sub").unwrap_or_default(),
+        email,
+        first_name: text("given_name"),
+        last_name: text("family_name"),
+        profile,
+        saml_request_id: None,
+        replay: None,
+        return_to: Some(return_to),
+    })
+}
+
+/// `GET /sso/{key}/oidc/callback`.
+#[handler]
+pub async fn callback(
+    req: &Request,
+    service: Data<&Service>,
+    providers: Data<&ProviderCache>,
+    key: Path<String>,
+    query: poem::Result<Query<CallbackQuery>>,
+) -> Response {
+    let ctx = request_ctx(req);
+    let connection = match connection_or_refusal(&service, &key).await {
+        Ok(c) => c,
+        Err(r) => return refusal_response(req, r),
+    };
+    let sso = service.sso_settings();
+    let clear_binding = session::clear_oidc_binding_cookie(&sso);
+    let refuse = |refusal: Refusal, subject: Option<String>| {
+        let service = service.clone();
+        let connection = connection.clone();
+        let ctx = ctx.clone();
+        let clear_binding = clear_binding.clone();
+        async move {
+            if let Err(e) = service
+                .record_login_refusal(
+                    &ctx,
+                    &connection,
+                    Protocol::Oidc,
+                    refusal,
+                    subject.as_deref(),
+                )
+                .await
+            {
+                return super::internal_response(req, &e);
+            }
+            let mut resp = refusal_response(req, refusal);
+            if let Ok(v) = clear_binding.parse() {
+                resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
+            }
+            resp
+        }
+    };
+    let settings = match settings_of(&connection) {
+        Ok(s) => s,
+        Err(r) => return refuse(r, None).await,
+    };
+    let Ok(Query(query)) = query else {
+        return refuse(Refusal::MalformedInput, None).await;
+    };
+    let Some(state) = query.state.filter(|s| !s.is_empty() && s.len() <= 256) else {
+        return refuse(Refusal::StateMismatch, None).await;
+    };
+    let binding = session::cookie_value(req, session::OIDC_BINDING_COOKIE);
+    let pending = match service
+        .take_oidc_login(&connection, &state, binding.as_deref())
+        .await
+    {
+        Ok(p) => p,
+        Err(LoginError::Refused(r)) => return refuse(r, None).await,
+        Err(LoginError::Failed(e)) => return super::internal_response(req, &e),
+    };
+    if query.error.is_some() {
+        return refuse(Refusal::ProviderError, None).await;
+    }
+    let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
+        return refuse(Refusal::MalformedInput, None).await;
+    };
+    let now = service.now_ms();
+    let discovery = match providers.discover(&settings.issuer, now).await {
+        Ok(d) => d,
+        Err(r) => return refuse(r, None).await,
+    };
+    let tokens = match providers
+        .exchange_code(
+            &discovery,
+            &settings.client_id,
+            settings.client_secret.as_deref(),
+            &code,
+            &redirect_uri(&sso, &connection.key),
+            &pending.pkce_verifier,
+        )
+        .await
+    {
+        Ok(t) => t,
+        Err(r) => return refuse(r, None).await,
+    };
+    let Some(token) = tokens.id_token else {
+        return refuse(Refusal::ProviderUnavailable, None).await;
+    };
+    let expect = id_token::Expectations {
+        issuer: &settings.issuer,
+        client_id: &settings.client_id,
+        nonce: &pending.nonce,
+        now_s: now.div_euclid(1000),
+    };
+    let mut claims =
+        match validate_id_token(&providers, &discovery.jwks_uri, &token, &expect, now).await {
+            Ok(c) => c,
+            Err(r) => return refuse(r, None).await,
+        };
+    // Claims the ID token lacks may come from userinfo; its `sub` must be the token's.
+    let missing = [
+        &settings.email_claim,
+        &settings.groups_claim,
+        &settings.role_claim,
+        &settings.custom_role_claim,
+    ]
+    .iter()
+    .any(|c| !claims.contains_key(c.as_str()));
+    if missing
+        && let (Some(endpoint), Some(access)) = (
+            discovery.userinfo_endpoint.as_deref(),
+            tokens.access_token.as_deref(),
+        )
+    {
+        match providers.userinfo(endpoint, access).await {
+            Ok(info) => {
+                if info.get("sub") != claims.get("sub") {
+                    return refuse(Refusal::MissingSubject, None).await;
+                }
+                for (k, v) in info {
+                    claims.entry(k).or_insert(v);
+                }
+            }
+            Err(r) => return refuse(r, None).await,
+        }
+    }
+    let identity = match identity_of(&claims, &settings, pending.return_to) {
+        Ok(i) => i,
+        Err(r) => return refuse(r, None).await,
+    };
+    let email = identity.email.clone();
+    match service
+        .complete_sso_login(&ctx, &connection, identity)
+        .await
+    {
+        Ok(signed_in) => {
+            let mut resp = complete_login_response(req, &sso, &signed_in);
+            if let Ok(v) = clear_binding.parse() {
+                resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(LoginError::Refused(r)) => refuse(r, Some(email)).await,
+        Err(LoginError::Failed(e)) => super::internal_response(req, &e),
+    }
+}
