@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod scim;
 pub mod service;
 pub mod sso;
 
@@ -31,6 +32,7 @@ pub fn build_app(service: service::Service, max_body_bytes: usize) -> impl poem:
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", ui)
+        .nest("/scim/v2", scim::http::routes())
         .at("/health", get(api::ops::health))
         .at("/ready", get(api::ops::ready))
         .at("/metrics", get(api::ops::metrics))

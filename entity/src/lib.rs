@@ -20,6 +20,7 @@ pub mod project;
 pub mod saml_replay;
 pub mod saml_request;
 pub mod scim_token;
+pub mod scim_value;
 pub mod session;
 pub mod setting;
 pub mod team;

@@ -30,6 +30,9 @@ pub struct Model {
     pub last_seen: Option<i64>,
     /// JSON object of SCIM attributes as provisioned (displayName, emails, name, extensions).
     pub scim_attributes: Option<String>,
+    /// When SCIM deleted the member while its connection keeps members (deprovision =
+    /// deactivate): the member stays, deactivated, but SCIM no longer shows it.
+    pub scim_deleted_at: Option<i64>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

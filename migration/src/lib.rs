@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_000002_role_presets;
 mod m20261122_000003_identity_connections;
+mod m20261202_000004_scim;
 mod m20261202_000005_sso;
 mod m20261202_000006_approvals;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_role_presets::Migration),
             Box::new(m20261122_000003_identity_connections::Migration),
+            Box::new(m20261202_000004_scim::Migration),
             Box::new(m20261202_000005_sso::Migration),
             Box::new(m20261202_000006_approvals::Migration),
         ]

@@ -32,6 +32,8 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> Result<Response>
                 let op = err.data::<OperationId>().cloned();
                 let mut resp = if err.is_from_response() {
                     err.into_response()
+                } else if path.starts_with("/scim/") {
+                    crate::scim::http::render_poem_error(&err)
                 } else {
                     super::error::render_poem_error(&err)
                 };
@@ -71,6 +73,7 @@ fn static_route(path: &str) -> &'static str {
         "/ready" => "ready",
         "/metrics" => "metrics",
         "/openapi.json" => "openapi",
+        p if p.starts_with("/scim/") => "scim",
         p if p.starts_with("/docs") => "docs",
         _ => "unmatched",
     }

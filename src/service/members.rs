@@ -148,7 +148,7 @@ pub(crate) fn parse_role(field: &str, role: &str) -> Result<BaseRole> {
     })
 }
 
-fn validate_email(email: &str) -> Result<String> {
+pub(crate) fn validate_email(email: &str) -> Result<String> {
     let email = email.trim();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -346,6 +346,7 @@ impl Service {
             external_id: Set(None),
             last_seen: Set(None),
             scim_attributes: Set(None),
+            scim_deleted_at: Set(None),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),

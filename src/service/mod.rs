@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod principal;
 pub mod projects;
 pub mod roles;
+pub mod scim;
 pub mod sessions;
 pub mod sso_login;
 pub mod sso_policy;
@@ -100,6 +101,12 @@ impl Service {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.db
+    }
+
+    /// The public base URL (`GATEHOUSE_PUBLIC_URL`), without a trailing slash: the base of SCIM
+    /// `meta.location`, SAML entity IDs and ACS URLs, and OIDC redirect URIs.
+    pub fn public_url(&self) -> String {
+        self.sso_settings().public_url
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -391,6 +391,7 @@ impl Service {
                     external_id: Set(None),
                     last_seen: Set(Some(now)),
                     scim_attributes: Set(None),
+                    scim_deleted_at: Set(None),
                     version: Set(1),
                     created_at: Set(now),
                     updated_at: Set(now),

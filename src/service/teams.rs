@@ -171,7 +171,11 @@ async fn check_members(
     Ok(ids)
 }
 
-async fn set_members(db: &impl ConnectionTrait, team_id: &str, ids: &[String]) -> Result<()> {
+pub(crate) async fn set_members(
+    db: &impl ConnectionTrait,
+    team_id: &str,
+    ids: &[String],
+) -> Result<()> {
     entity::team_member::Entity::delete_many()
         .filter(entity::team_member::Column::TeamId.eq(team_id))
         .exec(db)
@@ -186,6 +190,42 @@ async fn set_members(db: &impl ConnectionTrait, team_id: &str, ids: &[String]) -
             .await?;
     }
     Ok(())
+}
+
+/// Adds members to a team in batches (ids must exist and not be members yet).
+pub(crate) async fn insert_members(
+    db: &impl ConnectionTrait,
+    team_id: &str,
+    ids: &[String],
+) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let rows = chunk.iter().map(|m| entity::team_member::ActiveModel {
+            team_id: Set(team_id.to_owned()),
+            member_id: Set(m.clone()),
+        });
+        entity::team_member::Entity::insert_many(rows)
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes members from a team in batches.
+pub(crate) async fn delete_members(
+    db: &impl ConnectionTrait,
+    team_id: &str,
+    ids: &[String],
+) -> Result<u64> {
+    let mut removed = 0;
+    for chunk in ids.chunks(900) {
+        removed += entity::team_member::Entity::delete_many()
+            .filter(entity::team_member::Column::TeamId.eq(team_id))
+            .filter(entity::team_member::Column::MemberId.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(removed)
 }
 
 impl Service {
@@ -365,6 +405,11 @@ impl Service {
         let t = find(tx.db(), key).await?;
         let res = Resource::team(&t.key);
         authorize(&ctx.principal, "deleteTeam", &res)?;
+        if t.idp_synced {
+            return Err(Error::forbidden(format!(
+                "team {key} is managed by identity provider: it is deleted there (its role bindings can be edited here)"
+            )));
+        }
         let before = to_rep(tx.db(), &t).await?;
         entity::team_member::Entity::delete_many()
             .filter(entity::team_member::Column::TeamId.eq(t.id.clone()))

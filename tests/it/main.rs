@@ -20,6 +20,7 @@ mod policy_props;
 mod policy_rules;
 mod policy_validation;
 mod roles_teams;
+mod scim;
 mod sessions;
 mod sso_idp;
 mod sso_oidc;

@@ -1,0 +1,306 @@
+//! SCIM provisioning commands: Users are members and Groups are teams synced from the
+//! connection's IdP. Every write runs the one write path (a `WriteTx`, one audit entry per
+//! change, actor = the connection as `app` with `isScim`), keeps the SCIM document the IdP
+//! sent (`member.scim_attributes`) and rewrites the filter index (`scim_value`) in the same
+//! transaction. Refusals that touch roles (the owner, unknown custom roles) are audited too,
+//! in a transaction of their own that changes nothing else.
+
+pub mod groups;
+pub mod query;
+pub mod users;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde_json::{Map, Value, json};
+
+use super::principal::AppPrincipal;
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
+use crate::scim::discovery::MAX_RESULTS;
+use crate::scim::error::{ScimError, ScimResult};
+use crate::scim::filter::{AttrPath, Filter};
+use crate::scim::resource::IndexValue;
+use crate::scim::schema::LIST_RESPONSE_URN;
+
+/// Page size when a list request gives no `count`.
+pub const DEFAULT_COUNT: u64 = 100;
+
+/// An authenticated SCIM request: the connection acting, and the request's audit context.
+#[derive(Debug, Clone)]
+pub struct ScimCtx {
+    pub ctx: Ctx,
+    pub connection: entity::connection::Model,
+}
+
+impl ScimCtx {
+    pub fn key(&self) -> &str {
+        &self.connection.key
+    }
+}
+
+/// A list request: `filter`, paging, sorting and projection.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filter: Option<Filter>,
+    /// 1-based; values below 1 count as 1.
+    pub start_index: u64,
+    pub count: Option<u64>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+impl ListRequest {
+    pub(crate) fn offset(&self) -> u64 {
+        self.start_index.max(1) - 1
+    }
+    pub(crate) fn limit(&self) -> u64 {
+        self.count.unwrap_or(DEFAULT_COUNT).min(MAX_RESULTS)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub total: u64,
+    pub start_index: u64,
+    pub resources: Vec<Value>,
+}
+
+impl ListPage {
+    /// The ListResponse body.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "schemas": [LIST_RESPONSE_URN],
+            "totalResults": self.total,
+            "startIndex": self.start_index.max(1),
+            "itemsPerPage": self.resources.len(),
+            "Resources": self.resources,
+        })
+    }
+}
+
+/// `totalResults`: a first page that is not full already says it, so lookups by `userName`
+/// or `externalId` cost one query, not two.
+pub(crate) async fn total_of<E: sea_orm::EntityTrait, T>(
+    counter: sea_orm::Select<E>,
+    rows: &[T],
+    req: &ListRequest,
+    limit: u64,
+    db: &impl ConnectionTrait,
+) -> ScimResult<u64>
+where
+    E::Model: Sync,
+{
+    let len = rows.len() as u64;
+    if req.offset() == 0 && len < limit {
+        return Ok(len);
+    }
+    Ok(sea_orm::PaginatorTrait::count(counter, db).await?)
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The weak ETag of a version.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// `If-Match`: `*`, or a list of ETags one of which names the current version (weak or
+/// strong, RFC 7232's weak comparison); otherwise 412.
+pub fn check_if_match(if_match: Option<&str>, version: i64) -> ScimResult<()> {
+    let Some(header) = if_match else {
+        return Ok(());
+    };
+    let current = version.to_string();
+    let ok = header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current);
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimError::precondition_failed(format!(
+            "If-Match {header} does not match the current version {}",
+            etag(version)
+        )))
+    }
+}
+
+/// Why a command failed: a plain error, or a refusal the audit log must record.
+pub(crate) enum Failure {
+    Plain(ScimError),
+    Refused(ScimError, Box<AuditDraft>),
+}
+
+impl<E: Into<ScimError>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Plain(e.into())
+    }
+}
+
+pub(crate) type Outcome<T> = Result<T, Failure>;
+
+/// A refusal with its audit entry: the attempted action, marked as refused in its
+/// description and delta, with the resource unchanged (before = after).
+pub(crate) fn refused(
+    error: ScimError,
+    kind: &str,
+    name: &str,
+    action: &str,
+    resource: &crate::domain::policy::Resource,
+    operation: &str,
+    snapshot: Option<Value>,
+) -> Failure {
+    let draft = AuditDraft::new(kind, name, action, resource)
+        .describe(format!(
+            "refused SCIM {operation} of {name}: {}",
+            error.detail
+        ))
+        .before(snapshot.clone())
+        .after(snapshot)
+        .delta(json!({"scim": {"operation": operation, "refused": error.detail}}));
+    Failure::Refused(error, Box::new(draft))
+}
+
+impl Service {
+    /// Authenticates a SCIM bearer token and loads its connection.
+    pub async fn scim_context(
+        &self,
+        authorization: Option<&str>,
+        request_id: Option<String>,
+        source_ip: Option<String>,
+    ) -> ScimResult<ScimCtx> {
+        let principal: AppPrincipal = self
+            .authenticate_scim(authorization.unwrap_or(""))
+            .await
+            .map_err(ScimError::from)?;
+        let connection = self
+            .connection_by_key(&principal.connection_key)
+            .await
+            .map_err(|_| ScimError::unauthorized("the connection of this token is gone"))?;
+        Ok(ScimCtx {
+            ctx: Ctx {
+                principal: Principal::App(principal),
+                request_id,
+                source_ip,
+            },
+            connection,
+        })
+    }
+
+    /// Ends a write: commits a change, rolls back a no-op (`None`), or on a refusal rolls
+    /// the change back and records the refusal alone.
+    pub(crate) async fn finish_write<T>(
+        &self,
+        sc: &ScimCtx,
+        tx: WriteTx<'_>,
+        outcome: Outcome<Option<T>>,
+    ) -> ScimResult<Option<T>> {
+        match outcome {
+            Ok(Some(value)) => {
+                tx.commit().await.map_err(ScimError::from)?;
+                Ok(Some(value))
+            }
+            Ok(None) => Ok(None),
+            Err(Failure::Plain(e)) => Err(e),
+            Err(Failure::Refused(e, draft)) => {
+                drop(tx);
+                let mut tx = self.begin_write(&sc.ctx).await.map_err(ScimError::from)?;
+                tx.audit(*draft).await.map_err(ScimError::from)?;
+                tx.commit().await.map_err(ScimError::from)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Custom role keys an IdP can assign without role attributes: `/Schemas` publishes them
+    /// as the canonical values of `customRole`.
+    pub async fn scim_assignable_custom_roles(&self) -> ScimResult<Vec<String>> {
+        let roles = entity::custom_role::Entity::find().all(self.db()).await?;
+        let mut keys = Vec::new();
+        for r in roles {
+            let declared: Vec<String> =
+                serde_json::from_str(&r.role_attributes).unwrap_or_default();
+            if declared.is_empty() {
+                keys.push(r.key);
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Replaces the filter-index rows of one resource (`fresh`: it has none yet).
+pub(crate) async fn rewrite_index(
+    db: &impl ConnectionTrait,
+    kind: query::Kind,
+    id: &str,
+    rows: Vec<IndexValue>,
+    fresh: bool,
+) -> ScimResult<()> {
+    use entity::scim_value::{ActiveModel, Column, Entity};
+    use sea_orm::ActiveValue::Set;
+    if !fresh {
+        Entity::delete_many()
+            .filter(Column::ResourceKind.eq(kind.as_str()))
+            .filter(Column::ResourceId.eq(id))
+            .exec(db)
+            .await?;
+    }
+    for chunk in rows.chunks(100) {
+        let models = chunk.iter().map(|r| ActiveModel {
+            resource_kind: Set(kind.as_str().to_owned()),
+            resource_id: Set(id.to_owned()),
+            path: Set(r.path.clone()),
+            elem: Set(r.elem),
+            value_lower: Set(r.value.as_ref().map(|v| v.to_lowercase())),
+            value: Set(r.value.clone()),
+        });
+        Entity::insert_many(models).exec(db).await?;
+    }
+    Ok(())
+}
+
+/// A document's JSON without write-only values, for the audit log.
+pub(crate) fn redact(body: &Value) -> Value {
+    match body {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    if k.eq_ignore_ascii_case("password") {
+                        (k.clone(), Value::String("***".to_owned()))
+                    } else {
+                        (k.clone(), redact(v))
+                    }
+                })
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_compares_weakly() {
+        assert!(check_if_match(None, 3).is_ok());
+        assert!(check_if_match(Some("W/\"3\""), 3).is_ok());
+        assert!(check_if_match(Some("\"3\""), 3).is_ok());
+        assert!(check_if_match(Some("W/\"1\", W/\"3\""), 3).is_ok());
+        assert!(check_if_match(Some("*"), 3).is_ok());
+        assert_eq!(check_if_match(Some("W/\"2\""), 3).unwrap_err().status, 412);
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            redact(&json!({"a": [{"Password": "x"}]})),
+            json!({"a": [{"Password": "***"}]})
+        );
+    }
+}
