@@ -9,14 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QuerySelect,
 };
 use serde_json::{Map, Value, json};
 
-use super::query::{self, Kind};
+use super::query::Kind;
 use super::users::Operation;
 use super::{
     ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, rewrite_index, timestamp,
@@ -252,31 +251,20 @@ fn fold(changes: &[MemberChange], current: Option<&[(String, String)]>) -> ScimR
 
 impl Service {
     pub async fn scim_list_groups(&self, sc: &ScimCtx, req: &ListRequest) -> ScimResult<ListPage> {
-        let backend = self.db().get_database_backend();
-        let mut select = Entity::find().filter(visible(sc));
-        if let Some(f) = &req.filter {
-            select = select.filter(query::condition(Kind::Group, f, backend)?);
-        }
-        let counter = select.clone();
-        let limit = req.limit();
-        if limit == 0 {
+        let (rows, total) = super::page_of(
+            self.db(),
+            Kind::Group,
+            Entity::find().filter(visible(sc)),
+            req,
+        )
+        .await?;
+        if rows.is_empty() {
             return Ok(ListPage {
-                total: counter.count(self.db()).await?,
+                total,
                 start_index: req.start_index.max(1),
                 resources: Vec::new(),
             });
         }
-        for (term, order) in
-            query::order_by(Kind::Group, req.sort_by.as_ref(), req.descending, backend)?
-        {
-            select = select.order_by(Expr::cust(term), order);
-        }
-        let rows = select
-            .offset(req.offset())
-            .limit(limit)
-            .all(self.db())
-            .await?;
-        let total = super::total_of(counter, &rows, req, limit, self.db()).await?;
         let members = if wants_members(req) {
             let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
             Some(members_of(self.db(), &ids).await?)

@@ -79,23 +79,40 @@ impl ListPage {
     }
 }
 
-/// `totalResults`: a first page that is not full already says it, so lookups by `userName`
-/// or `externalId` cost one query, not two.
-pub(crate) async fn total_of<E: sea_orm::EntityTrait, T>(
-    counter: sea_orm::Select<E>,
-    rows: &[T],
-    req: &ListRequest,
-    limit: u64,
+/// One page of a list: the rows of `select` (already narrowed to what the connection sees)
+/// matching the request's filter, in its sort order, and the total number of matches
+/// (`totalResults`). A first page that is not full already says the total, so lookups by
+/// `userName` or `externalId` cost one query, not two.
+pub(crate) async fn page_of<E: sea_orm::EntityTrait>(
     db: &impl ConnectionTrait,
-) -> ScimResult<u64>
+    kind: query::Kind,
+    mut select: sea_orm::Select<E>,
+    req: &ListRequest,
+) -> ScimResult<(Vec<E::Model>, u64)>
 where
     E::Model: Sync,
 {
-    let len = rows.len() as u64;
-    if req.offset() == 0 && len < limit {
-        return Ok(len);
+    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+    let backend = db.get_database_backend();
+    if let Some(f) = &req.filter {
+        select = select.filter(query::condition(kind, f, backend)?);
     }
-    Ok(sea_orm::PaginatorTrait::count(counter, db).await?)
+    let counter = select.clone();
+    let limit = req.limit();
+    if limit == 0 {
+        return Ok((Vec::new(), counter.count(db).await?));
+    }
+    for (term, order) in query::order_by(kind, req.sort_by.as_ref(), req.descending, backend)? {
+        select = select.order_by(sea_orm::sea_query::Expr::cust(term), order);
+    }
+    let rows = select.offset(req.offset()).limit(limit).all(db).await?;
+    let len = rows.len() as u64;
+    let total = if req.offset() == 0 && len < limit {
+        len
+    } else {
+        counter.count(db).await?
+    };
+    Ok((rows, total))
 }
 
 /// RFC 3339 with milliseconds, UTC.

@@ -14,14 +14,13 @@
 //! IdP sends, and reactivation applies it.
 
 use sea_orm::TryIntoModel;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter,
 };
 use serde_json::{Map, Value, json};
 
-use super::query::{self, Kind};
+use super::query::Kind;
 use super::{
     ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, redact, refused, rewrite_index,
     timestamp,
@@ -280,31 +279,20 @@ impl Service {
     }
 
     pub async fn scim_list_users(&self, sc: &ScimCtx, req: &ListRequest) -> ScimResult<ListPage> {
-        let backend = self.db().get_database_backend();
-        let mut select = Entity::find().filter(visible(sc));
-        if let Some(f) = &req.filter {
-            select = select.filter(query::condition(Kind::User, f, backend)?);
-        }
-        let counter = select.clone();
-        let limit = req.limit();
-        if limit == 0 {
+        let (rows, total) = super::page_of(
+            self.db(),
+            Kind::User,
+            Entity::find().filter(visible(sc)),
+            req,
+        )
+        .await?;
+        if rows.is_empty() {
             return Ok(ListPage {
-                total: counter.count(self.db()).await?,
+                total,
                 start_index: req.start_index.max(1),
                 resources: Vec::new(),
             });
         }
-        for (term, order) in
-            query::order_by(Kind::User, req.sort_by.as_ref(), req.descending, backend)?
-        {
-            select = select.order_by(Expr::cust(term), order);
-        }
-        let rows = select
-            .offset(req.offset())
-            .limit(limit)
-            .all(self.db())
-            .await?;
-        let total = super::total_of(counter, &rows, req, limit, self.db()).await?;
         let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
         let wants_groups = !req
             .excluded
@@ -629,45 +617,38 @@ impl Service {
             let adopting_local = existing.is_some() && old_doc.is_none();
             let keep_custom = adopting_local && !explicit_custom && outcome.custom_roles.is_empty();
             if !keep_custom {
-                let roles =
-                    match check_custom_roles(tx.db(), "customRole", &outcome.custom_roles).await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let action = if existing.is_none() {
-                                "createMember"
-                            } else {
-                                "updateCustomRole"
-                            };
-                            return Err(refused(
-                                ScimError::invalid_value(e.to_string()),
-                                "member",
-                                &label,
-                                action,
-                                &res,
-                                op.as_str(),
-                                before,
-                            ));
-                        }
-                    };
-                if let Err(e) =
-                    check_role_requirements(tx.db(), "customRole", &roles, &outcome.role_attributes)
-                        .await
-                {
-                    let action = if existing.is_none() {
-                        "createMember"
-                    } else {
-                        "updateCustomRole"
-                    };
-                    return Err(refused(
-                        ScimError::invalid_value(e.to_string()),
-                        "member",
-                        &label,
-                        action,
-                        &res,
-                        op.as_str(),
-                        before,
-                    ));
+                let checked = async {
+                    let roles =
+                        check_custom_roles(tx.db(), "customRole", &outcome.custom_roles).await?;
+                    check_role_requirements(
+                        tx.db(),
+                        "customRole",
+                        &roles,
+                        &outcome.role_attributes,
+                    )
+                    .await?;
+                    Ok::<_, crate::error::Error>(roles)
                 }
+                .await;
+                let roles = match checked {
+                    Ok(roles) => roles,
+                    Err(e) => {
+                        let action = if existing.is_none() {
+                            "createMember"
+                        } else {
+                            "updateCustomRole"
+                        };
+                        return Err(refused(
+                            ScimError::invalid_value(e.to_string()),
+                            "member",
+                            &label,
+                            action,
+                            &res,
+                            op.as_str(),
+                            before,
+                        ));
+                    }
+                };
                 am.custom_roles = Set(to_json(&roles)?);
                 am.role_attributes = Set(to_json(&outcome.role_attributes)?);
             }
