@@ -20,7 +20,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a pooled connection on every checkout by default: one extra round trip to
+        // the database (on SQLite, to the connection's worker thread) per query. Only a
+        // connection idle long enough to have been dropped by a server or proxy is pinged.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         options
             .max_connections(8)

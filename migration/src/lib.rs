@@ -8,6 +8,7 @@ mod m20261122_000003_identity_connections;
 mod m20261202_000004_scim;
 mod m20261202_000005_sso;
 mod m20261202_000006_approvals;
+mod m20261203_000007_audit_head_trigger;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_scim::Migration),
             Box::new(m20261202_000005_sso::Migration),
             Box::new(m20261202_000006_approvals::Migration),
+            Box::new(m20261203_000007_audit_head_trigger::Migration),
         ]
     }
 }

@@ -1017,7 +1017,7 @@ impl Service {
     /// refusals on approvals are part of the trail.
     async fn refuse(&self, mut tx: WriteTx<'_>, draft: AuditDraft, reason: String) -> Error {
         let draft = draft.describe(format!("REFUSED: {reason}"));
-        let written = match tx.audit(draft).await {
+        let written = match tx.audit(draft) {
             Ok(_) => tx.commit().await.map(|_| ()),
             Err(e) => Err(e),
         };
@@ -1124,7 +1124,7 @@ impl Service {
         .after(Some(snapshot(&rep)?))
         .delta(Value::Array(rep.instructions.clone()))
         .comment(input.comment);
-        tx.audit(draft).await?;
+        tx.audit(draft)?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -1358,8 +1358,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1401,8 +1400,7 @@ impl Service {
                     loaded.row.resource_kind, loaded.row.resource_key, loaded.row.environment_key
                 ))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }
@@ -1487,8 +1485,7 @@ impl Service {
                 ))
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1580,8 +1577,7 @@ impl Service {
                     .before(Some(snapshot(&before)?))
                     .after(Some(snapshot(&after)?))
                     .delta(snapshot(&after.conflicts)?),
-            )
-            .await?;
+            )?;
             tx.commit().await?;
             return Err(Error::conflict(format!(
                 "approval request {id} failed: the {} changed since the request in a way that conflicts: {}",
@@ -1684,8 +1680,7 @@ impl Service {
                 ))
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }

@@ -369,8 +369,7 @@ impl Service {
         tx.audit(
             AuditDraft::new("auditlog", "audit log", "exportAuditLog", &Resource::acct())
                 .describe("exported the audit log"),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         let mut out = String::new();
         let mut after = 0i64;
@@ -516,8 +515,7 @@ pub(crate) async fn load_or_create_checkpoint_seed(service: &Service) -> Result<
             &Resource::acct(),
         )
         .describe("created the audit checkpoint signing key"),
-    )
-    .await?;
+    )?;
     tx.commit().await?;
     Ok(seed)
 }

@@ -420,8 +420,7 @@ impl Service {
             AuditDraft::new("connection", &rep.name, "createConnection", &res)
                 .describe(format!("created {} connection {}", rep.kind, rep.key))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -493,8 +492,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -530,8 +528,7 @@ impl Service {
                     "deleted connection {key}; {released} synced team(s) released"
                 ))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }
@@ -573,8 +570,7 @@ impl Service {
             AuditDraft::new("connection", &m.name, "createScimToken", &res)
                 .describe(format!("created SCIM token …{ending} for connection {key}"))
                 .after(Some(serde_json::json!({"id": id, "ending": ending}))),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(ScimTokenCreated { id, token: secret })
     }
@@ -607,8 +603,7 @@ impl Service {
                 .before(Some(
                     serde_json::json!({"id": token.id, "ending": token.ending}),
                 )),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }
@@ -640,8 +635,7 @@ impl Service {
                 ))
                 .before(Some(before))
                 .after(Some(Value::Array(checked))),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }

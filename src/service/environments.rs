@@ -204,8 +204,7 @@ impl Service {
                 .parent(&p.name, &projects::resource(&p)?)
                 .environment(Some(rep.key.clone()))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -286,8 +285,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -324,8 +322,7 @@ impl Service {
                 .parent(&p.name, &projects::resource(&p)?)
                 .environment(Some(env_key.to_owned()))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }

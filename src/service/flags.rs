@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use poem_openapi::Object;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    IdenStatic, Iterable, QueryFilter, QueryOrder, QueryTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -213,41 +214,82 @@ fn env_rep(row: &entity::flag_state::Model, s: &FlagEnvironmentState) -> Result<
     })
 }
 
+/// Loads a flag with its project, and every environment of the project with the flag's state
+/// there, in one query: flag changes are the hottest path, and on SQLite each query is a hop
+/// to the connection's thread.
 async fn load(db: &impl ConnectionTrait, project_key: &str, flag_key: &str) -> Result<Loaded> {
-    let project = projects::find(db, project_key).await?;
-    let flag = entity::flag::Entity::find()
-        .filter(entity::flag::Column::ProjectId.eq(project.id.clone()))
-        .filter(entity::flag::Column::Key.eq(flag_key))
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("flag {flag_key:?} in project {project_key:?}")))?;
-    let settings: FlagSettings = from_json(&flag.settings)?;
-    let envs = environments::all(db, &project).await?;
-    let states = entity::flag_state::Entity::find()
-        .filter(entity::flag_state::Column::FlagId.eq(flag.id.clone()))
-        .all(db)
+    use entity::{environment as e, flag as f, flag_state as s, project as p};
+    let mut query = Query::select();
+    select_prefixed::<p::Entity>(&mut query, "p_");
+    select_prefixed::<f::Entity>(&mut query, "f_");
+    select_prefixed::<e::Entity>(&mut query, "e_");
+    select_prefixed::<s::Entity>(&mut query, "s_");
+    query
+        .from(f::Entity)
+        .inner_join(
+            p::Entity,
+            Expr::col((p::Entity, p::Column::Id)).equals((f::Entity, f::Column::ProjectId)),
+        )
+        // A project without environments still has its flags: keep the flag row.
+        .left_join(
+            e::Entity,
+            Expr::col((e::Entity, e::Column::ProjectId)).equals((f::Entity, f::Column::ProjectId)),
+        )
+        .left_join(
+            s::Entity,
+            Expr::col((s::Entity, s::Column::FlagId))
+                .equals((f::Entity, f::Column::Id))
+                .and(
+                    Expr::col((s::Entity, s::Column::EnvironmentId))
+                        .equals((e::Entity, e::Column::Id)),
+                ),
+        )
+        .and_where(Expr::col((p::Entity, p::Column::Key)).eq(project_key))
+        .and_where(Expr::col((f::Entity, f::Column::Key)).eq(flag_key))
+        .order_by((e::Entity, e::Column::Key), Order::Asc);
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&query))
         .await?;
-    let mut out = Vec::with_capacity(envs.len());
-    for env in envs {
-        let row = states
-            .iter()
-            .find(|s| s.environment_id == env.id)
-            .cloned()
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "flag {flag_key} has no state in environment {}",
-                    env.key
-                ))
-            })?;
-        let state: FlagEnvironmentState = from_json(&row.state)?;
-        out.push((env, row, state));
+    let Some(first) = rows.first() else {
+        // Nothing matched: name what is missing.
+        projects::find(db, project_key).await?;
+        return Err(Error::not_found(format!(
+            "flag {flag_key:?} in project {project_key:?}"
+        )));
+    };
+    let project = p::Model::from_query_result(first, "p_")?;
+    let flag = f::Model::from_query_result(first, "f_")?;
+    let settings: FlagSettings = from_json(&flag.settings)?;
+    let mut envs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(env) = Option::<e::Model>::from_query_result(row, "e_")? else {
+            continue;
+        };
+        let state_row = Option::<s::Model>::from_query_result(row, "s_")?.ok_or_else(|| {
+            Error::internal(format!(
+                "flag {flag_key} has no state in environment {}",
+                env.key
+            ))
+        })?;
+        let state: FlagEnvironmentState = from_json(&state_row.state)?;
+        envs.push((env, state_row, state));
     }
     Ok(Loaded {
         project,
         flag,
         settings,
-        envs: out,
+        envs,
     })
+}
+
+/// Selects every column of `E` as `<prefix><column>`, for `FromQueryResult` with that prefix.
+fn select_prefixed<E: EntityTrait>(query: &mut SelectStatement, prefix: &str) {
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((E::default(), column)),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
+    }
 }
 
 fn parse_variations(values: &[Value]) -> Result<Vec<Variation>> {
@@ -388,7 +430,7 @@ impl Service {
         for r in resources.iter().skip(1) {
             draft = draft.access("createFlag", r);
         }
-        tx.audit(draft).await?;
+        tx.audit(draft)?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -449,7 +491,7 @@ impl Service {
         for r in resources.iter().skip(1) {
             draft = draft.access("deleteFlag", r);
         }
-        tx.audit(draft).await?;
+        tx.audit(draft)?;
         tx.commit().await?;
         Ok(())
     }
@@ -737,27 +779,57 @@ pub(crate) async fn patch_flag_in(
     // The response and the audit snapshot are built from the rows the updates return, not
     // read again: this is the hottest write path.
     let mut after_loaded = loaded.clone();
+    let backend = tx.backend();
+    let mut writes = Vec::with_capacity(2);
     if applied.state_changed
         && let (Some(new_state), Some((_, row, state))) = (
             &applied.state,
             env_index.and_then(|i| after_loaded.envs.get_mut(i)),
         )
     {
-        let mut am: entity::flag_state::ActiveModel = row.clone().into();
-        am.state = Set(to_json(new_state)?);
-        am.version = Set(row.version + 1);
-        am.updated_at = Set(now);
-        *row = am.update(tx.db()).await?;
+        row.state = to_json(new_state)?;
+        row.version += 1;
+        row.updated_at = now;
+        writes.push(
+            entity::flag_state::Entity::update_many()
+                .col_expr(
+                    entity::flag_state::Column::State,
+                    Expr::value(row.state.clone()),
+                )
+                .col_expr(
+                    entity::flag_state::Column::Version,
+                    Expr::value(row.version),
+                )
+                .col_expr(entity::flag_state::Column::UpdatedAt, Expr::value(now))
+                .filter(entity::flag_state::Column::Id.eq(row.id.clone()))
+                .build(backend),
+        );
         state.clone_from(new_state);
     }
-    let mut am: entity::flag::ActiveModel = loaded.flag.clone().into();
+    let flag_row = &mut after_loaded.flag;
+    let mut update_flag = entity::flag::Entity::update_many();
     if applied.settings_changed {
-        am.settings = Set(to_json(&applied.settings)?);
-        am.archived = Set(applied.settings.archived);
+        flag_row.settings = to_json(&applied.settings)?;
+        flag_row.archived = applied.settings.archived;
+        update_flag = update_flag
+            .col_expr(
+                entity::flag::Column::Settings,
+                Expr::value(flag_row.settings.clone()),
+            )
+            .col_expr(
+                entity::flag::Column::Archived,
+                Expr::value(flag_row.archived),
+            );
     }
-    am.version = Set(loaded.flag.version + 1);
-    am.updated_at = Set(now);
-    after_loaded.flag = am.update(tx.db()).await?;
+    flag_row.version += 1;
+    flag_row.updated_at = now;
+    writes.push(
+        update_flag
+            .col_expr(entity::flag::Column::Version, Expr::value(flag_row.version))
+            .col_expr(entity::flag::Column::UpdatedAt, Expr::value(now))
+            .filter(entity::flag::Column::Id.eq(flag_row.id.clone()))
+            .build(backend),
+    );
     after_loaded.settings = applied.settings.clone();
     let after = after_loaded.rep()?;
     let kinds: Vec<String> = patch
@@ -792,7 +864,9 @@ pub(crate) async fn patch_flag_in(
         name: after.name.clone(),
         resources: accesses.iter().map(|(_, r)| r.to_string()).collect(),
     });
-    tx.audit(
+    // The rows and their audit entry go to the database in one round trip.
+    tx.write_audited(
+        writes,
         draft
             .parent(&loaded.project.name, &projects::resource(&loaded.project)?)
             .environment(env_key)

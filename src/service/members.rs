@@ -364,8 +364,7 @@ impl Service {
             AuditDraft::new("member", &rep.email, "createMember", &res)
                 .describe(format!("added member {} as {}", rep.email, rep.role))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -472,8 +471,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -500,8 +498,7 @@ impl Service {
             AuditDraft::new("member", &m.email, "deleteMember", &res)
                 .describe(format!("removed member {}", m.email))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }

@@ -23,6 +23,7 @@ struct Series {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     audit_entries: AtomicU64,
+    audit_head_refreshes: AtomicU64,
 }
 
 impl Metrics {
@@ -47,6 +48,11 @@ impl Metrics {
 
     pub fn audit_entries_written(&self, n: u64) {
         self.audit_entries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// An append found the chain head moved by another process and relinked its entries.
+    pub fn audit_head_refreshed(&self) {
+        self.audit_head_refreshes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -98,6 +104,13 @@ impl Metrics {
             out,
             "gatehouse_audit_entries_written_total {}",
             self.audit_entries.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP gatehouse_audit_head_refreshes_total Appends that found the audit chain head moved by another process (SQLite) and relinked their entries.\n");
+        out.push_str("# TYPE gatehouse_audit_head_refreshes_total counter\n");
+        let _ = writeln!(
+            out,
+            "gatehouse_audit_head_refreshes_total {}",
+            self.audit_head_refreshes.load(Ordering::Relaxed)
         );
         out
     }

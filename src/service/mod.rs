@@ -49,9 +49,10 @@ struct Inner {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
     /// SQLite has one writer at a time; queueing writers here is fairer and faster than
-    /// letting them spin on SQLITE_BUSY. PostgreSQL needs no gate: the audit head row lock
-    /// serializes appends across processes.
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// letting them spin on SQLITE_BUSY. The gate also remembers the audit chain head this
+    /// process wrote last, so a write need not read it. PostgreSQL needs no gate: the audit
+    /// head row lock serializes appends across processes.
+    write_gate: Option<Arc<tokio::sync::Mutex<write::KnownHead>>>,
     signer: CheckpointSigner,
     metrics: Arc<metrics::Metrics>,
     /// Base roles compiled once; the writer's own-token statement needs the member's id, so
@@ -67,7 +68,7 @@ impl Service {
     /// checkpoint key.
     pub async fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> crate::error::Result<Self> {
         let write_gate = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => Some(Arc::new(tokio::sync::Mutex::new(()))),
+            DatabaseBackend::Sqlite => Some(Arc::new(tokio::sync::Mutex::new(None))),
             _ => None,
         };
         let metrics = Arc::new(metrics::Metrics::default());
@@ -161,7 +162,7 @@ impl Service {
         &self.inner.role_cache
     }
 
-    pub(crate) fn write_gate(&self) -> Option<&Arc<tokio::sync::Mutex<()>>> {
+    pub(crate) fn write_gate(&self) -> Option<&Arc<tokio::sync::Mutex<write::KnownHead>>> {
         self.inner.write_gate.as_ref()
     }
 }

@@ -121,8 +121,7 @@ impl Service {
             AuditDraft::new("project", &rep.name, "createProject", &res)
                 .describe(format!("created project {}", rep.key))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -164,8 +163,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -208,8 +206,7 @@ impl Service {
                     envs.len()
                 ))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }

@@ -212,8 +212,7 @@ impl Service {
             AuditDraft::new("role", &rep.name, "createRole", &res)
                 .describe(format!("created custom role {}", rep.key))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -272,8 +271,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -318,8 +316,7 @@ impl Service {
             AuditDraft::new("role", &m.name, "deleteRole", &res)
                 .describe(format!("deleted custom role {key}"))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }
@@ -379,8 +376,7 @@ impl Service {
                 AuditDraft::new("role", &rep.name, "createRole", &Resource::role(&rep.key))
                     .describe(format!("created preset role {}", rep.key))
                     .after(Some(snapshot(&rep)?)),
-            )
-            .await?;
+            )?;
         }
         tx.commit().await?;
         Ok(())

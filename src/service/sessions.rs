@@ -230,8 +230,7 @@ impl Service {
                     "protocol": row.protocol,
                     "connection": row.connection_key,
                 })),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(true)
     }

@@ -284,8 +284,7 @@ impl Service {
                     "subject": subject,
                     "sourceIp": ctx.source_ip,
                 })),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }
@@ -497,8 +496,7 @@ impl Service {
                         connection.key, after.email, after.role
                     ))
                     .after(Some(snapshot(&after)?)),
-            )
-            .await?;
+            )?;
         } else if let Some(before) = &before
             && changed(before, &after)
         {
@@ -530,8 +528,7 @@ impl Service {
                     ))
                     .before(Some(snapshot(before)?))
                     .after(Some(snapshot(&after)?)),
-            )
-            .await?;
+            )?;
         }
         let session = open_session(
             &tx,
@@ -562,8 +559,7 @@ impl Service {
                     "matchedRules": outcome.matched_rules,
                     "notes": notes,
                 })),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(SignedIn {
             member: after,
@@ -693,8 +689,7 @@ async fn sync_teams(
                             connection.key
                         ))
                         .after(Some(json!({"key": key, "name": key}))),
-                )
-                .await?;
+                )?;
                 t
             }
         };

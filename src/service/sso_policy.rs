@@ -91,8 +91,7 @@ impl Service {
                     serde_json::json!({ "ssoRequired": input.sso_required }),
                 ))
                 .comment(input.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(SsoPolicy {
             sso_required: input.sso_required,

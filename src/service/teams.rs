@@ -287,8 +287,7 @@ impl Service {
                     rep.member_ids.len()
                 ))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(rep)
     }
@@ -394,8 +393,7 @@ impl Service {
                 .after(Some(snapshot(&after)?))
                 .delta(serde_json::Value::Array(patch.instructions.clone()))
                 .comment(patch.comment),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(after)
     }
@@ -422,8 +420,7 @@ impl Service {
             AuditDraft::new("team", &t.name, "deleteTeam", &res)
                 .describe(format!("deleted team {key}"))
                 .before(Some(snapshot(&before)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }

@@ -176,8 +176,7 @@ impl Service {
                     rep.name
                 ))
                 .after(Some(snapshot(&rep)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(Token {
             token: Some(secret),
@@ -281,8 +280,7 @@ impl Service {
                 .describe(format!("revoked token {}", m.name))
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&to_rep(&updated)?)?)),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }

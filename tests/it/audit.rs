@@ -367,5 +367,27 @@ async fn two_processes_on_one_database_never_fork_the_chain() {
     let (_, report) = app.get("/api/v2/auditlog/verify").await;
     assert_eq!(report["valid"], true, "{report}");
     assert_eq!(report["entries"], before + 80);
+    if app.database_url.starts_with("sqlite") {
+        // Each process caches the head it wrote last; the other's appends make that stale,
+        // and the database trigger sends the writer back to relink (counted in /metrics).
+        let mut refreshes = 0u64;
+        for base in [&app.base, &other] {
+            let text = app
+                .client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("gatehouse_audit_head_refreshes_total "))
+                .unwrap();
+            refreshes += line.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+        }
+        assert!(refreshes > 0, "no append ever found the head moved");
+    }
     child.kill().await.ok();
 }

@@ -500,8 +500,7 @@ impl Service {
                 .before(Some(before))
                 .after(Some(audit_snapshot(tx.db(), &updated).await?))
         };
-        tx.audit(draft.delta(json!({"scim": {"operation": Operation::Delete.as_str(), "connection": sc.key(), "deprovision": sc.connection.deprovision}})))
-            .await?;
+        tx.audit(draft.delta(json!({"scim": {"operation": Operation::Delete.as_str(), "connection": sc.key(), "deprovision": sc.connection.deprovision}})))?;
         Ok(Some(()))
     }
 
@@ -826,8 +825,7 @@ impl Service {
                 .before(before)
                 .after(Some(audit_snapshot(tx.db(), &saved).await?))
                 .delta(json!({"scim": scim})),
-        )
-        .await?;
+        )?;
         Ok(Some(saved))
     }
 }
