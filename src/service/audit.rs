@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::authz::authorize;
+use super::chain_scan;
 use super::util::snapshot;
 use super::write::decode_hash;
 use super::{AuditDraft, Ctx, Service};
@@ -392,51 +393,46 @@ impl Service {
     }
 
     /// Recomputes the whole chain and names the first entry that does not hold.
+    ///
+    /// The chain is checked up to the head as it is when verification starts: entries
+    /// appended meanwhile are the next run's.
     pub async fn verify_audit(&self) -> Result<VerifyReport> {
-        let mut verifier = ChainVerifier::new();
-        let mut after = 0i64;
-        let mut head_hash = hex::encode(GENESIS);
-        loop {
-            let rows: Vec<(i64, String, String, String, String)> =
-                entity::audit_entry::Entity::find()
-                    .select_only()
-                    .column(entity::audit_entry::Column::Seq)
-                    .column(entity::audit_entry::Column::Id)
-                    .column(entity::audit_entry::Column::Body)
-                    .column(entity::audit_entry::Column::PrevHash)
-                    .column(entity::audit_entry::Column::Hash)
-                    .filter(entity::audit_entry::Column::Seq.gt(after))
-                    .order_by_asc(entity::audit_entry::Column::Seq)
-                    .limit(BATCH)
-                    .into_tuple()
-                    .all(self.db())
-                    .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.0;
-            for (seq, id, body, prev_hash, hash) in &rows {
-                let broken = |reason: String| VerifyReport {
-                    valid: false,
-                    entries: u64::try_from(*seq - 1).unwrap_or(0),
-                    head_hash: head_hash.clone(),
-                    first_broken_id: Some(id.clone()),
-                    first_broken_seq: Some(*seq),
-                    reason: Some(reason),
-                };
-                let (Ok(prev), Ok(this)) = (decode_hash(prev_hash), decode_hash(hash)) else {
-                    return Ok(broken("stored hash is not 64 hex digits".into()));
-                };
-                if let Err(b) = verifier.push(*seq, body.as_bytes(), &prev, &this, id) {
-                    return Ok(broken(format!("{:?}", b.reason)));
-                }
-                head_hash.clone_from(hash);
-            }
-        }
-        let summary = verifier.finish();
         let head = entity::audit_head::Entity::find_by_id(1)
             .one(self.db())
             .await?
             .ok_or_else(|| Error::internal("audit head row is missing"))?;
-        // Entries cut off the end of the table leave the head ahead of the last row.
+        let mut verifier = ChainVerifier::new();
+        let mut head_hash = hex::encode(GENESIS);
+        let mut chunks = chain_scan::scan(self.db().clone(), head.seq);
+        while let Some(chunk) = chunks.next_chunk().await {
+            let chunk = chunk?;
+            let links = match chain_scan::unpack(&chunk.packed, chunk.after_seq) {
+                Ok(links) => links,
+                Err(bad) => {
+                    let seq = bad.after_seq + 1;
+                    return self
+                        .broken(seq, &head_hash, "stored entry does not frame".into())
+                        .await;
+                }
+            };
+            for link in links {
+                if let Err(b) = verifier.push_hex(
+                    link.seq,
+                    link.body.as_bytes(),
+                    link.prev_hash,
+                    link.hash,
+                    "",
+                ) {
+                    return self
+                        .broken(link.seq, &head_hash, format!("{:?}", b.reason))
+                        .await;
+                }
+                head_hash.clear();
+                head_hash.push_str(link.hash);
+            }
+        }
+        let summary = verifier.finish();
+        // Entries cut off the end leave the head ahead of the last row.
         if head.seq != summary.head_seq || head.hash != head_hash {
             return Ok(VerifyReport {
                 valid: false,
@@ -457,6 +453,22 @@ impl Service {
             first_broken_id: None,
             first_broken_seq: None,
             reason: None,
+        })
+    }
+
+    /// The report of a chain that breaks at `seq` (the entries before it hold).
+    async fn broken(&self, seq: i64, head_hash: &str, reason: String) -> Result<VerifyReport> {
+        let id = entity::audit_entry::Entity::find_by_id(seq)
+            .one(self.db())
+            .await?
+            .map(|row| row.id);
+        Ok(VerifyReport {
+            valid: false,
+            entries: u64::try_from(seq - 1).unwrap_or(0),
+            head_hash: head_hash.to_owned(),
+            first_broken_id: id,
+            first_broken_seq: Some(seq),
+            reason: Some(reason),
         })
     }
 

@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod audit;
 pub mod authz;
 pub mod bootstrap;
+mod chain_scan;
 pub mod connections;
 pub mod environments;
 pub mod flags;

@@ -178,6 +178,42 @@ impl ChainVerifier {
         hash: &[u8; 32],
         id: &str,
     ) -> Result<(), ChainBreak> {
+        self.push_checked(
+            seq,
+            canonical,
+            |head| prev_hash == head,
+            |computed| hash == computed,
+            id,
+        )
+    }
+
+    /// [`ChainVerifier::push`] with the hashes as stored: lower-case hex. Comparing hex
+    /// saves decoding two hashes per entry when verifying a stored chain.
+    pub fn push_hex(
+        &mut self,
+        seq: i64,
+        canonical: &[u8],
+        prev_hash_hex: &str,
+        hash_hex: &str,
+        id: &str,
+    ) -> Result<(), ChainBreak> {
+        self.push_checked(
+            seq,
+            canonical,
+            |head| hex_eq(head, prev_hash_hex),
+            |computed| hex_eq(computed, hash_hex),
+            id,
+        )
+    }
+
+    fn push_checked(
+        &mut self,
+        seq: i64,
+        canonical: &[u8],
+        prev_matches: impl FnOnce(&[u8; 32]) -> bool,
+        hash_matches: impl FnOnce(&[u8; 32]) -> bool,
+        id: &str,
+    ) -> Result<(), ChainBreak> {
         let expected_seq = self.next_seq.unwrap_or(i64::MAX);
         let fail = |reason| ChainBreak {
             seq,
@@ -188,13 +224,13 @@ impl ChainVerifier {
         if self.next_seq != Some(seq) {
             return Err(fail(BreakReason::SeqGap));
         }
-        if prev_hash != &self.head_hash {
+        if !prev_matches(&self.head_hash) {
             return Err(fail(BreakReason::PrevHashMismatch));
         }
-        self.hasher.update(prev_hash);
+        self.hasher.update(self.head_hash);
         self.hasher.update(canonical);
         let computed: [u8; 32] = self.hasher.finalize_reset().into();
-        if &computed != hash {
+        if !hash_matches(&computed) {
             return Err(fail(BreakReason::HashMismatch));
         }
         self.next_seq = seq.checked_add(1);
@@ -236,6 +272,17 @@ impl ChainVerifier {
             head_hash: self.head_hash,
         }
     }
+}
+
+/// True when `hex` is the lower-case hex spelling of `bytes`.
+fn hex_eq(bytes: &[u8; 32], hex: &str) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let hex = hex.as_bytes();
+    hex.len() == 64
+        && bytes.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
+            pair.first() == DIGITS.get(usize::from(b >> 4))
+                && pair.get(1) == DIGITS.get(usize::from(b & 0xf))
+        })
 }
 
 /// Verifies a whole chain of stored entries, in order.
@@ -386,6 +433,47 @@ mod tests {
                 hash: c[1].hash
             }
         );
+    }
+
+    #[test]
+    fn hex_pushes_agree_with_byte_pushes() {
+        let c = chain(3);
+        let canon: Vec<Vec<u8>> = c
+            .iter()
+            .map(|e| super::super::canonical::canonical_bytes(&e.entry))
+            .collect();
+        let hex_of = |h: &[u8; 32]| hex::encode(h);
+        let mut v = ChainVerifier::new();
+        v.push_hex(
+            1,
+            &canon[0],
+            &hex_of(&c[0].prev_hash),
+            &hex_of(&c[0].hash),
+            "e1",
+        )
+        .unwrap();
+        let upper = hex_of(&c[1].prev_hash).to_uppercase();
+        let err = v
+            .push_hex(2, &canon[1], &upper, &hex_of(&c[1].hash), "e2")
+            .unwrap_err();
+        assert_eq!(err.reason, BreakReason::PrevHashMismatch);
+        let short = &hex_of(&c[1].hash)[..63];
+        let err = v
+            .push_hex(2, &canon[1], &hex_of(&c[1].prev_hash), short, "e2")
+            .unwrap_err();
+        assert_eq!(err.reason, BreakReason::HashMismatch);
+        v.push_hex(
+            2,
+            &canon[1],
+            &hex_of(&c[1].prev_hash),
+            &hex_of(&c[1].hash),
+            "e2",
+        )
+        .unwrap();
+        assert_eq!(v.head().hash, c[1].hash);
+        assert!(hex_eq(&[0xab; 32], &"ab".repeat(32)));
+        assert!(!hex_eq(&[0xab; 32], &"ab".repeat(31)));
+        assert!(!hex_eq(&[0xab; 32], &"ac".repeat(32)));
     }
 
     #[test]
