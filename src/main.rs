@@ -11,6 +11,12 @@ use gatehouse::domain::policy::BaseRole;
 use gatehouse::service::Service;
 use gatehouse::service::tokens::NewToken;
 use gatehouse::{build_app, db};
+
+/// mimalloc rather than the system allocator: a request allocates many small short-lived
+/// values, and glibc's malloc spent about a tenth of the service's CPU under load
+/// (`benches/load.rs`, which uses the same allocator).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use poem::listener::TcpListener;
 
 /// Gatehouse: the identity edge of a feature-flag governance platform.

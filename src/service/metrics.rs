@@ -24,6 +24,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     audit_entries: AtomicU64,
     audit_head_refreshes: AtomicU64,
+    write_batches: AtomicU64,
 }
 
 impl Metrics {
@@ -48,6 +49,11 @@ impl Metrics {
 
     pub fn audit_entries_written(&self, n: u64) {
         self.audit_entries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A SQLite write batch (group commit) committed.
+    pub fn write_batch_committed(&self) {
+        self.write_batches.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An append found the chain head moved by another process and relinked its entries.
@@ -111,6 +117,13 @@ impl Metrics {
             out,
             "gatehouse_audit_head_refreshes_total {}",
             self.audit_head_refreshes.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP gatehouse_write_batches_total Transactions that committed a batch of changes (SQLite group commit); audit entries written over this is the average batch.\n");
+        out.push_str("# TYPE gatehouse_write_batches_total counter\n");
+        let _ = writeln!(
+            out,
+            "gatehouse_write_batches_total {}",
+            self.write_batches.load(Ordering::Relaxed)
         );
         out
     }

@@ -50,10 +50,10 @@ struct Inner {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
     /// SQLite has one writer at a time; queueing writers here is fairer and faster than
-    /// letting them spin on SQLITE_BUSY. The gate also remembers the audit chain head this
-    /// process wrote last, so a write need not read it. PostgreSQL needs no gate: the audit
-    /// head row lock serializes appends across processes.
-    write_gate: Option<Arc<tokio::sync::Mutex<write::KnownHead>>>,
+    /// letting them spin on SQLITE_BUSY, and consecutive writers share one transaction
+    /// (group commit, see `write::gate`). PostgreSQL needs no gate: the audit head row lock
+    /// serializes appends across processes.
+    write_gate: Option<Arc<write::WriteGate>>,
     signer: CheckpointSigner,
     metrics: Arc<metrics::Metrics>,
     /// Base roles compiled once; the writer's own-token statement needs the member's id, so
@@ -68,11 +68,11 @@ impl Service {
     /// Builds the service over a migrated database, loading (or creating, once) the audit
     /// checkpoint key.
     pub async fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> crate::error::Result<Self> {
+        let metrics = Arc::new(metrics::Metrics::default());
         let write_gate = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => Some(Arc::new(tokio::sync::Mutex::new(None))),
+            DatabaseBackend::Sqlite => Some(write::WriteGate::start(metrics.clone())),
             _ => None,
         };
-        let metrics = Arc::new(metrics::Metrics::default());
         let placeholder = CheckpointSigner::from_seed([0u8; 32]);
         let mut base_roles = Vec::new();
         for role in BaseRole::ALL {
@@ -163,7 +163,7 @@ impl Service {
         &self.inner.role_cache
     }
 
-    pub(crate) fn write_gate(&self) -> Option<&Arc<tokio::sync::Mutex<write::KnownHead>>> {
+    pub(crate) fn write_gate(&self) -> Option<&Arc<write::WriteGate>> {
         self.inner.write_gate.as_ref()
     }
 }

@@ -27,3 +27,4 @@ mod sso_oidc;
 mod sso_saml;
 mod support;
 mod tokens;
+mod write_batches;

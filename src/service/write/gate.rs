@@ -1,0 +1,283 @@
+//! The SQLite write gate, with group commit.
+//!
+//! SQLite has one writer at a time, so writers queue here rather than spin on SQLITE_BUSY.
+//! Consecutive writers share one database transaction (a batch): each runs inside a savepoint
+//! of its own, and whoever finishes with nobody queued behind commits the batch for everyone
+//! in it. A writer's `commit` returns only once the batch's COMMIT did, so nobody is told a
+//! change happened that a later failure could undo; a writer that fails is rolled back to its
+//! savepoint and the others' changes stand.
+//!
+//! Why: on SQLite every statement is a round trip to the connection's own thread, and BEGIN
+//! and COMMIT (which writes the WAL) are the dearest of them; under load a batch pays them
+//! once for many writers.
+//!
+//! The gate also remembers the audit chain head this process committed last, so a writer
+//! need not read it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard, oneshot};
+
+use super::super::metrics::Metrics;
+use crate::domain::audit::ChainHead;
+
+/// Writers one batch holds at most, so that answers are not held back indefinitely while
+/// others keep arriving.
+const MAX_BATCH: usize = 32;
+
+/// How long a finished writer waits at most for writers queued behind it (plus the time of
+/// the one running then).
+const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
+
+/// What a finished writer learns when its batch ends: committed, or why not.
+pub(crate) type Outcome = Result<(), String>;
+
+/// The gate of one process's writers to one SQLite database.
+pub(crate) struct WriteGate {
+    state: Arc<Mutex<GateState>>,
+    /// Writers queued for the state; a finishing writer leaves the batch open for them.
+    waiting: AtomicUsize,
+    /// Wakes the task that closes a batch nobody queued will close.
+    closer: Notify,
+}
+
+/// What the gate guards.
+#[derive(Default)]
+pub(crate) struct GateState {
+    /// The audit chain head as of this process's last commit; `None`: read it.
+    pub head: Option<ChainHead>,
+    pub batch: Option<Batch>,
+}
+
+/// The open database transaction of consecutive writers.
+pub(crate) struct Batch {
+    pub txn: DatabaseTransaction,
+    /// The chain head after the batch's finished writers.
+    pub tip: ChainHead,
+    /// True once an entry was appended in this batch: the head it started from was current.
+    pub head_checked: bool,
+    savepoints: u64,
+    finished: Vec<oneshot::Sender<Outcome>>,
+    entries: u64,
+    /// When the first writer finished: the batch's answers are held back since.
+    first_finished: Option<Instant>,
+    /// The savepoint of a writer that ended without committing, to roll back to before
+    /// anything else happens in the batch.
+    undo: Option<String>,
+}
+
+impl Batch {
+    pub fn new(txn: DatabaseTransaction, tip: ChainHead) -> Self {
+        Batch {
+            txn,
+            tip,
+            head_checked: false,
+            savepoints: 0,
+            finished: Vec::new(),
+            entries: 0,
+            first_finished: None,
+            undo: None,
+        }
+    }
+
+    /// A fresh savepoint name for the next writer.
+    pub fn next_savepoint(&mut self) -> String {
+        self.savepoints += 1;
+        format!("gatehouse_write_{}", self.savepoints)
+    }
+
+    /// Records a writer that finished: its entries are in, the tip moves, and it waits for
+    /// the outcome.
+    pub fn finish(&mut self, tip: ChainHead, entries: u64) -> oneshot::Receiver<Outcome> {
+        self.tip = tip;
+        self.head_checked = true;
+        self.entries += entries;
+        self.first_finished.get_or_insert_with(Instant::now);
+        let (sender, receiver) = oneshot::channel();
+        self.finished.push(sender);
+        receiver
+    }
+
+    /// True when nobody but the current writer is in the batch.
+    pub fn is_empty(&self) -> bool {
+        self.finished.is_empty()
+    }
+
+    /// Marks the changes since `savepoint` for rolling back.
+    pub fn undo_to(&mut self, savepoint: String) {
+        self.undo = Some(savepoint);
+    }
+
+    fn is_due(&self) -> bool {
+        self.finished.len() >= MAX_BATCH
+            || self
+                .first_finished
+                .is_some_and(|t| t.elapsed() >= MAX_BATCH_AGE)
+    }
+}
+
+impl WriteGate {
+    /// The gate and its closer task.
+    pub fn start(metrics: Arc<Metrics>) -> Arc<Self> {
+        let gate = Arc::new(WriteGate {
+            state: Arc::new(Mutex::new(GateState::default())),
+            waiting: AtomicUsize::new(0),
+            closer: Notify::new(),
+        });
+        let closer = gate.clone();
+        tokio::spawn(async move {
+            loop {
+                closer.closer.notified().await;
+                let mut state = closer.state.clone().lock_owned().await;
+                close(&mut state, &metrics).await;
+            }
+        });
+        gate
+    }
+
+    /// Waits for the gate. An open batch comes with it, its failed writer undone; a batch
+    /// that is full or old is committed first.
+    pub async fn enter(self: &Arc<Self>, metrics: &Arc<Metrics>) -> OwnedMutexGuard<GateState> {
+        loop {
+            let queued = Queued::new(self);
+            let mut state = self.state.clone().lock_owned().await;
+            queued.entered();
+            let Some(batch) = state.batch.as_mut() else {
+                return state;
+            };
+            if let Some(savepoint) = batch.undo.clone() {
+                // Taken only once done: a cancelled undo is redone by the next writer.
+                match rollback_to(&batch.txn, &savepoint).await {
+                    Ok(()) => batch.undo = None,
+                    Err(e) => {
+                        fail(&mut state, &format!("undoing a failed change: {e}"));
+                        return state;
+                    }
+                }
+            }
+            if !state.batch.as_ref().is_some_and(Batch::is_due) {
+                return state;
+            }
+            // Committed by a task of its own, so a writer that goes away meanwhile cannot
+            // leave the batch's writers without an answer; then queue again.
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let mut state = state;
+                close(&mut state, &metrics).await;
+            });
+        }
+    }
+
+    /// Ends a finished writer's turn: commits the batch when nobody is queued behind it (or
+    /// it is full or old), else leaves it open for the next writer.
+    pub fn leave(&self, mut state: OwnedMutexGuard<GateState>, metrics: &Arc<Metrics>) {
+        let due = state.batch.as_ref().is_some_and(Batch::is_due);
+        if due || self.waiting.load(Ordering::SeqCst) == 0 {
+            let metrics = metrics.clone();
+            tokio::spawn(async move { close(&mut state, &metrics).await });
+        }
+    }
+
+    /// After a writer ended without committing: make sure the batch ends even if nobody
+    /// else comes.
+    pub fn abandoned(&self) {
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            self.closer.notify_one();
+        }
+    }
+}
+
+/// Commits the open batch (undoing a failed writer's changes first), tells its writers, and
+/// remembers the chain head. The state stays locked throughout.
+async fn close(state: &mut GateState, metrics: &Metrics) {
+    let Some(batch) = state.batch.take() else {
+        return;
+    };
+    let Batch {
+        txn,
+        tip,
+        finished,
+        entries,
+        undo,
+        ..
+    } = batch;
+    let outcome = async {
+        if let Some(savepoint) = undo {
+            rollback_to(&txn, &savepoint).await?;
+        }
+        txn.commit().await
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            state.head = Some(tip);
+            metrics.audit_entries_written(entries);
+            metrics.write_batch_committed();
+            for writer in finished {
+                let _ = writer.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            state.head = None;
+            let reason = e.to_string();
+            for writer in finished {
+                let _ = writer.send(Err(reason.clone()));
+            }
+        }
+    }
+}
+
+/// Abandons the open batch: its transaction rolls back and its writers learn why.
+fn fail(state: &mut GateState, reason: &str) {
+    if let Some(batch) = state.batch.take() {
+        state.head = None;
+        for writer in batch.finished {
+            let _ = writer.send(Err(reason.to_owned()));
+        }
+    }
+}
+
+/// Rolls the batch back to a writer's savepoint. One that was never created (the writer
+/// failed before its first statement ran) has nothing to undo.
+async fn rollback_to(txn: &DatabaseTransaction, savepoint: &str) -> Result<(), sea_orm::DbErr> {
+    match txn
+        .execute_unprepared(&format!("ROLLBACK TO {savepoint}"))
+        .await
+    {
+        Err(e) if e.to_string().contains("no such savepoint") => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Counts a writer as queued until it holds the gate. A writer that gives up while queued
+/// may have been what a finished writer left the batch open for: then the closer ends it.
+struct Queued<'a> {
+    gate: &'a WriteGate,
+    entered: bool,
+}
+
+impl<'a> Queued<'a> {
+    fn new(gate: &'a WriteGate) -> Self {
+        gate.waiting.fetch_add(1, Ordering::SeqCst);
+        Queued {
+            gate,
+            entered: false,
+        }
+    }
+
+    fn entered(mut self) {
+        self.entered = true;
+        self.gate.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !self.entered && self.gate.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.gate.closer.notify_one();
+        }
+    }
+}

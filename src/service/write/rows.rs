@@ -1,0 +1,150 @@
+//! The stored form of audit entries: their rows, the INSERTs that append them, and the head.
+
+use sea_orm::sea_query::Query;
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, QuerySelect, Statement};
+
+use super::decode_hash;
+use crate::domain::audit::{self, AuditEntry, ChainHead};
+use crate::error::{Error, Result};
+
+/// Rows per multi-row audit INSERT: far below SQLite's and PostgreSQL's bind-parameter limits.
+const INSERT_CHUNK: usize = 500;
+
+/// The INSERT statements of `entries`, linked one after another from `tip`, and the head
+/// they lead to.
+pub(super) fn chained_inserts(
+    backend: DatabaseBackend,
+    tip: ChainHead,
+    entries: &[AuditEntry],
+) -> Result<(Vec<Statement>, ChainHead)> {
+    let mut tip = tip;
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let body = audit::canonical_bytes(entry);
+        let hash = audit::link(&tip.hash, &body);
+        rows.push(entry_row(entry, body, &tip.hash, &hash)?);
+        tip = ChainHead {
+            seq: entry.seq,
+            hash,
+        };
+    }
+    let mut statements = Vec::new();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        use entity::audit_entry::Column as C;
+        let mut insert = Query::insert();
+        insert.into_table(entity::audit_entry::Entity).columns([
+            C::Seq,
+            C::Id,
+            C::Date,
+            C::Kind,
+            C::ActorKind,
+            C::ActorId,
+            C::Actions,
+            C::Resources,
+            C::SearchText,
+            C::Body,
+            C::PrevHash,
+            C::Hash,
+        ]);
+        for row in chunk {
+            insert
+                .values([
+                    row.seq.into(),
+                    row.id.clone().into(),
+                    row.date.into(),
+                    row.kind.clone().into(),
+                    row.actor_kind.clone().into(),
+                    row.actor_id.clone().into(),
+                    row.actions.clone().into(),
+                    row.resources.clone().into(),
+                    row.search_text.clone().into(),
+                    row.body.clone().into(),
+                    row.prev_hash.clone().into(),
+                    row.hash.clone().into(),
+                ])
+                .map_err(Error::internal)?;
+        }
+        statements.push(backend.build(&insert));
+    }
+    Ok((statements, tip))
+}
+
+/// The stored chain head; on PostgreSQL optionally locked for the rest of the transaction.
+pub(super) async fn stored_head(db: &impl ConnectionTrait, lock: bool) -> Result<ChainHead> {
+    let mut query = entity::audit_head::Entity::find_by_id(1);
+    if lock {
+        query = query.lock_exclusive();
+    }
+    let head = query
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::internal("audit head row is missing"))?;
+    Ok(ChainHead {
+        seq: head.seq,
+        hash: decode_hash(&head.hash)?,
+    })
+}
+
+/// One SQLite call running several statements in turn: sqlx binds the `?` parameters of a
+/// multi-statement string in order across its statements.
+pub(super) fn join_statements(statements: Vec<Statement>) -> Option<Statement> {
+    let mut iter = statements.into_iter();
+    let first = iter.next()?;
+    let backend = first.db_backend;
+    let mut sql = first.sql;
+    let mut values = first.values.map(|v| v.0).unwrap_or_default();
+    for next in iter {
+        sql.push_str(";\n");
+        sql.push_str(&next.sql);
+        values.extend(next.values.map(|v| v.0).unwrap_or_default());
+    }
+    Some(Statement::from_sql_and_values(backend, sql, values))
+}
+
+/// The stored row of an entry: its canonical body, its links and the columns filters use.
+fn entry_row(
+    entry: &AuditEntry,
+    body: Vec<u8>,
+    prev: &[u8; 32],
+    hash: &[u8; 32],
+) -> Result<entity::audit_entry::Model> {
+    let actions: String = entry.accesses.iter().fold(String::from(" "), |mut s, a| {
+        s.push_str(&a.action);
+        s.push(' ');
+        s
+    });
+    let resources: Vec<&str> = entry.accesses.iter().map(|a| a.resource.as_str()).collect();
+    let search_text = format!(
+        "{}\n{}\n{}",
+        entry.name,
+        entry.description,
+        entry.comment.as_deref().unwrap_or("")
+    )
+    .to_lowercase();
+    Ok(entity::audit_entry::Model {
+        seq: entry.seq,
+        id: entry.id.clone(),
+        date: entry.date,
+        kind: entry.kind.clone(),
+        actor_kind: entry.actor.kind_str().to_owned(),
+        actor_id: actor_filter_id(&entry.actor),
+        actions,
+        resources: resources.join("\n"),
+        search_text,
+        body: String::from_utf8(body).map_err(Error::internal)?,
+        prev_hash: hex::encode(prev),
+        hash: hex::encode(hash),
+    })
+}
+
+/// The id the audit log's `actor` filter finds an entry by: the member behind a personal
+/// token (people are searched for, not their tokens), else the actor's own id.
+fn actor_filter_id(actor: &audit::Actor) -> Option<String> {
+    match actor {
+        audit::Actor::Token {
+            owner_id: Some(owner),
+            ..
+        } => Some(owner.clone()),
+        other => other.id().map(str::to_owned),
+    }
+}

@@ -1,0 +1,168 @@
+//! The write path under contention: writers queued at the SQLite gate share one transaction
+//! (group commit), yet each commits or fails on its own; on PostgreSQL they wait on the chain
+//! head's row lock. Either way a writer that gives up leaves no trace and costs the others
+//! nothing.
+
+use std::time::Duration;
+
+use gatehouse::domain::policy::Resource;
+use gatehouse::service::{AuditDraft, Ctx, Service};
+use sea_orm::ConnectionTrait;
+
+use crate::support::TestApp;
+
+fn draft(key: &str) -> AuditDraft {
+    AuditDraft::new("setting", key, "updateSetting", &Resource::member(key))
+        .describe(format!("wrote setting {key}"))
+}
+
+/// Writes a setting row and its audit entry; commits unless `give_up`.
+async fn write(
+    service: &Service,
+    key: &str,
+    give_up: bool,
+) -> Option<gatehouse::error::Result<()>> {
+    let ctx = Ctx::system();
+    let mut tx = service.begin_write(&ctx).await.unwrap();
+    tx.db()
+        .execute_unprepared(&format!(
+            "INSERT INTO setting (key, value) VALUES ('{key}', 'x')"
+        ))
+        .await
+        .unwrap();
+    tx.audit(draft(key)).unwrap();
+    if give_up {
+        return None;
+    }
+    Some(tx.commit().await.map(|_| ()))
+}
+
+async fn settings(app: &TestApp) -> Vec<String> {
+    let rows = app
+        .service
+        .db()
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.service.db().get_database_backend(),
+            "SELECT key FROM setting WHERE key LIKE 'batch-%' ORDER BY key",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap()
+}
+
+/// A, B and C queue in that order; B writes and then gives up. A and C commit, B's row and
+/// entry are gone, and the chain verifies. On SQLite all three ran in one transaction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_that_gives_up_in_a_batch_undoes_only_its_own_change() {
+    let app = TestApp::spawn().await;
+    let batches_before = metric(
+        &app.service.metrics().render(),
+        "gatehouse_write_batches_total ",
+    );
+    let audit_before = app.audit_count().await;
+    let ctx = Ctx::system();
+    // A holds the gate (or the head lock) while B and C queue behind it.
+    let mut a = app.service.begin_write(&ctx).await.unwrap();
+    let (service_b, service_c) = (app.service.clone(), app.service.clone());
+    let b = tokio::spawn(async move { write(&service_b, "batch-b", true).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let c = tokio::spawn(async move { write(&service_c, "batch-c", false).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.db()
+        .execute_unprepared("INSERT INTO setting (key, value) VALUES ('batch-a', 'x')")
+        .await
+        .unwrap();
+    a.audit(draft("batch-a")).unwrap();
+    a.commit().await.unwrap();
+    assert!(b.await.unwrap().is_none());
+    c.await.unwrap().unwrap().unwrap();
+    let batches = metric(
+        &app.service.metrics().render(),
+        "gatehouse_write_batches_total ",
+    );
+
+    assert_eq!(settings(&app).await, ["batch-a", "batch-c"]);
+    assert_eq!(app.audit_count().await, audit_before + 2);
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+    if app.database_url.starts_with("sqlite") {
+        assert_eq!(batches, batches_before + 1, "A and C committed together");
+    }
+}
+
+/// A finished writer leaves the batch open for the writer queued behind it; when that one
+/// goes away without a word, the batch still commits and the finished writer gets its answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_left_open_for_a_writer_that_vanishes_still_commits() {
+    let app = TestApp::spawn().await;
+    let service_a = app.service.clone();
+    let (began, a_began) = tokio::sync::oneshot::channel();
+    let (go, a_go) = tokio::sync::oneshot::channel::<()>();
+    let committed = tokio::spawn(async move {
+        let ctx = Ctx::system();
+        let mut a = service_a.begin_write(&ctx).await.unwrap();
+        began.send(()).unwrap();
+        a_go.await.unwrap();
+        a.db()
+            .execute_unprepared("INSERT INTO setting (key, value) VALUES ('batch-a', 'x')")
+            .await
+            .unwrap();
+        a.audit(draft("batch-a")).unwrap();
+        a.commit().await.map(|_| ())
+    });
+    a_began.await.unwrap();
+    let service_b = app.service.clone();
+    let b = tokio::spawn(async move {
+        let ctx = Ctx::system();
+        let _tx = service_b.begin_write(&ctx).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    go.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.abort();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), committed)
+        .await
+        .expect("the finished writer never heard back")
+        .unwrap();
+    outcome.unwrap();
+    assert_eq!(settings(&app).await, ["batch-a"]);
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+}
+
+/// Many writers at once, a third of them giving up after writing: exactly the others'
+/// changes and entries are there, in one unbroken chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_writers_that_give_up_leave_no_trace() {
+    let app = TestApp::spawn().await;
+    let audit_before = app.audit_count().await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let service = app.service.clone();
+        tasks.push(tokio::spawn(async move {
+            write(&service, &format!("batch-{i:02}"), i % 3 == 1).await
+        }));
+    }
+    for t in tasks {
+        if let Some(outcome) = t.await.unwrap() {
+            outcome.unwrap();
+        }
+    }
+    let expected: Vec<String> = (0..60)
+        .filter(|i| i % 3 != 1)
+        .map(|i| format!("batch-{i:02}"))
+        .collect();
+    assert_eq!(settings(&app).await, expected);
+    assert_eq!(app.audit_count().await, audit_before + 40);
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+}
