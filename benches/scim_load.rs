@@ -24,6 +24,10 @@ use gatehouse::service::Service;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::{Value, json};
 
+/// The service binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOKEN: &str = "bench-bootstrap-token-0123456789";
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -15,6 +15,13 @@ const MMAP_SIZE: u64 = 1 << 30;
 /// multi-statement batches are statements of their own).
 const STATEMENT_CACHE: usize = 400;
 
+/// WAL pages after which a committing writer checkpoints itself: only when the background
+/// checkpointer falls far behind.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 /// Opens the pool. SQLite gets WAL (readers never block the writer) and a busy timeout;
 /// writes are serialized in-process by the service's write gate.
 ///
@@ -44,12 +51,41 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     // Reads map the file instead of copying each page through a read(2):
                     // scanning the audit chain to verify it reads every page.
                     .pragma("mmap_size", MMAP_SIZE.to_string())
+                    // Each writer of a write batch runs in a savepoint, whose journal of
+                    // changed pages SQLite would otherwise keep in a temporary file.
+                    .pragma("temp_store", "MEMORY")
+                    // Checkpoints run in the background (`spawn_wal_checkpointer`); a writer
+                    // checkpoints only if that falls far behind.
+                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
                     .statement_cache_capacity(STATEMENT_CACHE)
             });
     } else {
         options.max_connections(16).min_connections(1);
     }
     Database::connect(options).await
+}
+
+/// Checkpoints an SQLite database's WAL twice a second, off the write path: a checkpoint
+/// copies pages into the database file and syncs it, which SQLite would otherwise do inside
+/// the commit that crosses the threshold, holding every queued writer up. PASSIVE never
+/// waits for readers or the writer. Ends when the pool is closed.
+pub fn spawn_wal_checkpointer(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = db
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                if matches!(error, DbErr::ConnectionAcquire(_)) {
+                    return;
+                }
+                tracing::warn!(%error, "WAL checkpoint failed");
+            }
+        }
+    });
 }
 
 /// Applies every pending migration.

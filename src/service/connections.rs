@@ -680,24 +680,34 @@ impl Service {
         })
     }
 
-    /// Resolves a SCIM `Authorization: Bearer <secret>` to its connection, or 401. SCIM tokens
-    /// live in their own table: a REST token never opens SCIM and a SCIM token never opens REST.
-    pub async fn authenticate_scim(&self, header: &str) -> Result<AppPrincipal> {
+    /// Resolves a SCIM `Authorization: Bearer <secret>` to its connection (loaded with the
+    /// token, in one query), or 401. SCIM tokens live in their own table: a REST token never
+    /// opens SCIM and a SCIM token never opens REST.
+    pub async fn authenticate_scim(
+        &self,
+        header: &str,
+    ) -> Result<(AppPrincipal, entity::connection::Model)> {
         let secret = token_from_header(header);
         let invalid = || Error::Unauthorized("invalid or revoked SCIM bearer token".into());
         if secret.is_empty() {
             return Err(Error::Unauthorized("missing SCIM bearer token".into()));
         }
-        let token = entity::scim_token::Entity::find()
+        use sea_orm::QuerySelect;
+        let (token, connection) = entity::scim_token::Entity::find()
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                entity::scim_token::Entity::belongs_to(entity::connection::Entity)
+                    .from(entity::scim_token::Column::ConnectionId)
+                    .to(entity::connection::Column::Id)
+                    .into(),
+            )
             .filter(entity::scim_token::Column::SecretHash.eq(hash_secret(secret)))
+            .select_also(entity::connection::Entity)
             .one(self.db())
             .await?
-            .filter(|t| t.revoked_at.is_none())
+            .filter(|(t, _)| t.revoked_at.is_none())
             .ok_or_else(invalid)?;
-        let connection = entity::connection::Entity::find_by_id(token.connection_id.clone())
-            .one(self.db())
-            .await?
-            .ok_or_else(invalid)?;
+        let connection = connection.ok_or_else(invalid)?;
         let now = self.now_ms();
         if token
             .last_used
@@ -709,6 +719,6 @@ impl Service {
                 .exec(self.db())
                 .await?;
         }
-        Ok(AppPrincipal::scim(&connection))
+        Ok((AppPrincipal::scim(&connection), connection))
     }
 }

@@ -103,6 +103,11 @@ pub(crate) async fn team_keys(db: &impl ConnectionTrait, member_id: &str) -> Res
 }
 
 pub(crate) async fn to_rep(db: &impl ConnectionTrait, m: &entity::member::Model) -> Result<Member> {
+    rep_with_teams(m, team_keys(db, &m.id).await?)
+}
+
+/// The member as the API shows it, given the keys of its teams.
+pub(crate) fn rep_with_teams(m: &entity::member::Model, teams: Vec<String>) -> Result<Member> {
     Ok(Member {
         id: m.id.clone(),
         email: m.email.clone(),
@@ -112,7 +117,7 @@ pub(crate) async fn to_rep(db: &impl ConnectionTrait, m: &entity::member::Model)
         role: m.role.clone(),
         custom_roles: from_json(&m.custom_roles)?,
         role_attributes: from_json(&m.role_attributes)?,
-        teams: team_keys(db, &m.id).await?,
+        teams,
         status: m.status.clone(),
         source: m.source.clone(),
         last_seen: m.last_seen,

@@ -70,7 +70,10 @@ impl Service {
     pub async fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> crate::error::Result<Self> {
         let metrics = Arc::new(metrics::Metrics::default());
         let write_gate = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => Some(write::WriteGate::start(metrics.clone())),
+            DatabaseBackend::Sqlite => {
+                crate::db::spawn_wal_checkpointer(db.clone());
+                Some(write::WriteGate::start(metrics.clone()))
+            }
             _ => None,
         };
         let placeholder = CheckpointSigner::from_seed([0u8; 32]);

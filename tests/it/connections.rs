@@ -206,12 +206,13 @@ async fn scim_tokens_rotate_and_never_open_rest() {
 
     // Both work during the rotation; the connection acts as an app for the audit log.
     for secret in [first_secret, second_secret] {
-        let app_principal = app
+        let (app_principal, connection) = app
             .service
             .authenticate_scim(&format!("Bearer {secret}"))
             .await
             .unwrap();
         assert_eq!(app_principal.connection_key, "okta");
+        assert_eq!(connection.key, "okta");
         assert!(app_principal.is_scim);
     }
     // A SCIM token is not an API token, and an API token is not a SCIM token.

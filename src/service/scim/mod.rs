@@ -12,7 +12,6 @@ pub mod users;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{Map, Value, json};
 
-use super::principal::AppPrincipal;
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::scim::discovery::MAX_RESULTS;
 use crate::scim::error::{ScimError, ScimResult};
@@ -192,14 +191,10 @@ impl Service {
         request_id: Option<String>,
         source_ip: Option<String>,
     ) -> ScimResult<ScimCtx> {
-        let principal: AppPrincipal = self
+        let (principal, connection) = self
             .authenticate_scim(authorization.unwrap_or(""))
             .await
             .map_err(ScimError::from)?;
-        let connection = self
-            .connection_by_key(&principal.connection_key)
-            .await
-            .map_err(|_| ScimError::unauthorized("the connection of this token is gone"))?;
         Ok(ScimCtx {
             ctx: Ctx {
                 principal: Principal::App(principal),
@@ -260,14 +255,32 @@ pub(crate) async fn rewrite_index(
     rows: Vec<IndexValue>,
     fresh: bool,
 ) -> ScimResult<()> {
+    for statement in index_rewrites(db.get_database_backend(), kind, id, rows, fresh) {
+        db.execute_raw(statement).await?;
+    }
+    Ok(())
+}
+
+/// The statements that replace the filter-index rows of one resource (`fresh`: it has none
+/// yet), for a command to send with its other writes.
+pub(crate) fn index_rewrites(
+    backend: sea_orm::DatabaseBackend,
+    kind: query::Kind,
+    id: &str,
+    rows: Vec<IndexValue>,
+    fresh: bool,
+) -> Vec<sea_orm::Statement> {
     use entity::scim_value::{ActiveModel, Column, Entity};
     use sea_orm::ActiveValue::Set;
+    use sea_orm::QueryTrait;
+    let mut statements = Vec::new();
     if !fresh {
-        Entity::delete_many()
-            .filter(Column::ResourceKind.eq(kind.as_str()))
-            .filter(Column::ResourceId.eq(id))
-            .exec(db)
-            .await?;
+        statements.push(
+            Entity::delete_many()
+                .filter(Column::ResourceKind.eq(kind.as_str()))
+                .filter(Column::ResourceId.eq(id))
+                .build(backend),
+        );
     }
     for chunk in rows.chunks(100) {
         let models = chunk.iter().map(|r| ActiveModel {
@@ -278,9 +291,9 @@ pub(crate) async fn rewrite_index(
             value_lower: Set(r.value.as_ref().map(|v| v.to_lowercase())),
             value: Set(r.value.clone()),
         });
-        Entity::insert_many(models).exec(db).await?;
+        statements.push(Entity::insert_many(models).build(backend));
     }
-    Ok(())
+    statements
 }
 
 /// A document's JSON without write-only values, for the audit log.

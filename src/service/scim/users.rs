@@ -13,17 +13,17 @@
 //! Gatehouse record (email, names, roles) is frozen; the SCIM document still records what the
 //! IdP sends, and reactivation applies it.
 
-use sea_orm::TryIntoModel;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter,
 };
+use sea_orm::{QueryTrait, TryIntoModel};
 use serde_json::{Map, Value, json};
 
 use super::query::Kind;
 use super::{
-    ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, redact, refused, rewrite_index,
-    timestamp,
+    Failure, ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites, redact,
+    refused, timestamp,
 };
 use crate::domain::mapping::{self, MappingError};
 use crate::domain::policy::{BaseRole, Resource};
@@ -33,7 +33,8 @@ use crate::scim::resource::{canonicalize, idp_profile, index_values, project};
 use crate::scim::schema::{GATEHOUSE_URN, LAUNCHDARKLY_URN, USER, USER_URN};
 use crate::service::connections::mapping_rules;
 use crate::service::members::{
-    check_custom_roles, check_role_requirements, revoke_member_credentials, to_rep, validate_email,
+    check_custom_roles, check_role_requirements, rep_with_teams, revoke_member_credentials,
+    team_keys, validate_email,
 };
 use crate::service::util::{from_json, new_id, snapshot, to_json};
 use crate::service::{AuditDraft, Service, WriteTx};
@@ -242,8 +243,14 @@ fn name_part(doc: &Map<String, Value>, part: &str) -> Option<String> {
 
 /// A member's audit snapshot: its REST representation and the SCIM document.
 async fn audit_snapshot(db: &impl ConnectionTrait, m: &Model) -> ScimResult<Value> {
+    let teams = team_keys(db, &m.id).await.map_err(ScimError::from)?;
+    snapshot_with_teams(m, teams)
+}
+
+/// The member as the audit log records it, with the keys of its teams.
+fn snapshot_with_teams(m: &Model, teams: Vec<String>) -> ScimResult<Value> {
     let mut v =
-        snapshot(&to_rep(db, m).await.map_err(ScimError::from)?).map_err(ScimError::from)?;
+        snapshot(&rep_with_teams(m, teams).map_err(ScimError::from)?).map_err(ScimError::from)?;
     if let (Some(obj), Some(doc)) = (v.as_object_mut(), &m.scim_attributes) {
         obj.insert(
             "scimAttributes".into(),
@@ -756,24 +763,28 @@ impl Service {
         }
         am.updated_at = Set(now);
         am.version = Set(existing.map_or(1, |m| m.version + 1));
-        let saved = if existing.is_some() {
-            am.update(tx.db()).await?
+        // The member's row and index go to the database with the audit entry, in one
+        // round trip, once the entry is drafted: it records the row as written.
+        let saved: Model = am
+            .clone()
+            .try_into_model()
+            .map_err(|e| crate::error::Error::internal(format!("member row: {e}")))?;
+        let backend = tx.backend();
+        let mut writes = vec![if existing.is_some() {
+            Entity::update_many()
+                .set(am)
+                .filter(Column::Id.eq(saved.id.clone()))
+                .build(backend)
         } else {
-            am.insert(tx.db()).await.map_err(|e| match e.sql_err() {
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ScimError::uniqueness(
-                    format!("another member already has the userName {user_name:?} or its email"),
-                ),
-                _ => e.into(),
-            })?
-        };
-        rewrite_index(
-            tx.db(),
+            Entity::insert(am).build(backend)
+        }];
+        writes.extend(index_rewrites(
+            backend,
             Kind::User,
             &saved.id,
             index_values(&USER, &doc),
             existing.is_none(),
-        )
-        .await?;
+        ));
         let mut notes = Vec::new();
         if new_status == DEACTIVATED && old_status != Some(DEACTIVATED) {
             let (tokens, sessions) = revoke_member_credentials(tx, &saved.id).await?;
@@ -819,13 +830,24 @@ impl Service {
         if let (Some(obj), Some(Value::Object(extra))) = (scim.as_object_mut(), delta) {
             obj.extend(extra);
         }
-        tx.audit(
-            draft
-                .describe(description)
-                .before(before)
-                .after(Some(audit_snapshot(tx.db(), &saved).await?))
-                .delta(json!({"scim": scim})),
-        )?;
+        // A new member belongs to no team yet: no need to look.
+        let after = if existing.is_some() {
+            audit_snapshot(tx.db(), &saved).await?
+        } else {
+            snapshot_with_teams(&saved, Vec::new())?
+        };
+        let draft = draft
+            .describe(description)
+            .before(before)
+            .after(Some(after))
+            .delta(json!({"scim": scim}));
+        tx.write_audited(writes, draft).await.map_err(|e| match e {
+            crate::error::Error::Conflict(_) => ScimError::uniqueness(format!(
+                "another member already has the userName {user_name:?} or its email"
+            ))
+            .into(),
+            other => Failure::from(other),
+        })?;
         Ok(Some(saved))
     }
 }
