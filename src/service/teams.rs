@@ -15,6 +15,7 @@ use super::members::{
 use super::projects::dup;
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
+    values_per_statement,
 };
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::Resource;
@@ -180,7 +181,7 @@ pub(crate) async fn set_members(
         .filter(entity::team_member::Column::TeamId.eq(team_id))
         .exec(db)
         .await?;
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 2)) {
         let rows = chunk.iter().map(|m| entity::team_member::ActiveModel {
             team_id: Set(team_id.to_owned()),
             member_id: Set(m.clone()),
@@ -198,7 +199,7 @@ pub(crate) async fn insert_members(
     team_id: &str,
     ids: &[String],
 ) -> Result<()> {
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 2)) {
         let rows = chunk.iter().map(|m| entity::team_member::ActiveModel {
             team_id: Set(team_id.to_owned()),
             member_id: Set(m.clone()),
@@ -217,7 +218,7 @@ pub(crate) async fn delete_members(
     ids: &[String],
 ) -> Result<u64> {
     let mut removed = 0;
-    for chunk in ids.chunks(900) {
+    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
         removed += entity::team_member::Entity::delete_many()
             .filter(entity::team_member::Column::TeamId.eq(team_id))
             .filter(entity::team_member::Column::MemberId.is_in(chunk.to_vec()))

@@ -29,15 +29,13 @@ use crate::scim::resource::{canonicalize, index_values, project};
 use crate::scim::schema::{GROUP, GROUP_URN};
 use crate::service::connections::mapping_rules;
 use crate::service::teams::{delete_members, insert_members, set_members};
-use crate::service::util::{new_id, validate_key, validate_name};
+use crate::service::util::{new_id, validate_key, validate_name, values_per_statement};
 use crate::service::{AuditDraft, Service, WriteTx};
 
 use entity::team::{ActiveModel, Column, Entity, Model};
 
 /// Most member values one request may name.
 pub const MAX_MEMBER_VALUES: usize = 100_000;
-/// Ids per `IN (...)` list.
-const CHUNK: usize = 900;
 
 fn visible(sc: &ScimCtx) -> sea_orm::Condition {
     sea_orm::Condition::all()
@@ -135,7 +133,8 @@ async fn audit_snapshot(db: &impl ConnectionTrait, t: &Model) -> ScimResult<Valu
 /// Checks that members exist and are visible to this connection; the error names the first
 /// unknown one.
 async fn check_members(db: &impl ConnectionTrait, sc: &ScimCtx, ids: &[String]) -> ScimResult<()> {
-    for chunk in ids.chunks(CHUNK) {
+    let per_statement = values_per_statement(db.get_database_backend(), 1);
+    for chunk in ids.chunks(per_statement) {
         let found: Vec<String> = entity::member::Entity::find()
             .select_only()
             .column(entity::member::Column::Id)
@@ -572,7 +571,8 @@ impl Service {
         } else {
             let mut found = HashSet::new();
             let probe: Vec<&String> = delta.add.iter().chain(delta.remove.iter()).collect();
-            for chunk in probe.chunks(CHUNK) {
+            let per_statement = values_per_statement(tx.backend(), 1);
+            for chunk in probe.chunks(per_statement) {
                 let ids: Vec<String> = chunk.iter().map(|s| (*s).clone()).collect();
                 let rows: Vec<String> = entity::team_member::Entity::find()
                     .select_only()

@@ -282,7 +282,7 @@ pub(crate) fn index_rewrites(
                 .build(backend),
         );
     }
-    for chunk in rows.chunks(100) {
+    for chunk in rows.chunks(crate::service::util::values_per_statement(backend, 6)) {
         let models = chunk.iter().map(|r| ActiveModel {
             resource_kind: Set(kind.as_str().to_owned()),
             resource_id: Set(id.to_owned()),

@@ -7,8 +7,12 @@ use super::decode_hash;
 use crate::domain::audit::{self, AuditEntry, ChainHead};
 use crate::error::{Error, Result};
 
-/// Rows per multi-row audit INSERT: far below SQLite's and PostgreSQL's bind-parameter limits.
+/// Rows per multi-row audit INSERT on SQLite: far below its bind-parameter limit.
 const INSERT_CHUNK: usize = 500;
+
+/// Bytes of bound values per audit INSERT on PostgreSQL (see `util::values_per_statement`:
+/// a larger message waits for delayed ACKs).
+const INSERT_BYTES_PG: usize = 12 * 1024;
 
 /// The INSERT statements of `entries`, linked one after another from `tip`, and the head
 /// they lead to.
@@ -29,7 +33,7 @@ pub(super) fn chained_inserts(
         };
     }
     let mut statements = Vec::new();
-    for chunk in rows.chunks(INSERT_CHUNK) {
+    for chunk in insert_chunks(backend, &rows) {
         use entity::audit_entry::Column as C;
         let mut insert = Query::insert();
         insert.into_table(entity::audit_entry::Entity).columns([
@@ -67,6 +71,29 @@ pub(super) fn chained_inserts(
         statements.push(backend.build(&insert));
     }
     Ok((statements, tip))
+}
+
+/// The rows of each INSERT: on PostgreSQL as many as stay within `INSERT_BYTES_PG` (at
+/// least one), on SQLite `INSERT_CHUNK`.
+fn insert_chunks(
+    backend: DatabaseBackend,
+    rows: &[entity::audit_entry::Model],
+) -> Vec<&[entity::audit_entry::Model]> {
+    if backend != DatabaseBackend::Postgres {
+        return rows.chunks(INSERT_CHUNK).collect();
+    }
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let size = row.body.len() + row.search_text.len() + row.resources.len() + 256;
+        if i > start && bytes + size > INSERT_BYTES_PG {
+            chunks.extend(rows.get(start..i));
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    chunks.extend(rows.get(start..).filter(|rest| !rest.is_empty()));
+    chunks
 }
 
 /// The stored chain head; on PostgreSQL optionally locked for the rest of the transaction.
@@ -146,5 +173,52 @@ fn actor_filter_id(actor: &audit::Actor) -> Option<String> {
             ..
         } => Some(owner.clone()),
         other => other.id().map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, body_len: usize) -> entity::audit_entry::Model {
+        entity::audit_entry::Model {
+            seq,
+            id: seq.to_string(),
+            date: 0,
+            kind: "k".into(),
+            actor_kind: "system".into(),
+            actor_id: None,
+            actions: String::new(),
+            resources: String::new(),
+            search_text: String::new(),
+            body: "x".repeat(body_len),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn postgres_chunks_stay_small_and_cover_every_row_in_order() {
+        let rows: Vec<_> = (1..=40).map(|i| row(i, (i as usize % 7) * 1500)).collect();
+        let chunks = insert_chunks(DatabaseBackend::Postgres, &rows);
+        let seqs: Vec<i64> = chunks
+            .iter()
+            .flat_map(|c| c.iter().map(|r| r.seq))
+            .collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+        for chunk in &chunks {
+            let bytes: usize = chunk.iter().map(|r| r.body.len() + 256).sum();
+            assert!(chunk.len() == 1 || bytes <= INSERT_BYTES_PG, "{bytes}");
+        }
+        // One huge entry still goes, alone.
+        let huge = [row(1, 10), row(2, 100_000), row(3, 10)];
+        let chunks = insert_chunks(DatabaseBackend::Postgres, &huge);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [1, 1, 1]
+        );
+        assert_eq!(insert_chunks(DatabaseBackend::Sqlite, &rows).len(), 1);
+        assert!(insert_chunks(DatabaseBackend::Postgres, &[]).is_empty());
     }
 }
