@@ -104,27 +104,26 @@ impl Metrics {
                 s.count
             );
         }
-        out.push_str("# HELP gatehouse_audit_entries_written_total Audit entries appended by this process.\n");
-        out.push_str("# TYPE gatehouse_audit_entries_written_total counter\n");
-        let _ = writeln!(
-            out,
-            "gatehouse_audit_entries_written_total {}",
-            self.audit_entries.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP gatehouse_audit_head_refreshes_total Appends that found the audit chain head moved by another process (SQLite) and relinked their entries.\n");
-        out.push_str("# TYPE gatehouse_audit_head_refreshes_total counter\n");
-        let _ = writeln!(
-            out,
-            "gatehouse_audit_head_refreshes_total {}",
-            self.audit_head_refreshes.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP gatehouse_write_batches_total Transactions that committed a batch of changes (SQLite group commit); audit entries written over this is the average batch.\n");
-        out.push_str("# TYPE gatehouse_write_batches_total counter\n");
-        let _ = writeln!(
-            out,
-            "gatehouse_write_batches_total {}",
-            self.write_batches.load(Ordering::Relaxed)
-        );
+        for (name, help, value) in [
+            (
+                "gatehouse_audit_entries_written_total",
+                "Audit entries appended by this process.",
+                &self.audit_entries,
+            ),
+            (
+                "gatehouse_audit_head_refreshes_total",
+                "Appends that found the audit chain head moved by another process (SQLite) and relinked their entries.",
+                &self.audit_head_refreshes,
+            ),
+            (
+                "gatehouse_write_batches_total",
+                "Transactions that committed a batch of changes (SQLite group commit); audit entries written over this is the average batch.",
+                &self.write_batches,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         out
     }
 }

@@ -372,20 +372,9 @@ async fn two_processes_on_one_database_never_fork_the_chain() {
         // and the database trigger sends the writer back to relink (counted in /metrics).
         let mut refreshes = 0u64;
         for base in [&app.base, &other] {
-            let text = app
-                .client
-                .get(format!("{base}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("gatehouse_audit_head_refreshes_total "))
-                .unwrap();
-            refreshes += line.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+            refreshes += app
+                .metric(base, "gatehouse_audit_head_refreshes_total")
+                .await;
         }
         assert!(refreshes > 0, "no append ever found the head moved");
     }

@@ -204,8 +204,30 @@ impl TestApp {
         body["items"].as_array().cloned().unwrap_or_default()
     }
 
+    /// A counter of the `/metrics` exposition served at `base` (this app's or another
+    /// process's).
+    pub async fn metric(&self, base: &str, name: &str) -> u64 {
+        let text = self
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        metric_value(&text, name)
+    }
+
     pub async fn audit_count(&self) -> u64 {
         let (_, body) = self.get("/api/v2/auditlog?limit=1").await;
         body["totalCount"].as_u64().expect("totalCount")
     }
+}
+
+/// The value of counter `name` in a Prometheus text exposition.
+pub fn metric_value(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name} in {text}"))
 }

@@ -9,7 +9,7 @@ use gatehouse::domain::policy::Resource;
 use gatehouse::service::{AuditDraft, Ctx, Service};
 use sea_orm::ConnectionTrait;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, metric_value};
 
 fn draft(key: &str) -> AuditDraft {
     AuditDraft::new("setting", key, "updateSetting", &Resource::member(key))
@@ -52,20 +52,14 @@ async fn settings(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap()
-}
-
 /// A, B and C queue in that order; B writes and then gives up. A and C commit, B's row and
 /// entry are gone, and the chain verifies. On SQLite all three ran in one transaction.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_writer_that_gives_up_in_a_batch_undoes_only_its_own_change() {
     let app = TestApp::spawn().await;
-    let batches_before = metric(
+    let batches_before = metric_value(
         &app.service.metrics().render(),
-        "gatehouse_write_batches_total ",
+        "gatehouse_write_batches_total",
     );
     let audit_before = app.audit_count().await;
     let ctx = Ctx::system();
@@ -84,9 +78,9 @@ async fn a_writer_that_gives_up_in_a_batch_undoes_only_its_own_change() {
     a.commit().await.unwrap();
     assert!(b.await.unwrap().is_none());
     c.await.unwrap().unwrap().unwrap();
-    let batches = metric(
+    let batches = metric_value(
         &app.service.metrics().render(),
-        "gatehouse_write_batches_total ",
+        "gatehouse_write_batches_total",
     );
 
     assert_eq!(settings(&app).await, ["batch-a", "batch-c"]);
