@@ -51,7 +51,7 @@ impl Metrics {
         self.audit_entries.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A SQLite write batch (group commit) committed.
+    /// A write batch (group commit) committed.
     pub fn write_batch_committed(&self) {
         self.write_batches.fetch_add(1, Ordering::Relaxed);
     }
@@ -117,7 +117,7 @@ impl Metrics {
             ),
             (
                 "gatehouse_write_batches_total",
-                "Transactions that committed a batch of changes (SQLite group commit); audit entries written over this is the average batch.",
+                "Transactions that committed a batch of changes (group commit); audit entries written over this is the average batch.",
                 &self.write_batches,
             ),
         ] {

@@ -49,11 +49,11 @@ pub struct Service {
 struct Inner {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
-    /// SQLite has one writer at a time; queueing writers here is fairer and faster than
-    /// letting them spin on SQLITE_BUSY, and consecutive writers share one transaction
-    /// (group commit, see `write::gate`). PostgreSQL needs no gate: the audit head row lock
-    /// serializes appends across processes.
-    write_gate: Option<Arc<write::WriteGate>>,
+    /// Writes run one at a time (SQLite has one writer; every change appends to the one
+    /// audit chain). Writers queue here, and consecutive writers share one transaction
+    /// (group commit, see `write::gate`); across processes the database's lock (SQLite's
+    /// write lock, PostgreSQL's lock on the audit head row) orders the batches.
+    write_gate: Arc<write::WriteGate>,
     signer: CheckpointSigner,
     metrics: Arc<metrics::Metrics>,
     /// Base roles compiled once; the writer's own-token statement needs the member's id, so
@@ -69,13 +69,10 @@ impl Service {
     /// checkpoint key.
     pub async fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> crate::error::Result<Self> {
         let metrics = Arc::new(metrics::Metrics::default());
-        let write_gate = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => {
-                crate::db::spawn_wal_checkpointer(db.clone());
-                Some(write::WriteGate::start(metrics.clone()))
-            }
-            _ => None,
-        };
+        if db.get_database_backend() == DatabaseBackend::Sqlite {
+            crate::db::spawn_wal_checkpointer(db.clone());
+        }
+        let write_gate = write::WriteGate::start(metrics.clone());
         let placeholder = CheckpointSigner::from_seed([0u8; 32]);
         let mut base_roles = Vec::new();
         for role in BaseRole::ALL {
@@ -166,7 +163,7 @@ impl Service {
         &self.inner.role_cache
     }
 
-    pub(crate) fn write_gate(&self) -> Option<&Arc<write::WriteGate>> {
-        self.inner.write_gate.as_ref()
+    pub(crate) fn write_gate(&self) -> &Arc<write::WriteGate> {
+        &self.inner.write_gate
     }
 }

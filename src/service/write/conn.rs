@@ -1,8 +1,10 @@
-//! The connection a write transaction's statements go through.
+//! The connection a write transaction's statements go through: the gate's batch transaction,
+//! opened with the writer's savepoint before its first statement.
 //!
-//! On PostgreSQL it is the transaction itself. On SQLite it is the gate's batch transaction,
-//! and the writer's savepoint rides along with its first statement: `SAVEPOINT` as a
-//! statement of its own would be one more round trip to the connection's thread.
+//! On SQLite the savepoint rides along with that statement (one multi-statement call):
+//! `SAVEPOINT` as a statement of its own would be one more round trip to the connection's
+//! thread. PostgreSQL takes no parameters in a multi-statement call, so there it goes first,
+//! on its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,105 +20,63 @@ use super::gate::{Batch, GateState};
 /// A write transaction's connection: `WriteTx::db()`.
 pub struct WriteConn {
     backend: DatabaseBackend,
-    kind: Kind,
-}
-
-enum Kind {
-    /// `None` once committed.
-    Own(Option<DatabaseTransaction>),
-    Batched {
-        /// Held until the writer commits or gives up; `None` after.
-        state: Option<OwnedMutexGuard<GateState>>,
-        savepoint: String,
-        /// True until the savepoint was sent ahead of a statement.
-        savepoint_unsent: AtomicBool,
-    },
+    /// Held until the writer commits or gives up; `None` after.
+    state: Option<OwnedMutexGuard<GateState>>,
+    savepoint: String,
+    /// True until the savepoint was sent.
+    savepoint_unsent: AtomicBool,
 }
 
 impl WriteConn {
-    pub(super) fn own(txn: DatabaseTransaction) -> Self {
+    pub(super) fn new(
+        backend: DatabaseBackend,
+        state: OwnedMutexGuard<GateState>,
+        savepoint: String,
+    ) -> Self {
         WriteConn {
-            backend: txn.get_database_backend(),
-            kind: Kind::Own(Some(txn)),
-        }
-    }
-
-    pub(super) fn batched(state: OwnedMutexGuard<GateState>, savepoint: String) -> Self {
-        WriteConn {
-            backend: DatabaseBackend::Sqlite,
-            kind: Kind::Batched {
-                state: Some(state),
-                savepoint,
-                savepoint_unsent: AtomicBool::new(true),
-            },
+            backend,
+            state: Some(state),
+            savepoint,
+            savepoint_unsent: AtomicBool::new(true),
         }
     }
 
     fn txn(&self) -> Result<&DatabaseTransaction, DbErr> {
-        match &self.kind {
-            Kind::Own(txn) => txn
-                .as_ref()
-                .ok_or_else(|| DbErr::Custom("the write transaction is closed".into())),
-            Kind::Batched { state, .. } => state
-                .as_ref()
-                .and_then(|s| s.batch.as_ref())
-                .map(|b| &b.txn)
-                .ok_or_else(|| DbErr::Custom("the write batch is closed".into())),
-        }
+        self.state
+            .as_ref()
+            .and_then(|s| s.batch.as_ref())
+            .map(|b| &b.txn)
+            .ok_or_else(|| DbErr::Custom("the write batch is closed".into()))
     }
 
-    /// The batch this writer runs in (SQLite).
+    /// The batch this writer runs in.
     pub(super) fn batch_mut(&mut self) -> Option<&mut Batch> {
-        match &mut self.kind {
-            Kind::Own(_) => None,
-            Kind::Batched { state, .. } => state.as_mut().and_then(|s| s.batch.as_mut()),
-        }
+        self.state.as_mut().and_then(|s| s.batch.as_mut())
     }
 
     /// Gives up the gate: the writer is done with the batch.
     pub(super) fn take_state(&mut self) -> Option<OwnedMutexGuard<GateState>> {
-        match &mut self.kind {
-            Kind::Own(_) => None,
-            Kind::Batched { state, .. } => state.take(),
-        }
+        self.state.take()
     }
 
-    /// The own transaction (PostgreSQL), to commit.
-    pub(super) fn take_own(&mut self) -> Option<DatabaseTransaction> {
-        match &mut self.kind {
-            Kind::Own(txn) => txn.take(),
-            Kind::Batched { .. } => None,
-        }
-    }
-
-    /// The writer's savepoint, if it may exist: it was sent ahead of a statement.
+    /// The writer's savepoint, if it may exist: it was sent.
     pub(super) fn sent_savepoint(&self) -> Option<&str> {
-        match &self.kind {
-            Kind::Batched {
-                savepoint,
-                savepoint_unsent,
-                ..
-            } if !savepoint_unsent.load(Ordering::SeqCst) => Some(savepoint),
-            _ => None,
-        }
+        (!self.savepoint_unsent.load(Ordering::SeqCst)).then_some(self.savepoint.as_str())
     }
 
-    fn with_savepoint(&self, sql: String) -> String {
-        match &self.kind {
-            Kind::Batched {
-                savepoint,
-                savepoint_unsent,
-                ..
-            } if savepoint_unsent.swap(false, Ordering::SeqCst) => {
-                format!("SAVEPOINT {savepoint};\n{sql}")
+    /// The transaction, with the savepoint opened first on PostgreSQL; on SQLite `sql` gets
+    /// it as a prefix.
+    async fn begin(&self, sql: &mut String) -> Result<&DatabaseTransaction, DbErr> {
+        let txn = self.txn()?;
+        if self.savepoint_unsent.swap(false, Ordering::SeqCst) {
+            let savepoint = format!("SAVEPOINT {}", self.savepoint);
+            if self.backend == DatabaseBackend::Sqlite {
+                *sql = format!("{savepoint};\n{sql}");
+            } else {
+                txn.execute_unprepared(&savepoint).await?;
             }
-            _ => sql,
         }
-    }
-
-    fn prepare(&self, mut stmt: Statement) -> Statement {
-        stmt.sql = self.with_savepoint(stmt.sql);
-        stmt
+        Ok(txn)
     }
 }
 
@@ -126,24 +86,24 @@ impl ConnectionTrait for WriteConn {
         self.backend
     }
 
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let txn = self.txn()?;
-        txn.execute_raw(self.prepare(stmt)).await
+    async fn execute_raw(&self, mut stmt: Statement) -> Result<ExecResult, DbErr> {
+        let txn = self.begin(&mut stmt.sql).await?;
+        txn.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let txn = self.txn()?;
-        txn.execute_unprepared(&self.with_savepoint(sql.to_owned()))
-            .await
+        let mut sql = sql.to_owned();
+        let txn = self.begin(&mut sql).await?;
+        txn.execute_unprepared(&sql).await
     }
 
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let txn = self.txn()?;
-        txn.query_one_raw(self.prepare(stmt)).await
+    async fn query_one_raw(&self, mut stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let txn = self.begin(&mut stmt.sql).await?;
+        txn.query_one_raw(stmt).await
     }
 
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let txn = self.txn()?;
-        txn.query_all_raw(self.prepare(stmt)).await
+    async fn query_all_raw(&self, mut stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let txn = self.begin(&mut stmt.sql).await?;
+        txn.query_all_raw(stmt).await
     }
 }

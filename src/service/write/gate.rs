@@ -1,18 +1,20 @@
-//! The SQLite write gate, with group commit.
+//! The write gate, with group commit.
 //!
-//! SQLite has one writer at a time, so writers queue here rather than spin on SQLITE_BUSY.
+//! Writes run one at a time (SQLite has one writer, and every change appends to the one audit
+//! chain), so this process's writers queue here rather than on the database's lock.
 //! Consecutive writers share one database transaction (a batch): each runs inside a savepoint
 //! of its own, and whoever finishes with nobody queued behind commits the batch for everyone
 //! in it. A writer's `commit` returns only once the batch's COMMIT did, so nobody is told a
 //! change happened that a later failure could undo; a writer that fails is rolled back to its
 //! savepoint and the others' changes stand.
 //!
-//! Why: on SQLite every statement is a round trip to the connection's own thread, and BEGIN
-//! and COMMIT (which writes the WAL) are the dearest of them; under load a batch pays them
-//! once for many writers.
+//! Why: BEGIN and COMMIT are the dearest statements of a change (COMMIT writes the WAL, and
+//! on PostgreSQL waits for it to reach the disk); under load a batch pays them once for many
+//! writers. Other processes' batches wait on the database's lock (SQLite's write lock,
+//! PostgreSQL's lock on the audit head row).
 //!
-//! The gate also remembers the audit chain head this process committed last, so a writer
-//! need not read it.
+//! On SQLite the gate also remembers the audit chain head this process committed last, so a
+//! writer need not read it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +37,7 @@ const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
 /// What a finished writer learns when its batch ends: committed, or why not.
 pub(crate) type Outcome = Result<(), String>;
 
-/// The gate of one process's writers to one SQLite database.
+/// The gate of one process's writers to one database.
 pub(crate) struct WriteGate {
     state: Arc<Mutex<GateState>>,
     /// Writers queued for the state; a finishing writer leaves the batch open for them.
@@ -241,13 +243,21 @@ fn fail(state: &mut GateState, reason: &str) {
 }
 
 /// Rolls the batch back to a writer's savepoint. One that was never created (the writer
-/// failed before its first statement ran) has nothing to undo.
+/// failed before its first statement ran) has nothing to undo. On PostgreSQL this also ends
+/// the aborted state a failed statement leaves the transaction in.
 async fn rollback_to(txn: &DatabaseTransaction, savepoint: &str) -> Result<(), sea_orm::DbErr> {
     match txn
-        .execute_unprepared(&format!("ROLLBACK TO {savepoint}"))
+        .execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
         .await
     {
+        // SQLite's and PostgreSQL's words for it.
         Err(e) if e.to_string().contains("no such savepoint") => Ok(()),
+        Err(e)
+            if e.to_string()
+                .contains(&format!("savepoint \"{savepoint}\" does not exist")) =>
+        {
+            Ok(())
+        }
         other => other.map(|_| ()),
     }
 }

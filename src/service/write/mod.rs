@@ -122,49 +122,43 @@ pub struct WriteTx<'a> {
 impl Service {
     /// Opens the one kind of transaction a change may use.
     ///
-    /// Write transactions run one at a time, on every backend and across processes: on
-    /// SQLite writers queue at the gate, whose batch transaction took the database write
-    /// lock up front (IMMEDIATE); on PostgreSQL the first statement locks the audit chain
-    /// head row, which every change must append to anyway. Taking it first rather than at
+    /// Write transactions run one at a time, on every backend and across processes: writers
+    /// of this process queue at the gate, whose batch transaction took the database's write
+    /// lock as it began (SQLite's IMMEDIATE mode; on PostgreSQL a lock on the audit chain
+    /// head row, which every change must append to anyway). Taking it first rather than at
     /// the append makes each command's read-check-write serializable, so two concurrent
     /// changes to one flag, member or team can never lose an update, without every command
     /// carrying its own row locks.
     pub async fn begin_write<'a>(&'a self, ctx: &'a Ctx) -> Result<WriteTx<'a>> {
-        let options = TransactionOptions {
-            // IMMEDIATE takes SQLite's write lock up front, so a read-then-write never fails
-            // with a stale snapshot (another process may share the file).
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        let (conn, tip) = match self.write_gate() {
-            Some(gate) => {
-                let mut state = gate.enter(self.metrics()).await;
-                if state.batch.is_none() {
-                    let txn = self.db().begin_with_options(options).await?;
-                    // The head this process committed last; if another process appended
-                    // since, the trigger refuses the first append and it relinks.
-                    let tip = match state.head {
-                        Some(head) => head,
-                        None => rows::stored_head(&txn, false).await?,
-                    };
-                    state.batch = Some(gate::Batch::new(txn, tip));
-                }
-                let batch = state
-                    .batch
-                    .as_mut()
-                    .ok_or_else(|| Error::internal("the write batch did not open"))?;
-                let savepoint = batch.next_savepoint();
-                let tip = batch.tip;
-                (WriteConn::batched(state, savepoint), tip)
-            }
-            None => {
-                let txn = self.db().begin_with_options(options).await?;
-                let tip = rows::stored_head(&txn, true).await?;
-                (WriteConn::own(txn), tip)
-            }
-        };
+        let gate = self.write_gate();
+        let mut state = gate.enter(self.metrics()).await;
+        let backend = self.db().get_database_backend();
+        if state.batch.is_none() {
+            let options = TransactionOptions {
+                // IMMEDIATE takes SQLite's write lock up front, so a read-then-write never
+                // fails with a stale snapshot (another process may share the file).
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            };
+            let txn = self.db().begin_with_options(options).await?;
+            let tip = match (backend, state.head) {
+                // Other processes append too: lock the head and start from it.
+                (DatabaseBackend::Postgres, _) => rows::stored_head(&txn, true).await?,
+                // The head this process committed last; if another process appended since,
+                // the trigger refuses the first append and it relinks.
+                (_, Some(head)) => head,
+                (_, None) => rows::stored_head(&txn, false).await?,
+            };
+            state.batch = Some(gate::Batch::new(txn, tip));
+        }
+        let batch = state
+            .batch
+            .as_mut()
+            .ok_or_else(|| Error::internal("the write batch did not open"))?;
+        let savepoint = batch.next_savepoint();
+        let tip = batch.tip;
         Ok(WriteTx {
-            conn,
+            conn: WriteConn::new(backend, state, savepoint),
             service: self,
             ctx,
             tip,
@@ -234,8 +228,8 @@ impl<'a> WriteTx<'a> {
         self.flush(writes).await
     }
 
-    /// Commits the change and its audit entries together, and returns once they are durable
-    /// (on SQLite: once the batch it joined committed). A transaction that changed something
+    /// Commits the change and its audit entries together, and returns once they are durable:
+    /// once the batch it joined committed. A transaction that changed something
     /// must have audited it; committing one without entries is a bug we refuse.
     pub async fn commit(mut self) -> Result<Vec<AuditEntry>> {
         if self.entries.is_empty() {
@@ -245,18 +239,7 @@ impl<'a> WriteTx<'a> {
         }
         self.flush(Vec::new()).await?;
         let entries = std::mem::take(&mut self.entries);
-        let Some(gate) = self.service.write_gate() else {
-            let txn = self
-                .conn
-                .take_own()
-                .ok_or_else(|| Error::internal("the write transaction is closed"))?;
-            self.committed = true;
-            txn.commit().await?;
-            self.service
-                .metrics()
-                .audit_entries_written(entries.len() as u64);
-            return Ok(entries);
-        };
+        let gate = self.service.write_gate();
         let mut state = self
             .conn
             .take_state()
@@ -331,15 +314,13 @@ impl<'a> WriteTx<'a> {
 }
 
 impl Drop for WriteTx<'_> {
-    /// A change given up: on PostgreSQL its transaction rolls back as it drops; on SQLite
-    /// the batch rolls back to the writer's savepoint (all of it, when nobody else is in it).
+    /// A change given up: the batch rolls back to the writer's savepoint (all of it, when
+    /// nobody else is in it).
     fn drop(&mut self) {
         if self.committed {
             return;
         }
-        let Some(gate) = self.service.write_gate() else {
-            return;
-        };
+        let gate = self.service.write_gate();
         let savepoint = self.conn.sent_savepoint().map(str::to_owned);
         let Some(mut state) = self.conn.take_state() else {
             return;
