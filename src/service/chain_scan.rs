@@ -1,10 +1,10 @@
 //! Reads the stored audit chain in bulk, for verification.
 //!
-//! The database packs a chunk of entries into one string (`string_agg`, on SQLite and
-//! PostgreSQL alike) and this module unpacks it. Row by row, the driver's per-row cost (on
-//! SQLite a message from the connection's thread per row) is most of what verifying costs;
-//! packed, a chunk of hundreds of entries is one row. A background task reads the next chunk
-//! while the caller hashes the current one.
+//! Chunks of entries are read by background tasks ahead of the caller, who hashes them.
+//! SQLite packs a chunk into one string (`string_agg`) that this module unpacks: row by row,
+//! a message from the connection's thread per row is most of what verifying costs there.
+//! PostgreSQL sends rows, which is cheaper for it than building the string; they are packed
+//! here, so the caller reads one format.
 //!
 //! One record: `<body bytes>,<seq>,<prev_hash bytes>,<hash bytes>,<prev_hash><hash><body>`;
 //! lengths in bytes, so no content needs escaping.
@@ -13,10 +13,6 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-
-/// Entries per chunk: large enough that the per-row cost vanishes, small enough that the
-/// next chunk arrives while this one is hashed.
-const CHUNK: i64 = 500;
 
 /// One stored link as the chunk holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,33 +68,40 @@ pub(crate) fn unpack(packed: &str, mut after_seq: i64) -> Result<Vec<PackedLink<
     Ok(links)
 }
 
-/// A packed chunk: the entries with `seq` in `(after_seq, after_seq + CHUNK]` that exist.
+/// A packed chunk: the entries of one seq range `(after_seq, ..]` that exist.
 pub(crate) struct Chunk {
     pub packed: String,
     pub after_seq: i64,
 }
 
-/// Connections reading chunks at once: the database packs one chunk while another is in
-/// transit and a third is hashed.
-const LANES: i64 = 2;
+/// Entries per chunk, and connections reading chunks at once: on SQLite the database packs
+/// one chunk while another is in transit and a third is hashed; PostgreSQL's server
+/// processes do more of the work, in parallel.
+fn chunking(backend: DatabaseBackend) -> (i64, i64) {
+    match backend {
+        DatabaseBackend::Postgres => (2_000, 4),
+        _ => (500, 2),
+    }
+}
 
 /// Streams the chain's entries with `seq` in `(0, upto]` as packed chunks, in order. Chunks
-/// are fixed seq ranges, read by `LANES` background tasks each a chunk ahead of the consumer;
+/// are fixed seq ranges, read by background tasks (lanes) each a chunk ahead of the consumer;
 /// a range whose rows are missing arrives empty, and the verifier finds the gap.
 pub(crate) fn scan(db: DatabaseConnection, upto: i64) -> Chunks {
-    let lanes: Vec<mpsc::Receiver<Result<Chunk>>> = (0..LANES)
+    let (size, lanes) = chunking(db.get_database_backend());
+    let lanes: Vec<mpsc::Receiver<Result<Chunk>>> = (0..lanes)
         .map(|lane| {
             let (sender, receiver) = mpsc::channel(1);
             let db = db.clone();
             tokio::spawn(async move {
-                let mut after = lane * CHUNK;
+                let mut after = lane * size;
                 while after < upto {
-                    let chunk = fetch(&db, after, (after + CHUNK).min(upto)).await;
-                    let failed = chunk.is_err();
-                    if sender.send(chunk).await.is_err() || failed {
+                    let fetched = fetch(&db, after, (after + size).min(upto)).await;
+                    let failed = fetched.is_err();
+                    if sender.send(fetched).await.is_err() || failed {
                         break;
                     }
-                    after += LANES * CHUNK;
+                    after += lanes * size;
                 }
             });
             receiver
@@ -124,31 +127,62 @@ impl Chunks {
 }
 
 async fn fetch(db: &DatabaseConnection, after: i64, upto: i64) -> Result<Chunk> {
-    // `$n` parameters: PostgreSQL's, and SQLite reads them as numbered parameters too.
-    // SQLite aggregates the ordered subquery in its order, and sorting again inside the
-    // aggregate would halve the speed; PostgreSQL is told the order. Were rows ever packed
-    // out of order, the verifier would report a break, never pass a chain.
-    let order = match db.get_database_backend() {
-        DatabaseBackend::Postgres => " ORDER BY seq",
-        _ => "",
+    let backend = db.get_database_backend();
+    let packed = match backend {
+        DatabaseBackend::Postgres => fetch_rows(db, after, upto).await?,
+        _ => fetch_packed(db, after, upto).await?,
     };
-    let sql = format!(
-        "SELECT string_agg(octet_length(body) || ',' || seq || ',' \
-         || octet_length(prev_hash) || ',' || octet_length(hash) || ',' \
-         || prev_hash || hash || body, ''{order}) \
-         FROM (SELECT seq, body, prev_hash, hash FROM audit_entry \
-               WHERE seq > $1 AND seq <= $2 ORDER BY seq) chunk"
-    );
+    Ok(Chunk {
+        packed,
+        after_seq: after,
+    })
+}
+
+/// SQLite packs the chunk. It aggregates the ordered subquery in its order (sorting again
+/// inside the aggregate would halve the speed); were rows ever packed out of order, the
+/// verifier would report a break, never pass a chain.
+async fn fetch_packed(db: &DatabaseConnection, after: i64, upto: i64) -> Result<String> {
+    let sql = "SELECT string_agg(octet_length(body) || ',' || seq || ',' \
+               || octet_length(prev_hash) || ',' || octet_length(hash) || ',' \
+               || prev_hash || hash || body, '') \
+               FROM (SELECT seq, body, prev_hash, hash FROM audit_entry \
+                     WHERE seq > $1 AND seq <= $2 ORDER BY seq) chunk";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
     let packed: Option<String> = match db.query_one_raw(statement).await? {
         Some(row) => row.try_get_by_index(0).map_err(Error::internal)?,
         None => None,
     };
-    Ok(Chunk {
-        packed: packed.unwrap_or_default(),
-        after_seq: after,
-    })
+    Ok(packed.unwrap_or_default())
+}
+
+/// PostgreSQL sends the rows; they are packed here.
+async fn fetch_rows(db: &DatabaseConnection, after: i64, upto: i64) -> Result<String> {
+    let sql = "SELECT seq, prev_hash, hash, body FROM audit_entry \
+               WHERE seq > $1 AND seq <= $2 ORDER BY seq";
+    let statement =
+        Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
+    let mut packed = String::new();
+    for row in db.query_all_raw(statement).await? {
+        let seq: i64 = row.try_get_by_index(0).map_err(Error::internal)?;
+        let prev_hash: String = row.try_get_by_index(1).map_err(Error::internal)?;
+        let hash: String = row.try_get_by_index(2).map_err(Error::internal)?;
+        let body: String = row.try_get_by_index(3).map_err(Error::internal)?;
+        pack_into(&mut packed, seq, &prev_hash, &hash, &body);
+    }
+    Ok(packed)
+}
+
+/// Appends one record in the packed format.
+fn pack_into(out: &mut String, seq: i64, prev_hash: &str, hash: &str, body: &str) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
+        "{},{seq},{},{},{prev_hash}{hash}{body}",
+        body.len(),
+        prev_hash.len(),
+        hash.len()
+    );
 }
 
 #[cfg(test)]
@@ -157,19 +191,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What the SQL builds, for one link.
+    /// What the SQL (and `fetch_rows`) builds.
     fn pack(links: &[(i64, String, String, String)]) -> String {
-        links
-            .iter()
-            .map(|(seq, prev, hash, body)| {
-                format!(
-                    "{},{seq},{},{},{prev}{hash}{body}",
-                    body.len(),
-                    prev.len(),
-                    hash.len()
-                )
-            })
-            .collect()
+        let mut out = String::new();
+        for (seq, prev, hash, body) in links {
+            pack_into(&mut out, *seq, prev, hash, body);
+        }
+        out
     }
 
     #[test]
