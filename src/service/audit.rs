@@ -430,6 +430,7 @@ impl Service {
                 head_hash.clear();
                 head_hash.push_str(link.hash);
             }
+            chunks.recycle(chunk);
         }
         let summary = verifier.finish();
         // Entries cut off the end leave the head ahead of the last row.

@@ -9,7 +9,8 @@
 //! One record: `<body bytes>,<seq>,<prev_hash bytes>,<hash bytes>,<prev_hash><hash><body>`;
 //! lengths in bytes, so no content needs escaping.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use futures_util::StreamExt;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, StreamTrait};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -72,6 +73,7 @@ pub(crate) fn unpack(packed: &str, mut after_seq: i64) -> Result<Vec<PackedLink<
 pub(crate) struct Chunk {
     pub packed: String,
     pub after_seq: i64,
+    lane: usize,
 }
 
 /// Entries per chunk, and connections reading chunks at once: on SQLite the database packs
@@ -89,30 +91,44 @@ fn chunking(backend: DatabaseBackend) -> (i64, i64) {
 /// a range whose rows are missing arrives empty, and the verifier finds the gap.
 pub(crate) fn scan(db: DatabaseConnection, upto: i64) -> Chunks {
     let (size, lanes) = chunking(db.get_database_backend());
-    let lanes: Vec<mpsc::Receiver<Result<Chunk>>> = (0..lanes)
-        .map(|lane| {
-            let (sender, receiver) = mpsc::channel(1);
-            let db = db.clone();
-            tokio::spawn(async move {
-                let mut after = lane * size;
-                while after < upto {
-                    let fetched = fetch(&db, after, (after + size).min(upto)).await;
-                    let failed = fetched.is_err();
-                    if sender.send(fetched).await.is_err() || failed {
-                        break;
-                    }
-                    after += lanes * size;
+    let mut chunks = Chunks {
+        lanes: Vec::new(),
+        spent: Vec::new(),
+        next: 0,
+    };
+    for lane in 0..lanes {
+        let (sender, receiver) = mpsc::channel(1);
+        let (spent_sender, mut spent) = mpsc::channel::<String>(2);
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut after = lane * size;
+            while after < upto {
+                // A buffer the consumer is done with: its pages are already mapped.
+                let buffer = spent.try_recv().unwrap_or_default();
+                let fetched = fetch(&db, buffer, after, (after + size).min(upto)).await;
+                let failed = fetched.is_err();
+                let fetched = fetched.map(|packed| Chunk {
+                    packed,
+                    after_seq: after,
+                    lane: usize::try_from(lane).unwrap_or_default(),
+                });
+                if sender.send(fetched).await.is_err() || failed {
+                    break;
                 }
-            });
-            receiver
-        })
-        .collect();
-    Chunks { lanes, next: 0 }
+                after += lanes * size;
+            }
+        });
+        chunks.lanes.push(receiver);
+        chunks.spent.push(spent_sender);
+    }
+    chunks
 }
 
 /// Chunks in chain order, taken from the lanes in turn.
 pub(crate) struct Chunks {
     lanes: Vec<mpsc::Receiver<Result<Chunk>>>,
+    /// Where each lane takes back the buffers of chunks the consumer has finished.
+    spent: Vec<mpsc::Sender<String>>,
     next: usize,
 }
 
@@ -124,18 +140,21 @@ impl Chunks {
         self.next = (self.next + 1) % count;
         lane.recv().await
     }
+
+    /// Hands a finished chunk's buffer back to its lane for reuse: fresh pages for every
+    /// chunk cost the kernel more than packing them does.
+    pub(crate) fn recycle(&self, chunk: Chunk) {
+        if let Some(lane) = self.spent.get(chunk.lane) {
+            let _ = lane.try_send(chunk.packed);
+        }
+    }
 }
 
-async fn fetch(db: &DatabaseConnection, after: i64, upto: i64) -> Result<Chunk> {
-    let backend = db.get_database_backend();
-    let packed = match backend {
-        DatabaseBackend::Postgres => fetch_rows(db, after, upto).await?,
-        _ => fetch_packed(db, after, upto).await?,
-    };
-    Ok(Chunk {
-        packed,
-        after_seq: after,
-    })
+async fn fetch(db: &DatabaseConnection, buffer: String, after: i64, upto: i64) -> Result<String> {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => fetch_rows(db, buffer, after, upto).await,
+        _ => fetch_packed(db, after, upto).await,
+    }
 }
 
 /// SQLite packs the chunk. It aggregates the ordered subquery in its order (sorting again
@@ -156,14 +175,21 @@ async fn fetch_packed(db: &DatabaseConnection, after: i64, upto: i64) -> Result<
     Ok(packed.unwrap_or_default())
 }
 
-/// PostgreSQL sends the rows; they are packed here.
-async fn fetch_rows(db: &DatabaseConnection, after: i64, upto: i64) -> Result<String> {
+/// PostgreSQL sends the rows; they are packed here as they stream in.
+async fn fetch_rows(
+    db: &DatabaseConnection,
+    mut packed: String,
+    after: i64,
+    upto: i64,
+) -> Result<String> {
     let sql = "SELECT seq, prev_hash, hash, body FROM audit_entry \
                WHERE seq > $1 AND seq <= $2 ORDER BY seq";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
-    let mut packed = String::new();
-    for row in db.query_all_raw(statement).await? {
+    packed.clear();
+    let mut rows = db.stream_raw(statement).await?;
+    while let Some(row) = rows.next().await {
+        let row = row?;
         let seq: i64 = row.try_get_by_index(0).map_err(Error::internal)?;
         let prev_hash: String = row.try_get_by_index(1).map_err(Error::internal)?;
         let hash: String = row.try_get_by_index(2).map_err(Error::internal)?;

@@ -6,6 +6,9 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use serde_json::json;
 
+use gatehouse::domain::policy::{NO_TAGS, Resource};
+use gatehouse::service::{AuditDraft, Ctx};
+
 use crate::support::TestApp;
 
 async fn toggle(app: &TestApp, on: bool) {
@@ -110,6 +113,57 @@ async fn cutting_entries_off_the_end_is_detected() {
     let (_, report) = app.get("/api/v2/auditlog/verify").await;
     assert_eq!(report["valid"], false, "{report}");
     assert_eq!(report["firstBrokenSeq"], last);
+}
+
+/// Appends `count` entries through the write path, a thousand per transaction.
+async fn append_entries(app: &TestApp, count: u64) {
+    let ctx = Ctx::system();
+    let flag = Resource::project("default", NO_TAGS)
+        .env("production", NO_TAGS, false)
+        .flag("long", NO_TAGS);
+    let mut written = 0;
+    while written < count {
+        let mut tx = app.service.begin_write(&ctx).await.unwrap();
+        for i in 0..1000.min(count - written) {
+            let draft = AuditDraft::new("flag", "long", "updateOn", &flag)
+                .describe(format!("entry {}", written + i))
+                .after(Some(json!({"on": true, "version": written + i})));
+            tx.audit(draft).unwrap();
+        }
+        written += tx.commit().await.unwrap().len() as u64;
+    }
+}
+
+/// Verification reads a long chain in chunks, several at once (2,000 entries per chunk and
+/// four lanes on PostgreSQL, 500 and two on SQLite), reusing their buffers: the chunks must
+/// still be checked in order, and an edit deep in the chain is still named.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_chain_is_verified_across_chunks_and_a_deep_edit_is_named() {
+    let app = TestApp::spawn().await;
+    append_entries(&app, 9_500).await;
+    let total = app.audit_count().await;
+    for _ in 0..2 {
+        let (s, report) = app.get("/api/v2/auditlog/verify").await;
+        assert_eq!(s, 200);
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["entries"], total);
+    }
+
+    let db = app.service.db();
+    let seq = 8_765;
+    let trigger_off = match db.get_database_backend() {
+        DatabaseBackend::Sqlite => "DROP TRIGGER audit_entry_no_update",
+        _ => "ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_no_update",
+    };
+    db.execute_unprepared(trigger_off).await.unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE audit_entry SET body = REPLACE(body, 'entry ', 'entrY ') WHERE seq = {seq}"
+    ))
+    .await
+    .unwrap();
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["firstBrokenSeq"], seq, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
