@@ -157,3 +157,43 @@ async fn racing_writers_that_give_up_leave_no_trace() {
     let (_, report) = app.get("/api/v2/auditlog/verify").await;
     assert_eq!(report["valid"], true, "{report}");
 }
+
+/// Writers whose statement fails in the database (here a duplicate primary key, which on
+/// PostgreSQL aborts the transaction until it rolls back to a savepoint) share batches with
+/// writers that succeed: every key is written once, with one entry each, and the chain holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_whose_statement_fails_does_not_spoil_its_batch() {
+    let app = TestApp::spawn().await;
+    let audit_before = app.audit_count().await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let service = app.service.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("batch-{:02}", i / 2);
+            let ctx = Ctx::system();
+            let mut tx = service.begin_write(&ctx).await.unwrap();
+            let inserted = tx
+                .db()
+                .execute_unprepared(&format!(
+                    "INSERT INTO setting (key, value) VALUES ('{key}', 'x')"
+                ))
+                .await;
+            if inserted.is_err() {
+                return false;
+            }
+            tx.audit(draft(&key)).unwrap();
+            tx.commit().await.unwrap();
+            true
+        }));
+    }
+    let mut committed = 0;
+    for t in tasks {
+        committed += u64::from(t.await.unwrap());
+    }
+    assert_eq!(committed, 30);
+    let expected: Vec<String> = (0..30).map(|i| format!("batch-{i:02}")).collect();
+    assert_eq!(settings(&app).await, expected);
+    assert_eq!(app.audit_count().await, audit_before + 30);
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+}
