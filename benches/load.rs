@@ -12,80 +12,36 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::Arc;
+mod harness;
+
 use std::time::{Duration, Instant};
 
-use gatehouse::clock::SystemClock;
 use gatehouse::domain::policy::{NO_TAGS, Resource};
-use gatehouse::service::{AuditDraft, Ctx, Service};
-use poem::listener::{Acceptor, Listener, TcpListener};
+use gatehouse::service::{AuditDraft, Ctx};
+use harness::{Harness, TOKEN, benching, env_or, percentile};
 use serde_json::json;
-
-/// The service binary's allocator, so the figures are the binary's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const TOKEN: &str = "bench-bootstrap-token-0123456789";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench` passes `--bench`; under `cargo test` this runs as a one-second smoke test.
-    let benching = std::env::args().any(|a| a == "--bench");
-    let tmp = tempfile::tempdir().unwrap();
-    let url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", tmp.path().display()));
-    let backend = if url.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let db = gatehouse::db::connect(&url).await.unwrap();
-    gatehouse::db::migrate(&db).await.unwrap();
-    let service = Service::new(db, Arc::new(SystemClock)).await.unwrap();
-    service.ensure_bootstrap_token(TOKEN).await.unwrap();
-    let app = gatehouse::build_app(service.clone(), 1 << 20);
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .unwrap();
-    let addr = acceptor.local_addr()[0].as_socket_addr().cloned().unwrap();
-    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
-    let base = format!("http://{addr}");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let post = |path: &str, body: serde_json::Value| {
-        client
-            .post(format!("{base}{path}"))
-            .header("Authorization", TOKEN)
-            .json(&body)
-            .send()
-    };
-    assert_eq!(
-        post("/api/v2/projects", json!({"key": "bench", "name": "Bench"}))
-            .await
-            .unwrap()
-            .status(),
-        201
+    let benching = benching();
+    let harness = Harness::start().await;
+    let (backend, base, client, service) = (
+        harness.backend,
+        harness.base.clone(),
+        &harness.client,
+        &harness.service,
     );
-    assert_eq!(
-        post(
+    let (status, _) = harness
+        .post("/api/v2/projects", json!({"key": "bench", "name": "Bench"}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = harness
+        .post(
             "/api/v2/projects/bench/environments",
-            json!({"key": "production", "name": "Production"})
+            json!({"key": "production", "name": "Production"}),
         )
-        .await
-        .unwrap()
-        .status(),
-        201
-    );
+        .await;
+    assert_eq!(status, 201);
 
     let seconds = if benching {
         env_or("GATEHOUSE_BENCH_SECONDS", 10)
@@ -100,25 +56,18 @@ async fn main() {
     // One flag per client, toggled on and off in turn: every request is a real change with
     // its audit entry (toggling one shared flag would count no-op requests as throughput).
     for c in 0..clients {
-        let status = post(
-            "/api/v2/flags/bench",
-            json!({"key": format!("f{c}"), "name": "F"}),
-        )
-        .await
-        .unwrap()
-        .status();
+        let (status, _) = harness
+            .post(
+                "/api/v2/flags/bench",
+                json!({"key": format!("f{c}"), "name": "F"}),
+            )
+            .await;
         assert_eq!(status, 201);
     }
     let count_changes = || async {
-        client
-            .get(format!("{base}/api/v2/auditlog?limit=1&action=updateOn"))
-            .header("Authorization", TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()["totalCount"]
+        harness
+            .get_json("/api/v2/auditlog?limit=1&action=updateOn")
+            .await["totalCount"]
             .as_u64()
             .unwrap()
     };
@@ -157,7 +106,6 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let changes = count_changes().await - changes_before;
     assert_eq!(
         changes,
@@ -167,8 +115,8 @@ async fn main() {
     println!(
         "{backend}: {changes} toggles (each a change + its audit entry) from {clients} clients in {elapsed:.1}s = {:.0} changes/s; latency p50 {:?} p99 {:?}",
         changes as f64 / elapsed,
-        pct(0.50),
-        pct(0.99),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
     );
 
     let metrics = client

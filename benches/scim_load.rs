@@ -15,27 +15,14 @@
     clippy::indexing_slicing
 )]
 
+mod harness;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gatehouse::clock::SystemClock;
-use gatehouse::service::Service;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use harness::{Harness, benching, env_or, percentile};
 use serde_json::{Value, json};
-
-/// The service binary's allocator, so the figures are the binary's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const TOKEN: &str = "bench-bootstrap-token-0123456789";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn user_name(i: u64) -> String {
     format!("user-{i}@bench.example")
@@ -100,54 +87,20 @@ async fn create_users(
 
 #[tokio::main]
 async fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
-    let tmp = tempfile::tempdir().unwrap();
-    let url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", tmp.path().display()));
-    let backend = if url.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let db = gatehouse::db::connect(&url).await.unwrap();
-    gatehouse::db::migrate(&db).await.unwrap();
-    let service = Service::new(db, Arc::new(SystemClock)).await.unwrap();
-    service.ensure_bootstrap_token(TOKEN).await.unwrap();
-    let app = gatehouse::build_app(service.clone(), 1 << 20);
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .unwrap();
-    let addr = acceptor.local_addr()[0].as_socket_addr().cloned().unwrap();
-    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
-    let base = format!("http://{addr}");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let rest = |path: &str, body: Value| {
-        client
-            .post(format!("{base}{path}"))
-            .header("Authorization", TOKEN)
-            .json(&body)
-            .send()
-    };
-    assert_eq!(
-        rest(
+    let benching = benching();
+    let harness = Harness::start().await;
+    let (backend, base, client) = (harness.backend, &harness.base, &harness.client);
+    let (status, _) = harness
+        .post(
             "/api/v2/connections",
-            json!({"key": "bench", "kind": "generic"})
+            json!({"key": "bench", "kind": "generic"}),
         )
-        .await
-        .unwrap()
-        .status(),
-        201
-    );
-    let token: Value = rest("/api/v2/connections/bench/scim-tokens", json!({}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(status, 201);
+    let (status, token) = harness
+        .post("/api/v2/connections/bench/scim-tokens", json!({}))
+        .await;
+    assert_eq!(status, 201);
     let auth = format!("Bearer {}", token["token"].as_str().unwrap());
 
     let (first, total, lookups, group_size) = if benching {
@@ -167,7 +120,7 @@ async fn main() {
     };
 
     // 1. Creates.
-    let (ids, took) = create_users(&client, &base, &auth, 0, first, clients).await;
+    let (ids, took) = create_users(client, base, &auth, 0, first, clients).await;
     println!(
         "{backend}: created {} users with {clients} clients in {:.2}s = {:.0} users/s (target >= 1500/s on SQLite)",
         ids.len(),
@@ -176,7 +129,7 @@ async fn main() {
     );
     let mut ids = ids;
     if total > first {
-        let (more, took) = create_users(&client, &base, &auth, first, total, clients).await;
+        let (more, took) = create_users(client, base, &auth, first, total, clients).await;
         println!(
             "{backend}: grew to {total} users ({:.0} users/s)",
             more.len() as f64 / took.as_secs_f64()
@@ -211,11 +164,10 @@ async fn main() {
         assert_eq!(v["totalResults"], 1, "{filter}");
     }
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
         "{backend}: {lookups} userName eq lookups among {total} users: p50 {:?} p99 {:?} max {:?} (target p99 < 5 ms)",
-        pct(0.50),
-        pct(0.99),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
         latencies[latencies.len() - 1]
     );
 
