@@ -13,7 +13,7 @@ use super::chain_scan;
 use super::util::snapshot;
 use super::write::decode_hash;
 use super::{AuditDraft, Ctx, Service};
-use crate::domain::audit::{AuditEntry, ChainVerifier, GENESIS};
+use crate::domain::audit::{AuditEntry, ChainVerifier};
 use crate::domain::policy::{Resource, ResourceMatcher, Specifier};
 use crate::error::{Error, Result};
 
@@ -402,7 +402,6 @@ impl Service {
             .await?
             .ok_or_else(|| Error::internal("audit head row is missing"))?;
         let mut verifier = ChainVerifier::new();
-        let mut head_hash = hex::encode(GENESIS);
         let mut chunks = chain_scan::scan(self.db().clone(), head.seq);
         while let Some(chunk) = chunks.next_chunk().await {
             let chunk = chunk?;
@@ -411,7 +410,7 @@ impl Service {
                 Err(bad) => {
                     let seq = bad.after_seq + 1;
                     return self
-                        .broken(seq, &head_hash, "stored entry does not frame".into())
+                        .broken(seq, &verifier, "stored entry does not frame".into())
                         .await;
                 }
             };
@@ -424,15 +423,14 @@ impl Service {
                     "",
                 ) {
                     return self
-                        .broken(link.seq, &head_hash, format!("{:?}", b.reason))
+                        .broken(link.seq, &verifier, format!("{:?}", b.reason))
                         .await;
                 }
-                head_hash.clear();
-                head_hash.push_str(link.hash);
             }
             chunks.recycle(chunk);
         }
         let summary = verifier.finish();
+        let head_hash = hex::encode(summary.head_hash);
         // Entries cut off the end leave the head ahead of the last row.
         if head.seq != summary.head_seq || head.hash != head_hash {
             return Ok(VerifyReport {
@@ -457,8 +455,13 @@ impl Service {
         })
     }
 
-    /// The report of a chain that breaks at `seq` (the entries before it hold).
-    async fn broken(&self, seq: i64, head_hash: &str, reason: String) -> Result<VerifyReport> {
+    /// The report of a chain that breaks at `seq` (the entries `verified` passed hold).
+    async fn broken(
+        &self,
+        seq: i64,
+        verified: &ChainVerifier,
+        reason: String,
+    ) -> Result<VerifyReport> {
         let id = entity::audit_entry::Entity::find_by_id(seq)
             .one(self.db())
             .await?
@@ -466,7 +469,7 @@ impl Service {
         Ok(VerifyReport {
             valid: false,
             entries: u64::try_from(seq - 1).unwrap_or(0),
-            head_hash: head_hash.to_owned(),
+            head_hash: hex::encode(verified.head().hash),
             first_broken_id: id,
             first_broken_seq: Some(seq),
             reason: Some(reason),

@@ -96,7 +96,7 @@ pub(crate) fn scan(db: DatabaseConnection, upto: i64) -> Chunks {
         spent: Vec::new(),
         next: 0,
     };
-    for lane in 0..lanes {
+    for (index, lane) in (0..lanes).enumerate() {
         let (sender, receiver) = mpsc::channel(1);
         let (spent_sender, mut spent) = mpsc::channel::<String>(2);
         let db = db.clone();
@@ -110,7 +110,7 @@ pub(crate) fn scan(db: DatabaseConnection, upto: i64) -> Chunks {
                 let fetched = fetched.map(|packed| Chunk {
                     packed,
                     after_seq: after,
-                    lane: usize::try_from(lane).unwrap_or_default(),
+                    lane: index,
                 });
                 if sender.send(fetched).await.is_err() || failed {
                     break;
