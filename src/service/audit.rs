@@ -370,7 +370,7 @@ impl Service {
         tx.audit(
             AuditDraft::new("auditlog", "audit log", "exportAuditLog", &Resource::acct())
                 .describe("exported the audit log"),
-        )?;
+        );
         tx.commit().await?;
         let mut out = String::new();
         let mut after = 0i64;
@@ -531,7 +531,7 @@ pub(crate) async fn load_or_create_checkpoint_seed(service: &Service) -> Result<
             &Resource::acct(),
         )
         .describe("created the audit checkpoint signing key"),
-    )?;
+    );
     tx.commit().await?;
     Ok(seed)
 }

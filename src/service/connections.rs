@@ -420,7 +420,7 @@ impl Service {
             AuditDraft::new("connection", &rep.name, "createConnection", &res)
                 .describe(format!("created {} connection {}", rep.kind, rep.key))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(rep)
     }
@@ -492,7 +492,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -528,7 +528,7 @@ impl Service {
                     "deleted connection {key}; {released} synced team(s) released"
                 ))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }
@@ -570,7 +570,7 @@ impl Service {
             AuditDraft::new("connection", &m.name, "createScimToken", &res)
                 .describe(format!("created SCIM token …{ending} for connection {key}"))
                 .after(Some(serde_json::json!({"id": id, "ending": ending}))),
-        )?;
+        );
         tx.commit().await?;
         Ok(ScimTokenCreated { id, token: secret })
     }
@@ -603,7 +603,7 @@ impl Service {
                 .before(Some(
                     serde_json::json!({"id": token.id, "ending": token.ending}),
                 )),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }
@@ -635,7 +635,7 @@ impl Service {
                 ))
                 .before(Some(before))
                 .after(Some(Value::Array(checked))),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }

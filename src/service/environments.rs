@@ -204,7 +204,7 @@ impl Service {
                 .parent(&p.name, &projects::resource(&p)?)
                 .environment(Some(rep.key.clone()))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(rep)
     }
@@ -285,7 +285,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -322,7 +322,7 @@ impl Service {
                 .parent(&p.name, &projects::resource(&p)?)
                 .environment(Some(env_key.to_owned()))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

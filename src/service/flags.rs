@@ -430,7 +430,7 @@ impl Service {
         for r in resources.iter().skip(1) {
             draft = draft.access("createFlag", r);
         }
-        tx.audit(draft)?;
+        tx.audit(draft);
         tx.commit().await?;
         Ok(rep)
     }
@@ -491,7 +491,7 @@ impl Service {
         for r in resources.iter().skip(1) {
             draft = draft.access("deleteFlag", r);
         }
-        tx.audit(draft)?;
+        tx.audit(draft);
         tx.commit().await?;
         Ok(())
     }

@@ -369,7 +369,7 @@ impl Service {
             AuditDraft::new("member", &rep.email, "createMember", &res)
                 .describe(format!("added member {} as {}", rep.email, rep.role))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(rep)
     }
@@ -476,7 +476,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -503,7 +503,7 @@ impl Service {
             AuditDraft::new("member", &m.email, "deleteMember", &res)
                 .describe(format!("removed member {}", m.email))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

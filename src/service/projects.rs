@@ -121,7 +121,7 @@ impl Service {
             AuditDraft::new("project", &rep.name, "createProject", &res)
                 .describe(format!("created project {}", rep.key))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(rep)
     }
@@ -163,7 +163,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -206,7 +206,7 @@ impl Service {
                     envs.len()
                 ))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

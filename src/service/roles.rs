@@ -212,7 +212,7 @@ impl Service {
             AuditDraft::new("role", &rep.name, "createRole", &res)
                 .describe(format!("created custom role {}", rep.key))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(rep)
     }
@@ -271,7 +271,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -316,7 +316,7 @@ impl Service {
             AuditDraft::new("role", &m.name, "deleteRole", &res)
                 .describe(format!("deleted custom role {key}"))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }
@@ -376,7 +376,7 @@ impl Service {
                 AuditDraft::new("role", &rep.name, "createRole", &Resource::role(&rep.key))
                     .describe(format!("created preset role {}", rep.key))
                     .after(Some(snapshot(&rep)?)),
-            )?;
+            );
         }
         tx.commit().await?;
         Ok(())

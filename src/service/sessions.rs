@@ -230,7 +230,7 @@ impl Service {
                     "protocol": row.protocol,
                     "connection": row.connection_key,
                 })),
-        )?;
+        );
         tx.commit().await?;
         Ok(true)
     }

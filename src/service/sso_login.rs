@@ -284,7 +284,7 @@ impl Service {
                     "subject": subject,
                     "sourceIp": ctx.source_ip,
                 })),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }
@@ -496,7 +496,7 @@ impl Service {
                         connection.key, after.email, after.role
                     ))
                     .after(Some(snapshot(&after)?)),
-            )?;
+            );
         } else if let Some(before) = &before
             && changed(before, &after)
         {
@@ -528,7 +528,7 @@ impl Service {
                     ))
                     .before(Some(snapshot(before)?))
                     .after(Some(snapshot(&after)?)),
-            )?;
+            );
         }
         let session = open_session(
             &tx,
@@ -559,7 +559,7 @@ impl Service {
                     "matchedRules": outcome.matched_rules,
                     "notes": notes,
                 })),
-        )?;
+        );
         tx.commit().await?;
         Ok(SignedIn {
             member: after,
@@ -689,7 +689,7 @@ async fn sync_teams(
                             connection.key
                         ))
                         .after(Some(json!({"key": key, "name": key}))),
-                )?;
+                );
                 t
             }
         };

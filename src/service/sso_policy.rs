@@ -91,7 +91,7 @@ impl Service {
                     serde_json::json!({ "ssoRequired": input.sso_required }),
                 ))
                 .comment(input.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(SsoPolicy {
             sso_required: input.sso_required,

@@ -288,7 +288,7 @@ impl Service {
                     rep.member_ids.len()
                 ))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(rep)
     }
@@ -394,7 +394,7 @@ impl Service {
                 .after(Some(snapshot(&after)?))
                 .delta(serde_json::Value::Array(patch.instructions.clone()))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -421,7 +421,7 @@ impl Service {
             AuditDraft::new("team", &t.name, "deleteTeam", &res)
                 .describe(format!("deleted team {key}"))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

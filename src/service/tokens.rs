@@ -176,7 +176,7 @@ impl Service {
                     rep.name
                 ))
                 .after(Some(snapshot(&rep)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(Token {
             token: Some(secret),
@@ -280,7 +280,7 @@ impl Service {
                 .describe(format!("revoked token {}", m.name))
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&to_rep(&updated)?)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

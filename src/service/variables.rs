@@ -199,7 +199,7 @@ pub(crate) async fn put_variable_in(
     for bypass in &bypasses {
         draft = draft.access("bypassRequiredApproval", &bypass.resource);
     }
-    tx.audit(draft)?;
+    tx.audit(draft);
     Ok((rep, created))
 }
 
@@ -236,7 +236,7 @@ pub(crate) async fn delete_variable_in(
     for bypass in &bypasses {
         draft = draft.access("bypassRequiredApproval", &bypass.resource);
     }
-    tx.audit(draft)?;
+    tx.audit(draft);
     Ok(())
 }
 

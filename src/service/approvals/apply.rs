@@ -107,7 +107,7 @@ impl Service {
                     .before(Some(snapshot(&before)?))
                     .after(Some(snapshot(&after)?))
                     .delta(snapshot(&after.conflicts)?),
-            )?;
+            );
             tx.commit().await?;
             return Err(Error::conflict(format!(
                 "approval request {id} failed: the {} changed since the request in a way that conflicts: {}",
@@ -210,7 +210,7 @@ impl Service {
                 ))
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }

@@ -129,7 +129,7 @@ impl Service {
         .after(Some(snapshot(&rep)?))
         .delta(Value::Array(rep.instructions.clone()))
         .comment(input.comment);
-        tx.audit(draft)?;
+        tx.audit(draft);
         tx.commit().await?;
         Ok(rep)
     }
@@ -363,7 +363,7 @@ impl Service {
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?))
                 .comment(patch.comment),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }
@@ -405,7 +405,7 @@ impl Service {
                     loaded.row.resource_kind, loaded.row.resource_key, loaded.row.environment_key
                 ))
                 .before(Some(snapshot(&before)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

@@ -92,7 +92,7 @@ impl Service {
                 ))
                 .before(Some(snapshot(&before)?))
                 .after(Some(snapshot(&after)?)),
-        )?;
+        );
         tx.commit().await?;
         Ok(after)
     }

@@ -289,12 +289,9 @@ impl Service {
         reason: String,
     ) -> Error {
         let draft = draft.describe(format!("REFUSED: {reason}"));
-        let written = match tx.audit(draft) {
-            Ok(_) => tx.commit().await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        match written {
-            Ok(()) => Error::forbidden(reason),
+        tx.audit(draft);
+        match tx.commit().await {
+            Ok(_) => Error::forbidden(reason),
             Err(e) => e,
         }
     }

@@ -460,7 +460,7 @@ impl Service {
                 .before(before)
                 .after(Some(audit_snapshot(tx.db(), &team).await?))
                 .delta(json!({"scim": {"operation": "POST", "connection": sc.key()}, "addedMembers": members, "removedMembers": removed})),
-        )?;
+        );
         Ok(Some(team.id))
     }
 
@@ -677,7 +677,7 @@ impl Service {
                 .before(Some(before))
                 .after(Some(audit_snapshot(tx.db(), &updated).await?))
                 .delta(json!({"scim": {"operation": op.as_str(), "connection": sc.key()}, "addedMembers": to_add, "removedMembers": to_remove})),
-        )?;
+        );
         Ok(Some(()))
     }
 
@@ -710,7 +710,7 @@ impl Service {
                 ))
                 .before(Some(before))
                 .delta(json!({"scim": {"operation": Operation::Delete.as_str(), "connection": sc.key()}, "removedMembers": members})),
-        )?;
+        );
         tx.commit().await?;
         Ok(())
     }

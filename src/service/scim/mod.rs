@@ -223,7 +223,7 @@ impl Service {
             Err(Failure::Refused(e, draft)) => {
                 drop(tx);
                 let mut tx = self.begin_write(&sc.ctx).await.map_err(ScimError::from)?;
-                tx.audit(*draft).map_err(ScimError::from)?;
+                tx.audit(*draft);
                 tx.commit().await.map_err(ScimError::from)?;
                 Err(e)
             }

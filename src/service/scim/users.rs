@@ -507,7 +507,7 @@ impl Service {
                 .before(Some(before))
                 .after(Some(audit_snapshot(tx.db(), &updated).await?))
         };
-        tx.audit(draft.delta(json!({"scim": {"operation": Operation::Delete.as_str(), "connection": sc.key(), "deprovision": sc.connection.deprovision}})))?;
+        tx.audit(draft.delta(json!({"scim": {"operation": Operation::Delete.as_str(), "connection": sc.key(), "deprovision": sc.connection.deprovision}})));
         Ok(Some(()))
     }
 

@@ -190,7 +190,7 @@ impl<'a> WriteTx<'a> {
 
     /// Records one audit entry of this transaction's change, linked after the previous one.
     /// It reaches the database at the next flush, in this transaction.
-    pub fn audit(&mut self, draft: AuditDraft) -> Result<()> {
+    pub fn audit(&mut self, draft: AuditDraft) {
         let seq = self.entries.last().map_or(self.tip.seq, |e| e.seq) + 1;
         let entry = AuditEntry {
             id: uuid::Uuid::now_v7().to_string(),
@@ -217,14 +217,13 @@ impl<'a> WriteTx<'a> {
             source_ip: self.ctx.source_ip.clone(),
         };
         self.entries.push(entry);
-        Ok(())
     }
 
     /// Runs a command's final writes and records their audit entry in one round trip to the
     /// database (on SQLite one multi-statement call; PostgreSQL runs them in turn). For the
     /// hottest commands: each statement to SQLite is a hop to its connection thread.
     pub async fn write_audited(&mut self, writes: Vec<Statement>, draft: AuditDraft) -> Result<()> {
-        self.audit(draft)?;
+        self.audit(draft);
         self.flush(writes).await
     }
 
