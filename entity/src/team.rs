@@ -18,6 +18,8 @@ pub struct Model {
     pub connection_key: Option<String>,
     /// The IdP's id for the group that owns this team.
     pub external_id: Option<String>,
+    /// How many `team_member` rows the team has, moved with every insert and delete of them.
+    pub member_count: i64,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

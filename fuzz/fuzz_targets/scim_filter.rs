@@ -2,7 +2,7 @@
 //! never panics; a parsed tree prints to a filter that parses back to the same tree.
 #![no_main]
 
-use gatehouse::scim::filter::parse_filter;
+use gatehouse::domain::scim::filter::parse_filter;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,9 +2,9 @@
 //! document never changes and a successful result is canonical.
 #![no_main]
 
-use gatehouse::scim::patch::{apply, parse_patch, split_member_ops};
-use gatehouse::scim::resource::canonicalize;
-use gatehouse::scim::schema::{GROUP, USER};
+use gatehouse::domain::scim::patch::{apply, parse_patch, split_member_ops};
+use gatehouse::domain::scim::resource::canonicalize;
+use gatehouse::domain::scim::schema::{GROUP, USER};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 

@@ -33,7 +33,7 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> Result<Response>
                 let mut resp = if err.is_from_response() {
                     err.into_response()
                 } else if path.starts_with("/scim/") {
-                    crate::scim::http::render_poem_error(&err)
+                    crate::scim::error::render_poem_error(&err)
                 } else {
                     super::error::render_poem_error(&err)
                 };

@@ -6,4 +6,5 @@ pub mod connection;
 pub mod flag;
 pub mod mapping;
 pub mod policy;
+pub mod scim;
 pub mod sso;

@@ -1,144 +1,109 @@
-//! The SCIM edge's one error type: RFC 7644 §3.12 errors with an HTTP status, an optional
-//! `scimType` and a detail that says what was wrong and where.
+//! SCIM errors as the edge sends them: the RFC 7644 §3.12 body with the HTTP status of the
+//! failure, `WWW-Authenticate` on 401 and `Retry-After` on 429.
 
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Response, error::ResponseError};
 use serde_json::{Value, json};
+
+use crate::domain::scim::error::{ScimError, ScimFailure, ScimType};
 
 /// The error message schema URN.
 pub const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-/// RFC 7644 Table 9 `scimType` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScimType {
-    InvalidFilter,
-    TooMany,
-    Uniqueness,
-    Mutability,
-    InvalidSyntax,
-    InvalidPath,
-    NoTarget,
-    InvalidValue,
-    InvalidVers,
-    Sensitive,
-}
+/// The media type of every SCIM response.
+pub const SCIM_JSON: &str = "application/scim+json";
 
-impl ScimType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidFilter => "invalidFilter",
-            Self::TooMany => "tooMany",
-            Self::Uniqueness => "uniqueness",
-            Self::Mutability => "mutability",
-            Self::InvalidSyntax => "invalidSyntax",
-            Self::InvalidPath => "invalidPath",
-            Self::NoTarget => "noTarget",
-            Self::InvalidValue => "invalidValue",
-            Self::InvalidVers => "invalidVers",
-            Self::Sensitive => "sensitive",
-        }
+/// Seconds a client told to come back later waits when nothing better is known.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
+
+/// The HTTP status of a failure.
+pub fn status_of(failure: ScimFailure) -> StatusCode {
+    match failure {
+        ScimFailure::BadRequest => StatusCode::BAD_REQUEST,
+        ScimFailure::Unauthorized => StatusCode::UNAUTHORIZED,
+        ScimFailure::Forbidden => StatusCode::FORBIDDEN,
+        ScimFailure::NotFound => StatusCode::NOT_FOUND,
+        ScimFailure::Conflict => StatusCode::CONFLICT,
+        ScimFailure::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ScimFailure::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ScimFailure::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ScimFailure::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ScimFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-/// A refused or failed SCIM request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{detail}")]
-pub struct ScimError {
-    /// HTTP status (rendered as a string in the body, as RFC 7644 wants).
-    pub status: u16,
-    pub scim_type: Option<ScimType>,
-    pub detail: String,
+/// The RFC 7644 error body. Internal details never leave the server.
+pub fn body(status: StatusCode, scim_type: Option<ScimType>, detail: &str) -> Value {
+    let detail = if status.is_server_error() {
+        "internal error; see the server log for the request id"
+    } else {
+        detail
+    };
+    let mut body = json!({
+        "schemas": [ERROR_URN],
+        "status": status.as_u16().to_string(),
+        "detail": detail,
+    });
+    if let (Some(t), Some(obj)) = (scim_type, body.as_object_mut()) {
+        obj.insert("scimType".to_owned(), Value::String(t.as_str().to_owned()));
+    }
+    body
 }
 
-impl ScimError {
-    pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
-        ScimError {
-            status,
-            scim_type,
-            detail: detail.into(),
-        }
+/// An error response with its status and the headers that go with it.
+pub fn respond(status: StatusCode, scim_type: Option<ScimType>, detail: &str) -> Response {
+    if status.is_server_error() {
+        tracing::error!(error = %detail, "SCIM internal error");
     }
-    /// 400 with a `scimType`.
-    pub fn bad(scim_type: ScimType, detail: impl Into<String>) -> Self {
-        Self::new(400, Some(scim_type), detail)
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type(SCIM_JSON)
+        .body(serde_json::to_vec(&body(status, scim_type, detail)).unwrap_or_default());
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"scim\""),
+        );
     }
-    pub fn invalid_value(detail: impl Into<String>) -> Self {
-        Self::bad(ScimType::InvalidValue, detail)
+    if status == StatusCode::TOO_MANY_REQUESTS && !resp.headers().contains_key(header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(DEFAULT_RETRY_AFTER_SECS),
+        );
     }
-    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
-        Self::bad(ScimType::InvalidSyntax, detail)
-    }
-    pub fn invalid_path(detail: impl Into<String>) -> Self {
-        Self::bad(ScimType::InvalidPath, detail)
-    }
-    pub fn no_target(detail: impl Into<String>) -> Self {
-        Self::bad(ScimType::NoTarget, detail)
-    }
-    pub fn mutability(detail: impl Into<String>) -> Self {
-        Self::bad(ScimType::Mutability, detail)
-    }
-    pub fn invalid_filter(detail: impl Into<String>) -> Self {
-        Self::bad(ScimType::InvalidFilter, detail)
-    }
-    pub fn uniqueness(detail: impl Into<String>) -> Self {
-        Self::new(409, Some(ScimType::Uniqueness), detail)
-    }
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, None, detail)
-    }
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(403, None, detail)
-    }
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(401, None, detail)
-    }
-    pub fn precondition_failed(detail: impl Into<String>) -> Self {
-        Self::new(412, None, detail)
-    }
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new(500, None, detail.to_string())
-    }
-
-    /// The RFC 7644 error body. Internal details never leave the server.
-    pub fn body(&self) -> Value {
-        let detail = if self.status >= 500 {
-            "internal error; see the server log for the request id".to_owned()
-        } else {
-            self.detail.clone()
-        };
-        let mut body = json!({
-            "schemas": [ERROR_URN],
-            "status": self.status.to_string(),
-            "detail": detail,
-        });
-        if let (Some(t), Some(obj)) = (self.scim_type, body.as_object_mut()) {
-            obj.insert("scimType".to_owned(), Value::String(t.as_str().to_owned()));
-        }
-        body
-    }
+    resp
 }
 
-impl From<crate::error::Error> for ScimError {
-    fn from(err: crate::error::Error) -> Self {
-        use crate::error::Error as E;
-        let detail = err.to_string();
-        match err {
-            E::InvalidRequest(_) => Self::invalid_value(detail),
-            E::Unauthorized(_) => Self::unauthorized(detail),
-            E::Forbidden(_) | E::ApprovalRequired(_) => Self::forbidden(detail),
-            E::NotFound(_) => Self::not_found(detail),
-            E::Conflict(_) => Self::uniqueness(detail),
-            E::PreconditionFailed(_) => Self::precondition_failed(detail),
-            E::PayloadTooLarge(_) => Self::new(413, None, detail),
-            E::RateLimited(_) => Self::new(429, None, detail),
-            E::Internal(_) => Self::internal(detail),
-        }
-    }
+/// The response of a refused or failed SCIM request.
+pub fn error_response(e: &ScimError) -> Response {
+    respond(status_of(e.failure), e.scim_type, &e.detail)
 }
 
-impl From<sea_orm::DbErr> for ScimError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        crate::error::Error::from(err).into()
-    }
+/// Renders an error that escaped a handler (unknown route, wrong method, body too large) as
+/// a SCIM error, so SCIM clients see one error shape.
+pub fn render_poem_error(err: &poem::Error) -> Response {
+    let status = err.status();
+    let detail = match status {
+        StatusCode::NOT_FOUND => "no such SCIM endpoint".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this SCIM endpoint".to_owned(),
+        s if s.is_server_error() => "internal error".to_owned(),
+        _ => err.to_string(),
+    };
+    let scim_type = (status == StatusCode::PAYLOAD_TOO_LARGE).then_some(ScimType::TooMany);
+    respond(status, scim_type, &detail)
 }
 
-/// Shorthand for SCIM results.
-pub type ScimResult<T> = Result<T, ScimError>;
+/// A poem error carrying a SCIM error, for middleware that refuses before a handler runs.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScimRefusal(pub ScimError);
+
+impl ResponseError for ScimRefusal {
+    fn status(&self) -> StatusCode {
+        status_of(self.0.failure)
+    }
+    fn as_response(&self) -> Response {
+        error_response(&self.0)
+    }
+}

@@ -2,22 +2,20 @@
 //! RFC 7644 errors, which the REST OpenAPI document does not describe). Each handler
 //! authenticates the connection's bearer token, parses, calls one service command, renders.
 
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::{StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Body, IntoResponse, Request, Response, Route, delete, get, handler, post};
 use serde_json::Value;
 
-use super::discovery;
-use super::error::{ScimError, ScimResult};
-use super::filter::parse_filter;
-use super::resource::parse_attribute_list;
-use super::schema::SEARCH_REQUEST_URN;
+use super::error::{SCIM_JSON, error_response};
 use crate::api::auth::RequestId;
+use crate::domain::scim::discovery;
+use crate::domain::scim::error::{ScimError, ScimResult};
+use crate::domain::scim::filter::parse_filter;
+use crate::domain::scim::resource::Projection;
+use crate::domain::scim::schema::SEARCH_REQUEST_URN;
 use crate::service::Service;
 use crate::service::scim::{ListRequest, ScimCtx};
-
-/// The media type of every SCIM response.
-pub const SCIM_JSON: &str = "application/scim+json";
 
 /// The routes, to be nested at `/scim/v2`.
 pub fn routes() -> Route {
@@ -126,40 +124,6 @@ impl IntoResponse for Scim {
     }
 }
 
-/// An RFC 7644 error response (401 carries `WWW-Authenticate: Bearer`).
-pub fn error_response(e: &ScimError) -> Response {
-    if e.status >= 500 {
-        tracing::error!(error = %e.detail, "SCIM internal error");
-    }
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = Response::builder()
-        .status(status)
-        .content_type(SCIM_JSON)
-        .body(serde_json::to_vec(&e.body()).unwrap_or_default());
-    if e.status == 401 {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"scim\""),
-        );
-    }
-    resp
-}
-
-/// Renders an error that escaped a handler (unknown route, wrong method, body too large) as
-/// a SCIM error, so SCIM clients see one error shape.
-pub fn render_poem_error(err: &poem::Error) -> Response {
-    let status = err.status().as_u16();
-    let detail = match status {
-        404 => "no such SCIM endpoint".to_owned(),
-        405 => "method not allowed on this SCIM endpoint".to_owned(),
-        413 => err.to_string(),
-        s if s >= 500 => "internal error".to_owned(),
-        _ => err.to_string(),
-    };
-    let scim_type = (status == 413).then_some(super::error::ScimType::TooMany);
-    error_response(&ScimError::new(status, scim_type, detail))
-}
-
 async fn context(service: &Service, req: &Request) -> ScimResult<ScimCtx> {
     let auth = req
         .headers()
@@ -230,14 +194,19 @@ fn number(name: &str, v: Option<&Value>) -> ScimResult<Option<i64>> {
     }
 }
 
-fn attr_list(v: Option<&Value>, name: &str) -> ScimResult<Vec<super::filter::AttrPath>> {
+/// An `attributes` / `excludedAttributes` value of a `.search` body: a comma-separated
+/// string or an array of attribute paths.
+fn attr_list_text(v: Option<&Value>, name: &str) -> ScimResult<Option<String>> {
     match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => parse_attribute_list(s),
-        Some(Value::Array(items)) => {
-            let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-            parse_attribute_list(&joined.join(","))
-        }
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Array(items)) => Ok(Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        )),
         Some(_) => Err(ScimError::invalid_value(format!(
             "{name}: a list of attribute paths"
         ))),
@@ -257,11 +226,11 @@ fn list_request(get: impl Fn(&str) -> Option<Value>) -> ScimResult<ListRequest> 
     let start = number("startIndex", get("startIndex").as_ref())?.unwrap_or(1);
     let count = number("count", get("count").as_ref())?;
     let sort_by = match get("sortBy") {
-        Some(Value::String(s)) if !s.trim().is_empty() => {
-            Some(super::filter::split_path_word(s.trim()).ok_or_else(|| {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(
+            crate::domain::scim::filter::split_path_word(s.trim()).ok_or_else(|| {
                 ScimError::invalid_value(format!("sortBy: {s:?} is not an attribute path"))
-            })?)
-        }
+            })?,
+        ),
         _ => None,
     };
     let descending = match get("sortOrder") {
@@ -280,8 +249,10 @@ fn list_request(get: impl Fn(&str) -> Option<Value>) -> ScimResult<ListRequest> 
         count: count.map(|c| u64::try_from(c.max(0)).unwrap_or(0)),
         sort_by,
         descending,
-        attributes: attr_list(get("attributes").as_ref(), "attributes")?,
-        excluded: attr_list(get("excludedAttributes").as_ref(), "excludedAttributes")?,
+        projection: Projection::parse(
+            attr_list_text(get("attributes").as_ref(), "attributes")?.as_deref(),
+            attr_list_text(get("excludedAttributes").as_ref(), "excludedAttributes")?.as_deref(),
+        )?,
     })
 }
 
@@ -367,7 +338,7 @@ async fn list_schemas(service: Data<&Service>, req: &Request) -> Scim {
             context(&service, req).await?;
             let roles = service.scim_assignable_custom_roles().await?;
             let b = base(&service);
-            let all = super::schema::published_schemas()
+            let all = crate::domain::scim::schema::published_schemas()
                 .iter()
                 .map(|s| discovery::schema(&b, s, &roles))
                 .collect();
@@ -418,22 +389,13 @@ fn single(req: &Request, body: Value) -> Reply {
     Reply::ok(body)
 }
 
-/// `attributes`/`excludedAttributes` on a write's response.
-fn projected(rs: &super::schema::ResourceSchema, req: &Request, body: Value) -> ScimResult<Value> {
+/// The `attributes` / `excludedAttributes` query parameters of a request.
+fn projection(req: &Request) -> ScimResult<Projection> {
     let params = query_params(req)?;
-    let attributes = attr_list(
-        param(&params, "attributes")
-            .map(|s| Value::String(s.to_owned()))
-            .as_ref(),
-        "attributes",
-    )?;
-    let excluded = attr_list(
-        param(&params, "excludedAttributes")
-            .map(|s| Value::String(s.to_owned()))
-            .as_ref(),
-        "excludedAttributes",
-    )?;
-    Ok(super::resource::project(rs, body, &attributes, &excluded))
+    Projection::parse(
+        param(&params, "attributes"),
+        param(&params, "excludedAttributes"),
+    )
 }
 
 #[handler]
@@ -469,8 +431,8 @@ async fn get_user(service: Data<&Service>, req: &Request, Path(id): Path<String>
     Scim(
         async {
             let sc = context(&service, req).await?;
-            let user = service.scim_get_user(&sc, &id).await?;
-            Ok(single(req, projected(&super::schema::USER, req, user)?))
+            let user = service.scim_get_user(&sc, &id, &projection(req)?).await?;
+            Ok(single(req, user))
         }
         .await,
     )
@@ -482,9 +444,9 @@ async fn create_user(service: Data<&Service>, req: &Request, body: Body) -> Scim
         async {
             let sc = context(&service, req).await?;
             let user = service
-                .scim_create_user(&sc, &json_body(body).await?)
+                .scim_create_user(&sc, &json_body(body).await?, &projection(req)?)
                 .await?;
-            Ok(Reply::created(projected(&super::schema::USER, req, user)?))
+            Ok(Reply::created(user))
         }
         .await,
     )
@@ -502,9 +464,9 @@ async fn replace_user(
             let sc = context(&service, req).await?;
             let body = json_body(body).await?;
             let user = service
-                .scim_replace_user(&sc, &id, &body, if_match(req).as_deref())
+                .scim_replace_user(&sc, &id, &body, if_match(req).as_deref(), &projection(req)?)
                 .await?;
-            Ok(Reply::ok(projected(&super::schema::USER, req, user)?))
+            Ok(Reply::ok(user))
         }
         .await,
     )
@@ -522,9 +484,9 @@ async fn patch_user(
             let sc = context(&service, req).await?;
             let body = json_body(body).await?;
             let user = service
-                .scim_patch_user(&sc, &id, &body, if_match(req).as_deref())
+                .scim_patch_user(&sc, &id, &body, if_match(req).as_deref(), &projection(req)?)
                 .await?;
-            Ok(Reply::ok(projected(&super::schema::USER, req, user)?))
+            Ok(Reply::ok(user))
         }
         .await,
     )
@@ -577,8 +539,8 @@ async fn get_group(service: Data<&Service>, req: &Request, Path(id): Path<String
     Scim(
         async {
             let sc = context(&service, req).await?;
-            let list = list_from_query(req)?;
-            Ok(single(req, service.scim_get_group(&sc, &id, &list).await?))
+            let group = service.scim_get_group(&sc, &id, &projection(req)?).await?;
+            Ok(single(req, group))
         }
         .await,
     )
@@ -590,13 +552,9 @@ async fn create_group(service: Data<&Service>, req: &Request, body: Body) -> Sci
         async {
             let sc = context(&service, req).await?;
             let group = service
-                .scim_create_group(&sc, &json_body(body).await?)
+                .scim_create_group(&sc, &json_body(body).await?, &projection(req)?)
                 .await?;
-            Ok(Reply::created(projected(
-                &super::schema::GROUP,
-                req,
-                group,
-            )?))
+            Ok(Reply::created(group))
         }
         .await,
     )
@@ -614,9 +572,9 @@ async fn replace_group(
             let sc = context(&service, req).await?;
             let body = json_body(body).await?;
             let group = service
-                .scim_replace_group(&sc, &id, &body, if_match(req).as_deref())
+                .scim_replace_group(&sc, &id, &body, if_match(req).as_deref(), &projection(req)?)
                 .await?;
-            Ok(Reply::ok(projected(&super::schema::GROUP, req, group)?))
+            Ok(Reply::ok(group))
         }
         .await,
     )
@@ -633,10 +591,14 @@ async fn patch_group(
         async {
             let sc = context(&service, req).await?;
             let body = json_body(body).await?;
+            // Nobody reads a whole group back after changing it: answer 204 unless the
+            // request asks for attributes.
+            let projection = projection(req)?;
+            let answer = (!projection.is_default()).then_some(&projection);
             let group = service
-                .scim_patch_group(&sc, &id, &body, if_match(req).as_deref())
+                .scim_patch_group(&sc, &id, &body, if_match(req).as_deref(), answer)
                 .await?;
-            Ok(Reply::ok(projected(&super::schema::GROUP, req, group)?))
+            Ok(group.map_or_else(Reply::no_content, Reply::ok))
         }
         .await,
     )
@@ -663,9 +625,7 @@ async fn not_implemented(service: Data<&Service>, req: &Request) -> Scim {
     Scim(
         async {
             context(&service, req).await?;
-            Err(ScimError::new(
-                501,
-                None,
+            Err(ScimError::not_implemented(
                 "not implemented by Gatehouse (see ServiceProviderConfig)",
             ))
         }

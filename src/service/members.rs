@@ -492,10 +492,11 @@ impl Service {
         }
         let before = to_rep(tx.db(), &m).await?;
         revoke_member_credentials(&tx, &m.id).await?;
-        entity::team_member::Entity::delete_many()
-            .filter(entity::team_member::Column::MemberId.eq(m.id.clone()))
-            .exec(tx.db())
-            .await?;
+        super::team_members::run(
+            tx.db(),
+            super::team_members::remove_everywhere(tx.backend(), &m.id),
+        )
+        .await?;
         entity::member::Entity::delete_by_id(m.id.clone())
             .exec(tx.db())
             .await?;

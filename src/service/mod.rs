@@ -21,6 +21,7 @@ pub mod scim;
 pub mod sessions;
 pub mod sso_login;
 pub mod sso_policy;
+pub mod team_members;
 pub mod teams;
 pub mod tokens;
 mod util;

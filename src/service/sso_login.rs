@@ -29,7 +29,7 @@ use super::members::{self, Member};
 use super::principal::{AppPrincipal, hash_secret};
 use super::sessions::{NewSession, open_session};
 use super::util::{from_json, new_id, snapshot, to_json, validate_key};
-use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections};
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections, team_members};
 use crate::domain::mapping::{self, IdpProfile, MappingOutcome, RoleAttributes};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::domain::sso::Refusal;
@@ -676,6 +676,7 @@ async fn sync_teams(
                     idp_synced: Set(false),
                     connection_key: Set(None),
                     external_id: Set(None),
+                    member_count: Set(0),
                     version: Set(1),
                     created_at: Set(now),
                     updated_at: Set(now),
@@ -723,21 +724,22 @@ async fn sync_teams(
         .filter(|id| !wanted_ids.contains(id))
         .cloned()
         .collect();
-    if !remove.is_empty() {
-        entity::team_member::Entity::delete_many()
-            .filter(entity::team_member::Column::MemberId.eq(member_id))
-            .filter(entity::team_member::Column::TeamId.is_in(remove))
-            .exec(tx.db())
-            .await?;
+    let mut writes = Vec::new();
+    for team_id in &remove {
+        writes.extend(team_members::remove(
+            tx.backend(),
+            team_id,
+            std::slice::from_ref(&member_id.to_owned()),
+        ));
     }
-    for id in wanted_ids.iter().filter(|id| !current_ids.contains(id)) {
-        entity::team_member::Entity::insert(entity::team_member::ActiveModel {
-            team_id: Set(id.clone()),
-            member_id: Set(member_id.to_owned()),
-        })
-        .exec(tx.db())
-        .await?;
+    for team_id in wanted_ids.iter().filter(|id| !current_ids.contains(id)) {
+        writes.extend(team_members::add(
+            tx.backend(),
+            team_id,
+            std::slice::from_ref(&member_id.to_owned()),
+        ));
     }
+    team_members::run(tx.db(), writes).await?;
     // Team versions move with their membership, so caches and ETags see the change.
     let touched: Vec<String> = wanted_ids
         .iter()

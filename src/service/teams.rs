@@ -13,9 +13,9 @@ use super::members::{
     RoleAttributes, check_custom_roles, check_role_attributes, check_role_requirements,
 };
 use super::projects::dup;
+use super::team_members;
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
-    values_per_statement,
 };
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::Resource;
@@ -111,18 +111,6 @@ pub struct TeamPatch {
     pub version: Option<i64>,
 }
 
-pub(crate) async fn member_ids(db: &impl ConnectionTrait, team_id: &str) -> Result<Vec<String>> {
-    let mut ids: Vec<String> = entity::team_member::Entity::find()
-        .filter(entity::team_member::Column::TeamId.eq(team_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|tm| tm.member_id)
-        .collect();
-    ids.sort();
-    Ok(ids)
-}
-
 async fn to_rep(db: &impl ConnectionTrait, t: &entity::team::Model) -> Result<Team> {
     Ok(Team {
         id: t.id.clone(),
@@ -131,7 +119,7 @@ async fn to_rep(db: &impl ConnectionTrait, t: &entity::team::Model) -> Result<Te
         description: t.description.clone(),
         custom_roles: from_json(&t.custom_roles)?,
         role_attributes: from_json(&t.role_attributes)?,
-        member_ids: member_ids(db, &t.id).await?,
+        member_ids: team_members::ids_of(db, &t.id).await?,
         idp_synced: t.idp_synced,
         version: t.version,
         creation_date: t.created_at,
@@ -170,63 +158,6 @@ async fn check_members(
         )));
     }
     Ok(ids)
-}
-
-pub(crate) async fn set_members(
-    db: &impl ConnectionTrait,
-    team_id: &str,
-    ids: &[String],
-) -> Result<()> {
-    entity::team_member::Entity::delete_many()
-        .filter(entity::team_member::Column::TeamId.eq(team_id))
-        .exec(db)
-        .await?;
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 2)) {
-        let rows = chunk.iter().map(|m| entity::team_member::ActiveModel {
-            team_id: Set(team_id.to_owned()),
-            member_id: Set(m.clone()),
-        });
-        entity::team_member::Entity::insert_many(rows)
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Adds members to a team in batches (ids must exist and not be members yet).
-pub(crate) async fn insert_members(
-    db: &impl ConnectionTrait,
-    team_id: &str,
-    ids: &[String],
-) -> Result<()> {
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 2)) {
-        let rows = chunk.iter().map(|m| entity::team_member::ActiveModel {
-            team_id: Set(team_id.to_owned()),
-            member_id: Set(m.clone()),
-        });
-        entity::team_member::Entity::insert_many(rows)
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Removes members from a team in batches.
-pub(crate) async fn delete_members(
-    db: &impl ConnectionTrait,
-    team_id: &str,
-    ids: &[String],
-) -> Result<u64> {
-    let mut removed = 0;
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        removed += entity::team_member::Entity::delete_many()
-            .filter(entity::team_member::Column::TeamId.eq(team_id))
-            .filter(entity::team_member::Column::MemberId.is_in(chunk.to_vec()))
-            .exec(db)
-            .await?
-            .rows_affected;
-    }
-    Ok(removed)
 }
 
 impl Service {
@@ -271,6 +202,7 @@ impl Service {
             idp_synced: Set(false),
             connection_key: Set(None),
             external_id: Set(None),
+            member_count: Set(0),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -278,7 +210,7 @@ impl Service {
         .insert(tx.db())
         .await
         .map_err(|e| dup(e, &input.key))?;
-        set_members(tx.db(), &t.id, &members).await?;
+        team_members::run(tx.db(), team_members::add(tx.backend(), &t.id, &members)).await?;
         let rep = to_rep(tx.db(), &t).await?;
         tx.audit(
             AuditDraft::new("team", &rep.name, "createTeam", &res)
@@ -376,7 +308,9 @@ impl Service {
         roles.dedup();
         check_role_requirements(tx.db(), "customRoles", &roles, &attrs).await?;
         if members != before.member_ids {
-            set_members(tx.db(), &t.id, &members).await?;
+            let mut writes = team_members::clear(tx.backend(), &t.id);
+            writes.extend(team_members::add(tx.backend(), &t.id, &members));
+            team_members::run(tx.db(), writes).await?;
         }
         let mut am: entity::team::ActiveModel = t.clone().into();
         am.name = Set(name);
@@ -410,10 +344,7 @@ impl Service {
             )));
         }
         let before = to_rep(tx.db(), &t).await?;
-        entity::team_member::Entity::delete_many()
-            .filter(entity::team_member::Column::TeamId.eq(t.id.clone()))
-            .exec(tx.db())
-            .await?;
+        team_members::run(tx.db(), team_members::clear(tx.backend(), &t.id)).await?;
         entity::team::Entity::delete_by_id(t.id.clone())
             .exec(tx.db())
             .await?;

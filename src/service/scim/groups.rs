@@ -3,32 +3,37 @@
 //! give it (else a key derived from `displayName`). The IdP then owns the team's name and
 //! membership; its role bindings stay Gatehouse's (REST keeps them editable).
 //!
-//! Membership changes are applied as deltas in batches (`team_member` rows inserted and
-//! deleted by the thousand), never by loading and rewriting the whole member list; the audit
-//! entry lists exactly who was added and removed.
+//! A membership change costs what the change costs, not what the group weighs: the request's
+//! member operations fold into one delta (`domain::scim::membership`), the store is asked only
+//! about the ids the request names (unless it replaces or filters the whole list), and only
+//! the rows that change are written, with the team's member count, its version and the audit
+//! entry in one round trip. The audit entry lists who was added and removed and the member
+//! count before and after, never the member list. A PATCH answers 204 unless the request asks
+//! for attributes, and nothing loads members that the response will not hold.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Statement,
 };
 use serde_json::{Map, Value, json};
 
 use super::query::Kind;
 use super::users::Operation;
 use super::{
-    ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, rewrite_index, timestamp,
+    ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites, timestamp,
 };
 use crate::domain::mapping::{IdpGroup, team_for_group, team_key_from_display_name};
 use crate::domain::policy::Resource;
-use crate::scim::error::{ScimError, ScimResult, ScimType};
-use crate::scim::filter::matches;
-use crate::scim::patch::{MemberChange, apply, member_ids, parse_patch, split_member_ops};
-use crate::scim::resource::{canonicalize, index_values, project};
-use crate::scim::schema::{GROUP, GROUP_URN};
+use crate::domain::scim::error::{ScimError, ScimResult};
+use crate::domain::scim::membership::{
+    MembershipChange, MembershipDelta, fold, needs_whole_membership,
+};
+use crate::domain::scim::patch::{MemberChange, apply, member_ids, parse_patch, split_member_ops};
+use crate::domain::scim::resource::{Projection, canonicalize, index_values};
+use crate::domain::scim::schema::{GROUP, GROUP_URN};
 use crate::service::connections::mapping_rules;
-use crate::service::teams::{delete_members, insert_members, set_members};
+use crate::service::team_members;
 use crate::service::util::{new_id, validate_key, validate_name, values_per_statement};
 use crate::service::{AuditDraft, Service, WriteTx};
 
@@ -51,12 +56,12 @@ async fn find_visible(db: &impl ConnectionTrait, sc: &ScimCtx, id: &str) -> Scim
         .ok_or_else(|| ScimError::not_found(format!("Group {id:?} not found")))
 }
 
-/// Members of teams (their ids; the RFC's member has no display name), in one query.
+/// Members of teams (their ids), in one query.
 async fn members_of(
     db: &impl ConnectionTrait,
     team_ids: &[String],
-) -> ScimResult<HashMap<String, Vec<(String, String)>>> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+) -> ScimResult<std::collections::HashMap<String, Vec<String>>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
     if team_ids.is_empty() {
         return Ok(out);
     }
@@ -69,7 +74,7 @@ async fn members_of(
         .all(db)
         .await?;
     for (team, member) in links {
-        out.entry(team).or_default().push((member, String::new()));
+        out.entry(team).or_default().push(member);
     }
     for list in out.values_mut() {
         list.sort();
@@ -77,8 +82,8 @@ async fn members_of(
     Ok(out)
 }
 
-/// The Group resource of a team; `members` is None when the request left them out.
-fn render(base: &str, t: &Model, members: Option<&[(String, String)]>) -> Value {
+/// The Group resource of a team; `members` is None when the response leaves them out.
+fn render(base: &str, t: &Model, members: Option<&[String]>) -> Value {
     let mut out = Map::new();
     out.insert("schemas".into(), json!([GROUP_URN]));
     out.insert("id".into(), json!(t.id));
@@ -89,7 +94,7 @@ fn render(base: &str, t: &Model, members: Option<&[(String, String)]>) -> Value 
     if let Some(members) = members {
         let list: Vec<Value> = members
             .iter()
-            .map(|(id, _)| json!({"value": id, "$ref": format!("{base}/Users/{id}"), "type": "User"}))
+            .map(|id| json!({"value": id, "$ref": format!("{base}/Users/{id}"), "type": "User"}))
             .collect();
         out.insert("members".into(), Value::Array(list));
     }
@@ -106,146 +111,138 @@ fn render(base: &str, t: &Model, members: Option<&[(String, String)]>) -> Value 
     Value::Object(out)
 }
 
-fn wants_members(req: &ListRequest) -> bool {
-    let named = |list: &[crate::scim::filter::AttrPath]| {
-        list.iter().any(|p| p.name.eq_ignore_ascii_case("members"))
-    };
-    !named(&req.excluded) && (req.attributes.is_empty() || named(&req.attributes))
-}
-
-/// A team's audit snapshot: the team without its (possibly huge) member list, which the
-/// entry's delta lists as changes instead.
-async fn audit_snapshot(db: &impl ConnectionTrait, t: &Model) -> ScimResult<Value> {
-    let count = entity::team_member::Entity::find()
-        .filter(entity::team_member::Column::TeamId.eq(t.id.clone()))
-        .count(db)
-        .await?;
+/// A team's audit snapshot: the team with its member count, never its (possibly huge)
+/// member list, which the entry's delta lists as changes instead.
+fn audit_snapshot(t: &Model, member_count: i64) -> Value {
     let roles: Value = serde_json::from_str(&t.custom_roles).unwrap_or(Value::Null);
     let attrs: Value = serde_json::from_str(&t.role_attributes).unwrap_or(Value::Null);
-    Ok(json!({
+    json!({
         "id": t.id, "key": t.key, "name": t.name, "description": t.description,
         "customRoles": roles, "roleAttributes": attrs, "idpSynced": t.idp_synced,
         "connectionKey": t.connection_key, "externalId": t.external_id,
-        "memberCount": count, "version": t.version,
-    }))
+        "memberCount": member_count, "version": t.version,
+    })
 }
 
-/// Checks that members exist and are visible to this connection; the error names the first
-/// unknown one.
-async fn check_members(db: &impl ConnectionTrait, sc: &ScimCtx, ids: &[String]) -> ScimResult<()> {
-    let per_statement = values_per_statement(db.get_database_backend(), 1);
-    for chunk in ids.chunks(per_statement) {
-        let found: Vec<String> = entity::member::Entity::find()
+/// What the store says about the ids a request names: which of them are members of the team
+/// already, and which exist as users this connection may add. One query per chunk of ids.
+#[derive(Debug, Default)]
+struct Probe {
+    present: HashSet<String>,
+    addable: HashSet<String>,
+}
+
+async fn probe(
+    db: &impl ConnectionTrait,
+    sc: &ScimCtx,
+    team_id: &str,
+    ids: &[&String],
+) -> ScimResult<Probe> {
+    use entity::member::{Column as M, Entity as Members};
+    use entity::team_member::{Column as TM, Entity as TeamMembers};
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let mut out = Probe::default();
+    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
+        let in_team = Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(TeamMembers)
+                .and_where(Expr::col((TeamMembers, TM::TeamId)).eq(team_id))
+                .and_where(Expr::col((TeamMembers, TM::MemberId)).equals((Members, M::Id)))
+                .to_owned(),
+        );
+        let rows: Vec<(String, Option<String>, Option<i64>, bool)> = Members::find()
             .select_only()
-            .column(entity::member::Column::Id)
-            .filter(entity::member::Column::Id.is_in(chunk.to_vec()))
-            .filter(entity::member::Column::ScimDeletedAt.is_null())
-            .filter(
-                sea_orm::Condition::any()
-                    .add(entity::member::Column::ConnectionKey.is_null())
-                    .add(entity::member::Column::ConnectionKey.eq(sc.key())),
-            )
+            .column(M::Id)
+            .column(M::ConnectionKey)
+            .column(M::ScimDeletedAt)
+            .expr(in_team)
+            .filter(M::Id.is_in(chunk.iter().map(|s| (*s).clone())))
             .into_tuple()
             .all(db)
             .await?;
-        if found.len() < chunk.len() {
-            let found: HashSet<&String> = found.iter().collect();
-            if let Some(missing) = chunk.iter().find(|id| !found.contains(id)) {
-                return Err(ScimError::invalid_value(format!(
-                    "members: unknown User {missing:?}"
-                )));
+        for (id, connection, deleted, present) in rows {
+            let visible = deleted.is_none() && connection.as_deref().is_none_or(|c| c == sc.key());
+            if visible {
+                out.addable.insert(id.clone());
+            }
+            if present {
+                out.present.insert(id);
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
-/// The membership change a request makes, as the final sets to add and remove.
-#[derive(Debug, Default)]
-struct Delta {
-    /// Remove every current member first.
-    reset: bool,
-    add: Vec<String>,
-    remove: Vec<String>,
-}
-
-/// Folds the ordered changes into one delta; `current` is the membership, loaded only when
-/// a change needs it (a `RemoveWhere` filter on `display` or `type`, or a reset).
-fn fold(changes: &[MemberChange], current: Option<&[(String, String)]>) -> ScimResult<Delta> {
-    let mut added: Vec<String> = Vec::new();
-    let mut added_set: HashSet<String> = HashSet::new();
-    let mut removed: HashSet<String> = HashSet::new();
-    let mut reset = false;
-    let def = GROUP.resolve(None, "members", None).map(|r| r.def);
-    for change in changes {
-        match change {
-            MemberChange::Add(ids) => {
-                for id in ids {
-                    removed.remove(id);
-                    if added_set.insert(id.clone()) {
-                        added.push(id.clone());
-                    }
-                }
-            }
-            MemberChange::Remove(ids) => {
-                for id in ids {
-                    if added_set.remove(id) {
-                        added.retain(|a| a != id);
-                    }
-                    removed.insert(id.clone());
-                }
-            }
-            MemberChange::Replace(ids) => {
-                reset = true;
-                removed.clear();
-                added.clear();
-                added_set.clear();
-                for id in ids {
-                    if added_set.insert(id.clone()) {
-                        added.push(id.clone());
-                    }
-                }
-            }
-            MemberChange::RemoveAll => {
-                reset = true;
-                removed.clear();
-                added.clear();
-                added_set.clear();
-            }
-            MemberChange::RemoveWhere(filter) => {
-                let (Some(current), Some(def)) = (current, def) else {
-                    return Err(ScimError::internal(
-                        "membership was not loaded for a filtered remove",
-                    ));
-                };
-                let candidates = current
-                    .iter()
-                    .filter(|(id, _)| !reset && !removed.contains(id))
-                    .map(|(id, name)| (id.clone(), name.clone()))
-                    .chain(added.iter().map(|id| (id.clone(), String::new())));
-                let mut hit = Vec::new();
-                for (id, name) in candidates {
-                    let element = json!({"value": id, "display": name, "type": "User"});
-                    if matches(filter, &element, def)
-                        .map_err(|e| ScimError::invalid_path(format!("members[...]: {e}")))?
-                    {
-                        hit.push(id);
-                    }
-                }
-                for id in hit {
-                    if added_set.remove(&id) {
-                        added.retain(|a| a != &id);
-                    }
-                    removed.insert(id);
-                }
-            }
-        }
+/// Refuses adds of ids that are not users this connection may add; the error names the
+/// first.
+fn check_addable(ids: &[String], probe: &Probe) -> ScimResult<()> {
+    match ids
+        .iter()
+        .find(|id| !probe.present.contains(*id) && !probe.addable.contains(*id))
+    {
+        Some(missing) => Err(ScimError::invalid_value(format!(
+            "members: unknown User {missing:?}"
+        ))),
+        None => Ok(()),
     }
-    Ok(Delta {
-        reset,
-        add: added,
-        remove: removed.into_iter().collect(),
-    })
+}
+
+/// The rows a delta touches, asking the store only what the delta needs.
+async fn resolve(
+    db: &impl ConnectionTrait,
+    sc: &ScimCtx,
+    team_id: &str,
+    delta: &MembershipDelta,
+    stored: Option<Vec<String>>,
+) -> ScimResult<MembershipChange> {
+    let (present, probe) = match stored {
+        Some(stored) if delta.reset => {
+            let stored: HashSet<String> = stored.into_iter().collect();
+            let new: Vec<&String> = delta
+                .add
+                .iter()
+                .filter(|id| !stored.contains(*id))
+                .collect();
+            (stored, probe(db, sc, team_id, &new).await?)
+        }
+        _ => {
+            let named: Vec<&String> = delta.named().collect();
+            let p = probe(db, sc, team_id, &named).await?;
+            (p.present.clone(), p)
+        }
+    };
+    let change = delta.resolve(&present);
+    check_addable(&change.added, &probe)?;
+    Ok(change)
+}
+
+/// The members a request names for a new group, sorted and checked.
+fn named_members(doc: &Map<String, Value>) -> ScimResult<Vec<String>> {
+    let mut members = member_ids(doc.get("members").unwrap_or(&Value::Null), "members")?;
+    if members.len() > MAX_MEMBER_VALUES {
+        return Err(ScimError::too_many(format!(
+            "at most {MAX_MEMBER_VALUES} members per request"
+        )));
+    }
+    members.sort();
+    members.dedup();
+    Ok(members)
+}
+
+/// The validated `displayName` and `externalId` of a group document.
+fn name_and_external_id(doc: &Map<String, Value>) -> ScimResult<(String, Option<String>)> {
+    let name = doc
+        .get("displayName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
+    let name =
+        validate_name("displayName", name).map_err(|e| ScimError::invalid_value(e.to_string()))?;
+    let external_id = doc
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((name, external_id))
 }
 
 impl Service {
@@ -257,14 +254,7 @@ impl Service {
             req,
         )
         .await?;
-        if rows.is_empty() {
-            return Ok(ListPage {
-                total,
-                start_index: req.start_index.max(1),
-                resources: Vec::new(),
-            });
-        }
-        let members = if wants_members(req) {
+        let members = if req.projection.includes("members") && !rows.is_empty() {
             let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
             Some(members_of(self.db(), &ids).await?)
         } else {
@@ -277,12 +267,7 @@ impl Service {
                 let list = members
                     .as_ref()
                     .map(|m| m.get(&t.id).map(Vec::as_slice).unwrap_or(&[]));
-                project(
-                    &GROUP,
-                    render(&base, t, list),
-                    &req.attributes,
-                    &req.excluded,
-                )
+                req.projection.apply(&GROUP, render(&base, t, list))
             })
             .collect();
         Ok(ListPage {
@@ -292,55 +277,36 @@ impl Service {
         })
     }
 
+    /// One group as `projection` asks for it; members are loaded only if it holds them.
     pub async fn scim_get_group(
         &self,
         sc: &ScimCtx,
         id: &str,
-        req: &ListRequest,
+        projection: &Projection,
     ) -> ScimResult<Value> {
         let t = find_visible(self.db(), sc, id).await?;
-        let members = if wants_members(req) {
-            Some(
-                members_of(self.db(), std::slice::from_ref(&t.id))
-                    .await?
-                    .remove(&t.id)
-                    .unwrap_or_default(),
-            )
+        self.render_group(&t, projection).await
+    }
+
+    async fn render_group(&self, t: &Model, projection: &Projection) -> ScimResult<Value> {
+        let members = if projection.includes("members") {
+            Some(team_members::ids_of(self.db(), &t.id).await?)
         } else {
             None
         };
-        Ok(project(
-            &GROUP,
-            render(&self.scim_base(), &t, members.as_deref()),
-            &req.attributes,
-            &req.excluded,
-        ))
-    }
-
-    async fn group_after(&self, sc: &ScimCtx, id: &str) -> ScimResult<Value> {
-        self.scim_get_group(sc, id, &ListRequest::default()).await
+        Ok(projection.apply(&GROUP, render(&self.scim_base(), t, members.as_deref())))
     }
 
     /// `POST /Groups`.
-    pub async fn scim_create_group(&self, sc: &ScimCtx, body: &Value) -> ScimResult<Value> {
+    pub async fn scim_create_group(
+        &self,
+        sc: &ScimCtx,
+        body: &Value,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
         let doc = canonicalize(&GROUP, body)?;
-        let name = doc
-            .get("displayName")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
-        let name = validate_name("displayName", name)
-            .map_err(|e| ScimError::invalid_value(e.to_string()))?;
-        let external_id = doc
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let members = member_ids(doc.get("members").unwrap_or(&Value::Null), "members")?;
-        if members.len() > MAX_MEMBER_VALUES {
-            return Err(ScimError::bad(
-                ScimType::TooMany,
-                format!("at most {MAX_MEMBER_VALUES} members per request"),
-            ));
-        }
+        let (name, external_id) = name_and_external_id(&doc)?;
+        let members = named_members(&doc)?;
         let rules = mapping_rules(&sc.connection).map_err(ScimError::from)?;
         let group = IdpGroup {
             id: external_id.clone(),
@@ -357,7 +323,7 @@ impl Service {
             .finish_write(sc, tx, outcome)
             .await?
             .unwrap_or_default();
-        self.group_after(sc, &id).await
+        self.scim_get_group(sc, &id, projection).await
     }
 
     async fn create_group_in(
@@ -367,7 +333,7 @@ impl Service {
         key: &str,
         name: String,
         external_id: Option<String>,
-        mut members: Vec<String>,
+        members: Vec<String>,
     ) -> Outcome<Option<String>> {
         let existing = Entity::find()
             .filter(Column::Key.eq(key))
@@ -386,81 +352,83 @@ impl Service {
             ))
             .into());
         }
-        members.sort();
-        members.dedup();
-        check_members(tx.db(), sc, &members).await?;
         let res = Resource::team(key);
         let now = tx.now_ms();
-        let (team, before, action, what) = match existing {
+        let backend = tx.backend();
+        let delta = MembershipDelta {
+            reset: true,
+            add: members.clone(),
+            remove: Vec::new(),
+        };
+        let (team, before, change, mut writes) = match existing {
+            // Adopting a team no IdP owns: its membership becomes the group's.
             Some(t) => {
-                let before = audit_snapshot(tx.db(), &t).await?;
-                let mut am: ActiveModel = t.clone().into();
-                am.name = Set(name.clone());
-                am.idp_synced = Set(true);
-                am.connection_key = Set(Some(sc.key().to_owned()));
-                am.external_id = Set(external_id);
-                am.version = Set(t.version + 1);
-                am.updated_at = Set(now);
-                (
-                    am.update(tx.db()).await?,
-                    Some(before),
-                    "updateTeamMembers",
-                    "adopted existing team",
-                )
+                let stored = team_members::ids_of(tx.db(), &t.id).await?;
+                let change = resolve(tx.db(), sc, &t.id, &delta, Some(stored)).await?;
+                let adopted = Model {
+                    name: name.clone(),
+                    idp_synced: true,
+                    connection_key: Some(sc.key().to_owned()),
+                    external_id,
+                    version: t.version + 1,
+                    updated_at: now,
+                    member_count: change.count_after(t.member_count),
+                    ..t.clone()
+                };
+                let writes = vec![team_row_update(backend, &adopted)];
+                (adopted, Some(t), change, writes)
             }
             None => {
-                let t = ActiveModel {
-                    id: Set(new_id()),
-                    key: Set(key.to_owned()),
-                    name: Set(name.clone()),
-                    description: Set(String::new()),
-                    custom_roles: Set("[]".to_owned()),
-                    role_attributes: Set("{}".to_owned()),
-                    idp_synced: Set(true),
-                    connection_key: Set(Some(sc.key().to_owned())),
-                    external_id: Set(external_id),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(tx.db())
-                .await?;
-                (t, None, "createTeam", "created team")
+                let t = Model {
+                    id: new_id(),
+                    key: key.to_owned(),
+                    name: name.clone(),
+                    description: String::new(),
+                    custom_roles: "[]".to_owned(),
+                    role_attributes: "{}".to_owned(),
+                    idp_synced: true,
+                    connection_key: Some(sc.key().to_owned()),
+                    external_id,
+                    member_count: 0,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let change = resolve(tx.db(), sc, &t.id, &delta, Some(Vec::new())).await?;
+                let writes = vec![Entity::insert(ActiveModel::from(t.clone())).build(backend)];
+                (t, None, change, writes)
             }
         };
-        let removed = if before.is_some() {
-            let old = crate::service::teams::member_ids(tx.db(), &team.id).await?;
-            set_members(tx.db(), &team.id, &members).await?;
-            old.into_iter()
-                .filter(|m| members.binary_search(m).is_err())
-                .collect()
-        } else {
-            insert_members(tx.db(), &team.id, &members).await?;
-            Vec::new()
-        };
-        rewrite_index(
-            tx.db(),
+        writes.extend(team_members::remove(backend, &team.id, &change.removed));
+        writes.extend(team_members::add(backend, &team.id, &change.added));
+        writes.extend(index_rewrites(
+            backend,
             Kind::Group,
             &team.id,
             index_values(&GROUP, &group_doc(&team)),
             before.is_none(),
-        )
-        .await?;
+        ));
+        let count_before = before.as_ref().map_or(0, |t| t.member_count);
+        let count_after = change.count_after(count_before);
+        let (action, what) = if before.is_some() {
+            ("updateTeamMembers", "adopted existing team")
+        } else {
+            ("createTeam", "created team")
+        };
         let mut draft = AuditDraft::new("team", &team.name, action, &res);
-        if action == "updateTeamMembers" {
+        if before.is_some() {
             draft = draft.access("updateTeamName", &res);
         }
-        tx.audit(
-            draft
-                .describe(format!(
-                    "SCIM POST by connection {}: {what} {key} with {} member(s); the IdP now owns its name and membership",
-                    sc.key(),
-                    members.len()
-                ))
-                .before(before)
-                .after(Some(audit_snapshot(tx.db(), &team).await?))
-                .delta(json!({"scim": {"operation": "POST", "connection": sc.key()}, "addedMembers": members, "removedMembers": removed})),
-        );
+        let draft = draft
+            .describe(format!(
+                "SCIM POST by connection {}: {what} {key} with {} member(s); the IdP now owns its name and membership",
+                sc.key(),
+                members.len()
+            ))
+            .before(before.as_ref().map(|t| audit_snapshot(t, count_before)))
+            .after(Some(audit_snapshot(&team, count_after)))
+            .delta(membership_delta(Operation::Post, sc, &change, count_before, count_after));
+        tx.write_audited(writes, draft).await?;
         Ok(Some(team.id))
     }
 
@@ -471,9 +439,15 @@ impl Service {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        projection: &Projection,
     ) -> ScimResult<Value> {
         let doc = canonicalize(&GROUP, body)?;
         let members = member_ids(doc.get("members").unwrap_or(&Value::Null), "members")?;
+        if members.len() > MAX_MEMBER_VALUES {
+            return Err(ScimError::too_many(format!(
+                "at most {MAX_MEMBER_VALUES} members per request"
+            )));
+        }
         let mut tx = self.begin_write(&sc.ctx).await?;
         let t = find_visible(tx.db(), sc, id).await?;
         check_if_match(if_match, t.version)?;
@@ -488,17 +462,19 @@ impl Service {
             )
             .await;
         self.finish_write(sc, tx, outcome).await?;
-        self.group_after(sc, id).await
+        self.scim_get_group(sc, id, projection).await
     }
 
-    /// `PATCH /Groups/{id}`; returns the group without members when `members` is false.
+    /// `PATCH /Groups/{id}`. Answers with the group only when the request asks for
+    /// attributes (`Some(projection)`); else nothing is rendered or loaded for the answer.
     pub async fn scim_patch_group(
         &self,
         sc: &ScimCtx,
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-    ) -> ScimResult<Value> {
+        answer: Option<&Projection>,
+    ) -> ScimResult<Option<Value>> {
         let ops = parse_patch(body)?;
         let (rest, changes) = split_member_ops(&GROUP, ops)?;
         let named: usize = changes
@@ -511,23 +487,32 @@ impl Service {
             })
             .sum();
         if named > MAX_MEMBER_VALUES {
-            return Err(ScimError::bad(
-                ScimType::TooMany,
-                format!("at most {MAX_MEMBER_VALUES} member values per request"),
-            ));
+            return Err(ScimError::too_many(format!(
+                "at most {MAX_MEMBER_VALUES} member values per request"
+            )));
         }
         let mut tx = self.begin_write(&sc.ctx).await?;
         let t = find_visible(tx.db(), sc, id).await?;
         check_if_match(if_match, t.version)?;
-        let base = group_doc(&t);
-        let doc = apply(&GROUP, &base, &t.id, &rest)?;
+        let doc = apply(&GROUP, &group_doc(&t), &t.id, &rest)?;
         let outcome = self
             .update_group_in(&mut tx, sc, &t, doc, changes, Operation::Patch)
             .await;
-        self.finish_write(sc, tx, outcome).await?;
-        self.group_after(sc, id).await
+        let updated = self.finish_write(sc, tx, outcome).await?;
+        match answer {
+            None => Ok(None),
+            Some(projection) => {
+                let t = match updated {
+                    Some(t) => t,
+                    None => t,
+                };
+                self.render_group(&t, projection).await.map(Some)
+            }
+        }
     }
 
+    /// Applies a new document and membership changes to a synced team; `None` when nothing
+    /// changes (then nothing is written or audited).
     async fn update_group_in(
         &self,
         tx: &mut WriteTx<'_>,
@@ -536,149 +521,44 @@ impl Service {
         doc: Map<String, Value>,
         changes: Vec<MemberChange>,
         op: Operation,
-    ) -> Outcome<Option<()>> {
-        let name = doc
-            .get("displayName")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
-        let name = validate_name("displayName", name)
-            .map_err(|e| ScimError::invalid_value(e.to_string()))?;
-        let external_id = doc
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let needs_current = changes
-            .iter()
-            .any(|c| matches!(c, MemberChange::RemoveWhere(_)));
-        let current = if needs_current {
-            Some(
-                members_of(tx.db(), std::slice::from_ref(&t.id))
-                    .await?
-                    .remove(&t.id)
-                    .unwrap_or_default(),
-            )
+    ) -> Outcome<Option<Model>> {
+        let (name, external_id) = name_and_external_id(&doc)?;
+        let stored = if needs_whole_membership(&changes) {
+            Some(team_members::ids_of(tx.db(), &t.id).await?)
         } else {
             None
         };
-        let delta = fold(&changes, current.as_deref())?;
-        check_members(tx.db(), sc, &delta.add).await?;
-        // What really changes: adds that are not members yet, removes that are.
-        let existing: HashSet<String> = if delta.reset {
-            crate::service::teams::member_ids(tx.db(), &t.id)
-                .await?
-                .into_iter()
-                .collect()
-        } else {
-            let mut found = HashSet::new();
-            let probe: Vec<&String> = delta.add.iter().chain(delta.remove.iter()).collect();
-            let per_statement = values_per_statement(tx.backend(), 1);
-            for chunk in probe.chunks(per_statement) {
-                let ids: Vec<String> = chunk.iter().map(|s| (*s).clone()).collect();
-                let rows: Vec<String> = entity::team_member::Entity::find()
-                    .select_only()
-                    .column(entity::team_member::Column::MemberId)
-                    .filter(entity::team_member::Column::TeamId.eq(t.id.clone()))
-                    .filter(entity::team_member::Column::MemberId.is_in(ids))
-                    .into_tuple()
-                    .all(tx.db())
-                    .await?;
-                found.extend(rows);
-            }
-            found
-        };
-        let (to_add, to_remove): (Vec<String>, Vec<String>) = if delta.reset {
-            let keep: HashSet<&String> = delta.add.iter().collect();
-            (
-                delta
-                    .add
-                    .iter()
-                    .filter(|id| !existing.contains(*id))
-                    .cloned()
-                    .collect(),
-                existing
-                    .iter()
-                    .filter(|id| !keep.contains(id))
-                    .cloned()
-                    .collect(),
-            )
-        } else {
-            (
-                delta
-                    .add
-                    .iter()
-                    .filter(|id| !existing.contains(*id))
-                    .cloned()
-                    .collect(),
-                delta
-                    .remove
-                    .iter()
-                    .filter(|id| existing.contains(*id))
-                    .cloned()
-                    .collect(),
-            )
-        };
+        let delta = fold(&changes, stored.as_deref())?;
+        let change = resolve(tx.db(), sc, &t.id, &delta, stored).await?;
         let renamed = name != t.name;
         let external_changed = external_id != t.external_id;
-        if to_add.is_empty() && to_remove.is_empty() && !renamed && !external_changed {
+        if change.is_empty() && !renamed && !external_changed {
             return Ok(None);
         }
-        let res = Resource::team(&t.key);
-        let before = audit_snapshot(tx.db(), t).await?;
-        delete_members(tx.db(), &t.id, &to_remove).await?;
-        insert_members(tx.db(), &t.id, &to_add).await?;
-        let mut am: ActiveModel = t.clone().into();
-        am.name = Set(name);
-        am.external_id = Set(external_id);
-        am.version = Set(t.version + 1);
-        am.updated_at = Set(tx.now_ms());
-        let updated = am.update(tx.db()).await?;
+        let backend = tx.backend();
+        let updated = Model {
+            name,
+            external_id,
+            version: t.version + 1,
+            updated_at: tx.now_ms(),
+            member_count: change.count_after(t.member_count),
+            ..t.clone()
+        };
+        let mut writes = team_members::remove(backend, &t.id, &change.removed);
+        writes.extend(team_members::add(backend, &t.id, &change.added));
+        writes.push(team_row_update(backend, &updated));
         if renamed {
-            rewrite_index(
-                tx.db(),
+            writes.extend(index_rewrites(
+                backend,
                 Kind::Group,
                 &t.id,
                 index_values(&GROUP, &group_doc(&updated)),
                 false,
-            )
-            .await?;
+            ));
         }
-        let mut actions = Vec::new();
-        if !to_add.is_empty() || !to_remove.is_empty() {
-            actions.push("updateTeamMembers");
-        }
-        if renamed || external_changed {
-            actions.push("updateTeamName");
-        }
-        let mut draft = AuditDraft::new(
-            "team",
-            &updated.name,
-            actions.first().copied().unwrap_or("updateTeamName"),
-            &res,
-        );
-        for a in actions.iter().skip(1) {
-            draft = draft.access(a, &res);
-        }
-        let mut what = Vec::new();
-        if renamed {
-            what.push(format!("renamed to {:?}", updated.name));
-        }
-        if !to_add.is_empty() {
-            what.push(format!("added {} member(s)", to_add.len()));
-        }
-        if !to_remove.is_empty() {
-            what.push(format!("removed {} member(s)", to_remove.len()));
-        }
-        if external_changed && what.is_empty() {
-            what.push("changed externalId".to_owned());
-        }
-        tx.audit(
-            draft
-                .describe(format!("SCIM {} by connection {}: team {} {}", op.as_str(), sc.key(), t.key, what.join(", ")))
-                .before(Some(before))
-                .after(Some(audit_snapshot(tx.db(), &updated).await?))
-                .delta(json!({"scim": {"operation": op.as_str(), "connection": sc.key()}, "addedMembers": to_add, "removedMembers": to_remove})),
-        );
-        Ok(Some(()))
+        let draft = group_update_draft(sc, op, t, &updated, &change, renamed, external_changed);
+        tx.write_audited(writes, draft).await?;
+        Ok(Some(updated))
     }
 
     /// `DELETE /Groups/{id}`: the team goes, with its role bindings; members stay.
@@ -692,28 +572,125 @@ impl Service {
         let t = find_visible(tx.db(), sc, id).await?;
         check_if_match(if_match, t.version)?;
         let res = Resource::team(&t.key);
-        let before = audit_snapshot(tx.db(), &t).await?;
-        let members = crate::service::teams::member_ids(tx.db(), &t.id).await?;
-        entity::team_member::Entity::delete_many()
-            .filter(entity::team_member::Column::TeamId.eq(t.id.clone()))
-            .exec(tx.db())
-            .await?;
-        rewrite_index(tx.db(), Kind::Group, &t.id, Vec::new(), false).await?;
-        Entity::delete_by_id(t.id.clone()).exec(tx.db()).await?;
-        tx.audit(
-            AuditDraft::new("team", &t.name, "deleteTeam", &res)
-                .describe(format!(
-                    "SCIM DELETE by connection {}: deleted team {} with its role bindings ({} member(s) left it)",
-                    sc.key(),
-                    t.key,
-                    members.len()
-                ))
-                .before(Some(before))
-                .delta(json!({"scim": {"operation": Operation::Delete.as_str(), "connection": sc.key()}, "removedMembers": members})),
-        );
+        let members = team_members::ids_of(tx.db(), &t.id).await?;
+        let backend = tx.backend();
+        let mut writes = team_members::clear(backend, &t.id);
+        writes.extend(index_rewrites(
+            backend,
+            Kind::Group,
+            &t.id,
+            Vec::new(),
+            false,
+        ));
+        writes.push(Entity::delete_by_id(t.id.clone()).build(backend));
+        let removed = MembershipChange {
+            added: Vec::new(),
+            removed: members,
+        };
+        let draft = AuditDraft::new("team", &t.name, "deleteTeam", &res)
+            .describe(format!(
+                "SCIM DELETE by connection {}: deleted team {} with its role bindings ({} member(s) left it)",
+                sc.key(),
+                t.key,
+                removed.removed.len()
+            ))
+            .before(Some(audit_snapshot(&t, t.member_count)))
+            .delta(membership_delta(Operation::Delete, sc, &removed, t.member_count, 0));
+        tx.write_audited(writes, draft).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The UPDATE of what SCIM owns of a team's row (its member count moves with the membership
+/// statements).
+fn team_row_update(backend: sea_orm::DatabaseBackend, t: &Model) -> Statement {
+    Entity::update_many()
+        .col_expr(Column::Name, t.name.clone().into())
+        .col_expr(Column::ExternalId, t.external_id.clone().into())
+        .col_expr(Column::IdpSynced, t.idp_synced.into())
+        .col_expr(Column::ConnectionKey, t.connection_key.clone().into())
+        .col_expr(Column::Version, t.version.into())
+        .col_expr(Column::UpdatedAt, t.updated_at.into())
+        .filter(Column::Id.eq(t.id.clone()))
+        .build(backend)
+}
+
+/// The audit delta of a membership change: who was added and removed, and the count before
+/// and after.
+fn membership_delta(
+    op: Operation,
+    sc: &ScimCtx,
+    change: &MembershipChange,
+    count_before: i64,
+    count_after: i64,
+) -> Value {
+    json!({
+        "scim": {"operation": op.as_str(), "connection": sc.key()},
+        "addedMembers": change.added,
+        "removedMembers": change.removed,
+        "memberCount": {"before": count_before, "after": count_after},
+    })
+}
+
+/// The audit entry of a group update: the actions it exercised, what it did in words, the
+/// team before and after (with member counts) and the membership delta.
+fn group_update_draft(
+    sc: &ScimCtx,
+    op: Operation,
+    before: &Model,
+    after: &Model,
+    change: &MembershipChange,
+    renamed: bool,
+    external_changed: bool,
+) -> AuditDraft {
+    let res = Resource::team(&before.key);
+    let mut actions = Vec::new();
+    if !change.is_empty() {
+        actions.push("updateTeamMembers");
+    }
+    if renamed || external_changed {
+        actions.push("updateTeamName");
+    }
+    let mut draft = AuditDraft::new(
+        "team",
+        &after.name,
+        actions.first().copied().unwrap_or("updateTeamName"),
+        &res,
+    );
+    for a in actions.iter().skip(1) {
+        draft = draft.access(a, &res);
+    }
+    let mut what = Vec::new();
+    if renamed {
+        what.push(format!("renamed to {:?}", after.name));
+    }
+    if !change.added.is_empty() {
+        what.push(format!("added {} member(s)", change.added.len()));
+    }
+    if !change.removed.is_empty() {
+        what.push(format!("removed {} member(s)", change.removed.len()));
+    }
+    if external_changed && what.is_empty() {
+        what.push("changed externalId".to_owned());
+    }
+    draft
+        .describe(format!(
+            "SCIM {} by connection {}: team {} {}",
+            op.as_str(),
+            sc.key(),
+            before.key,
+            what.join(", ")
+        ))
+        .before(Some(audit_snapshot(before, before.member_count)))
+        .after(Some(audit_snapshot(after, after.member_count)))
+        .delta(membership_delta(
+            op,
+            sc,
+            change,
+            before.member_count,
+            after.member_count,
+        ))
 }
 
 /// The group attributes besides members, as a canonical document.
@@ -725,43 +702,4 @@ fn group_doc(t: &Model) -> Map<String, Value> {
         doc.insert("externalId".into(), json!(x));
     }
     doc
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn membership_changes_fold_in_order() {
-        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let d = fold(
-            &[
-                MemberChange::Add(ids(&["a", "b", "c"])),
-                MemberChange::Remove(ids(&["b", "x"])),
-                MemberChange::Add(ids(&["x"])),
-            ],
-            None,
-        )
-        .unwrap();
-        assert!(!d.reset);
-        assert_eq!(d.add, ids(&["a", "c", "x"]));
-        assert_eq!(d.remove, ids(&["b"]));
-        let d = fold(
-            &[
-                MemberChange::Add(ids(&["a"])),
-                MemberChange::Replace(ids(&["z"])),
-            ],
-            None,
-        )
-        .unwrap();
-        assert!(d.reset);
-        assert_eq!(d.add, ids(&["z"]));
-        let f = crate::scim::filter::parse_filter(r#"value sw "1" or type ne "User""#).unwrap();
-        let current = vec![
-            ("1".to_owned(), "bob@x".to_owned()),
-            ("2".to_owned(), "ann@x".to_owned()),
-        ];
-        let d = fold(&[MemberChange::RemoveWhere(f)], Some(&current)).unwrap();
-        assert_eq!(d.remove, ids(&["1"]));
-    }
 }

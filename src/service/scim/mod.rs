@@ -13,11 +13,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{Map, Value, json};
 
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
-use crate::scim::discovery::MAX_RESULTS;
-use crate::scim::error::{ScimError, ScimResult};
-use crate::scim::filter::{AttrPath, Filter};
-use crate::scim::resource::IndexValue;
-use crate::scim::schema::LIST_RESPONSE_URN;
+use crate::domain::scim::discovery::MAX_RESULTS;
+use crate::domain::scim::error::{ScimError, ScimFailure, ScimResult};
+use crate::domain::scim::filter::{AttrPath, Filter};
+use crate::domain::scim::resource::{IndexValue, Projection};
+use crate::domain::scim::schema::LIST_RESPONSE_URN;
 
 /// Page size when a list request gives no `count`.
 pub const DEFAULT_COUNT: u64 = 100;
@@ -44,8 +44,7 @@ pub struct ListRequest {
     pub count: Option<u64>,
     pub sort_by: Option<AttrPath>,
     pub descending: bool,
-    pub attributes: Vec<AttrPath>,
-    pub excluded: Vec<AttrPath>,
+    pub projection: Projection,
 }
 
 impl ListRequest {
@@ -144,6 +143,31 @@ pub fn check_if_match(if_match: Option<&str>, version: i64) -> ScimResult<()> {
             "If-Match {header} does not match the current version {}",
             etag(version)
         )))
+    }
+}
+
+/// A service failure in SCIM's terms.
+impl From<crate::error::Error> for ScimError {
+    fn from(err: crate::error::Error) -> Self {
+        use crate::error::Error as E;
+        let detail = err.to_string();
+        match err {
+            E::InvalidRequest(_) => Self::invalid_value(detail),
+            E::Unauthorized(_) => Self::unauthorized(detail),
+            E::Forbidden(_) | E::ApprovalRequired(_) => Self::forbidden(detail),
+            E::NotFound(_) => Self::not_found(detail),
+            E::Conflict(_) => Self::uniqueness(detail),
+            E::PreconditionFailed(_) => Self::precondition_failed(detail),
+            E::PayloadTooLarge(_) => Self::new(ScimFailure::PayloadTooLarge, None, detail),
+            E::RateLimited(_) => Self::new(ScimFailure::TooManyRequests, None, detail),
+            E::Internal(_) => Self::internal(detail),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ScimError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        crate::error::Error::from(err).into()
     }
 }
 
@@ -247,20 +271,6 @@ impl Service {
     }
 }
 
-/// Replaces the filter-index rows of one resource (`fresh`: it has none yet).
-pub(crate) async fn rewrite_index(
-    db: &impl ConnectionTrait,
-    kind: query::Kind,
-    id: &str,
-    rows: Vec<IndexValue>,
-    fresh: bool,
-) -> ScimResult<()> {
-    for statement in index_rewrites(db.get_database_backend(), kind, id, rows, fresh) {
-        db.execute_raw(statement).await?;
-    }
-    Ok(())
-}
-
 /// The statements that replace the filter-index rows of one resource (`fresh`: it has none
 /// yet), for a command to send with its other writes.
 pub(crate) fn index_rewrites(
@@ -326,7 +336,10 @@ mod tests {
         assert!(check_if_match(Some("\"3\""), 3).is_ok());
         assert!(check_if_match(Some("W/\"1\", W/\"3\""), 3).is_ok());
         assert!(check_if_match(Some("*"), 3).is_ok());
-        assert_eq!(check_if_match(Some("W/\"2\""), 3).unwrap_err().status, 412);
+        assert_eq!(
+            check_if_match(Some("W/\"2\""), 3).unwrap_err().failure,
+            ScimFailure::PreconditionFailed
+        );
         assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(
             redact(&json!({"a": [{"Password": "x"}]})),

@@ -17,9 +17,9 @@
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{DatabaseBackend, Value as DbValue};
 
-use crate::scim::error::{ScimError, ScimResult};
-use crate::scim::filter::{AttrPath, CompareOp, Filter, Literal};
-use crate::scim::schema::{AttrDef, AttrType, Container, ResolvedAttr, ResourceSchema};
+use crate::domain::scim::error::{ScimError, ScimResult};
+use crate::domain::scim::filter::{AttrPath, CompareOp, Filter, Literal};
+use crate::domain::scim::schema::{AttrDef, AttrType, Container, ResolvedAttr, ResourceSchema};
 
 /// Which table a filter runs over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +43,8 @@ impl Kind {
     }
     pub fn schema(self) -> &'static ResourceSchema {
         match self {
-            Kind::User => &crate::scim::schema::USER,
-            Kind::Group => &crate::scim::schema::GROUP,
+            Kind::User => &crate::domain::scim::schema::USER,
+            Kind::Group => &crate::domain::scim::schema::GROUP,
         }
     }
 }
@@ -111,7 +111,7 @@ fn source(kind: Kind, path: &AttrPath) -> ScimResult<(Source, &'static AttrDef)>
         (_, _, _, _) if leaf.ty == AttrType::Binary => {
             return Err(unsupported(path, "binary values cannot be filtered"));
         }
-        (_, _, _, _) if leaf.mutability == crate::scim::schema::Mutability::WriteOnly => {
+        (_, _, _, _) if leaf.mutability == crate::domain::scim::schema::Mutability::WriteOnly => {
             return Err(unsupported(
                 path,
                 "write-only attributes cannot be filtered",
@@ -303,7 +303,8 @@ fn text_literal(
             }
         }
         (AttrType::Boolean, Literal::String(s))
-            if crate::scim::filter::as_bool(&serde_json::Value::String(s.clone())).is_some()
+            if crate::domain::scim::filter::as_bool(&serde_json::Value::String(s.clone()))
+                .is_some()
                 && matches!(op, CompareOp::Eq | CompareOp::Ne) =>
         {
             Ok(s.to_lowercase())
@@ -422,7 +423,7 @@ fn compare(
             let active = match value {
                 Literal::Bool(b) => *b,
                 Literal::String(s) => {
-                    crate::scim::filter::as_bool(&serde_json::Value::String(s.clone()))
+                    crate::domain::scim::filter::as_bool(&serde_json::Value::String(s.clone()))
                         .ok_or_else(|| unsupported(path, "compare active with true or false"))?
                 }
                 _ => return Err(unsupported(path, "compare active with true or false")),
@@ -707,7 +708,7 @@ pub fn order_by(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::filter::parse_filter;
+    use crate::domain::scim::filter::parse_filter;
 
     fn sql(kind: Kind, f: &str, backend: DatabaseBackend) -> ScimResult<(String, Vec<DbValue>)> {
         let mut s = Sql::new(backend);

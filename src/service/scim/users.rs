@@ -27,10 +27,10 @@ use super::{
 };
 use crate::domain::mapping::{self, MappingError};
 use crate::domain::policy::{BaseRole, Resource};
-use crate::scim::error::{ScimError, ScimResult};
-use crate::scim::patch::{apply, parse_patch};
-use crate::scim::resource::{canonicalize, idp_profile, index_values, project};
-use crate::scim::schema::{GATEHOUSE_URN, LAUNCHDARKLY_URN, USER, USER_URN};
+use crate::domain::scim::error::{ScimError, ScimResult};
+use crate::domain::scim::patch::{apply, parse_patch};
+use crate::domain::scim::resource::{Projection, canonicalize, idp_profile, index_values};
+use crate::domain::scim::schema::{GATEHOUSE_URN, LAUNCHDARKLY_URN, USER, USER_URN};
 use crate::service::connections::mapping_rules;
 use crate::service::members::{
     check_custom_roles, check_role_requirements, rep_with_teams, revoke_member_credentials,
@@ -301,11 +301,7 @@ impl Service {
             });
         }
         let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
-        let wants_groups = !req
-            .excluded
-            .iter()
-            .any(|p| p.name.eq_ignore_ascii_case("groups"));
-        let groups = if wants_groups {
+        let groups = if req.projection.includes("groups") {
             groups_of(self.db(), sc, &ids).await?
         } else {
             Default::default()
@@ -314,12 +310,7 @@ impl Service {
         let mut resources = Vec::with_capacity(rows.len());
         for m in &rows {
             let g = groups.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
-            resources.push(project(
-                &USER,
-                render(&base, m, g)?,
-                &req.attributes,
-                &req.excluded,
-            ));
+            resources.push(req.projection.apply(&USER, render(&base, m, g)?));
         }
         Ok(ListPage {
             total,
@@ -328,33 +319,61 @@ impl Service {
         })
     }
 
-    pub async fn scim_get_user(&self, sc: &ScimCtx, id: &str) -> ScimResult<Value> {
+    /// One user as `projection` asks for it.
+    pub async fn scim_get_user(
+        &self,
+        sc: &ScimCtx,
+        id: &str,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
         let m = find_visible(self.db(), sc, id).await?;
-        let groups = groups_of(self.db(), sc, std::slice::from_ref(&m.id)).await?;
-        render(
-            &self.scim_base(),
-            &m,
-            groups.get(&m.id).map(Vec::as_slice).unwrap_or(&[]),
-        )
+        self.render_user(sc, &m, projection, true).await
     }
 
-    async fn scim_user_after(&self, sc: &ScimCtx, m: Option<Model>, id: &str) -> ScimResult<Value> {
-        match m {
-            Some(m) => {
-                let groups = groups_of(self.db(), sc, std::slice::from_ref(&m.id)).await?;
-                render(
-                    &self.scim_base(),
-                    &m,
-                    groups.get(&m.id).map(Vec::as_slice).unwrap_or(&[]),
-                )
-            }
-            None => self.scim_get_user(sc, id).await,
+    /// A user as `projection` asks for it; its groups are loaded only if the response holds
+    /// them and it may have any (`in_groups`).
+    async fn render_user(
+        &self,
+        sc: &ScimCtx,
+        m: &Model,
+        projection: &Projection,
+        in_groups: bool,
+    ) -> ScimResult<Value> {
+        let groups = if in_groups && projection.includes("groups") {
+            groups_of(self.db(), sc, std::slice::from_ref(&m.id)).await?
+        } else {
+            Default::default()
+        };
+        let rendered = render(
+            &self.scim_base(),
+            m,
+            groups.get(&m.id).map(Vec::as_slice).unwrap_or(&[]),
+        )?;
+        Ok(projection.apply(&USER, rendered))
+    }
+
+    /// The user after a write: as saved, or (nothing changed) as stored.
+    async fn scim_user_after(
+        &self,
+        sc: &ScimCtx,
+        saved: Option<Model>,
+        id: &str,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
+        match saved {
+            Some(m) => self.render_user(sc, &m, projection, true).await,
+            None => self.scim_get_user(sc, id, projection).await,
         }
     }
 
     /// `POST /Users`. A userName that SCIM deleted earlier (the member kept, deactivated)
     /// brings that member back with the new attributes.
-    pub async fn scim_create_user(&self, sc: &ScimCtx, body: &Value) -> ScimResult<Value> {
+    pub async fn scim_create_user(
+        &self,
+        sc: &ScimCtx,
+        body: &Value,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
         let doc = canonicalize(&USER, body)?;
         let (_, user_name, _) = finish(doc.clone())?;
         let mut tx = self.begin_write(&sc.ctx).await?;
@@ -382,11 +401,8 @@ impl Service {
         let saved = self.finish_write(sc, tx, outcome).await?;
         match saved {
             // A new member belongs to no group yet: no need to look.
-            Some(m) if !revived => render(&self.scim_base(), &m, &[]),
-            other => {
-                let id = other.as_ref().map(|m| m.id.clone()).unwrap_or_default();
-                self.scim_user_after(sc, other, &id).await
-            }
+            Some(m) => self.render_user(sc, &m, projection, revived).await,
+            None => Err(ScimError::internal("a created user was not saved")),
         }
     }
 
@@ -397,6 +413,7 @@ impl Service {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        projection: &Projection,
     ) -> ScimResult<Value> {
         let doc = canonicalize(&USER, body)?;
         let mut tx = self.begin_write(&sc.ctx).await?;
@@ -406,7 +423,7 @@ impl Service {
             .save_user(&mut tx, sc, Some(&m), doc, Operation::Put, None)
             .await;
         let saved = self.finish_write(sc, tx, outcome).await?;
-        self.scim_user_after(sc, saved, id).await
+        self.scim_user_after(sc, saved, id, projection).await
     }
 
     /// `PATCH /Users/{id}`: all operations apply, or none.
@@ -416,6 +433,7 @@ impl Service {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        projection: &Projection,
     ) -> ScimResult<Value> {
         let ops = parse_patch(body)?;
         let mut tx = self.begin_write(&sc.ctx).await?;
@@ -431,7 +449,7 @@ impl Service {
             .save_user(&mut tx, sc, Some(&m), doc, Operation::Patch, Some(delta))
             .await;
         let saved = self.finish_write(sc, tx, outcome).await?;
-        self.scim_user_after(sc, saved, id).await
+        self.scim_user_after(sc, saved, id, projection).await
     }
 
     /// `DELETE /Users/{id}`: deactivates (keeping the member and hiding it from SCIM) or
@@ -475,10 +493,11 @@ impl Service {
         let (tokens, sessions) = revoke_member_credentials(tx, &m.id).await?;
         let revoked = format!("{tokens} token(s) and {sessions} session(s)");
         let draft = if delete {
-            entity::team_member::Entity::delete_many()
-                .filter(entity::team_member::Column::MemberId.eq(m.id.clone()))
-                .exec(tx.db())
-                .await?;
+            crate::service::team_members::run(
+                tx.db(),
+                crate::service::team_members::remove_everywhere(tx.backend(), &m.id),
+            )
+            .await?;
             entity::scim_value::Entity::delete_many()
                 .filter(entity::scim_value::Column::ResourceKind.eq(Kind::User.as_str()))
                 .filter(entity::scim_value::Column::ResourceId.eq(m.id.clone()))

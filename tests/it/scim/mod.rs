@@ -5,6 +5,7 @@
 mod entra;
 mod errors;
 mod filters;
+mod membership;
 mod okta;
 
 use reqwest::header::HeaderMap;

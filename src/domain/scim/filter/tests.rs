@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::scim::schema::{GROUP, USER};
+use crate::domain::scim::schema::{GROUP, USER};
 
 fn p(s: &str) -> Filter {
     parse_filter(s).unwrap_or_else(|e| panic!("{s}: {e}"))

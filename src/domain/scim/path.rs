@@ -110,7 +110,7 @@ pub fn resolve(rs: &ResourceSchema, path: &PatchPath, raw: &str) -> ScimResult<T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::schema::{ENTERPRISE_SCHEMA, GROUP, USER};
+    use crate::domain::scim::schema::{ENTERPRISE_SCHEMA, GROUP, USER};
 
     #[test]
     fn paths_parse_and_resolve() {
@@ -150,7 +150,7 @@ mod tests {
             let e = parse_path(bad).unwrap_err();
             assert_eq!(
                 e.scim_type,
-                Some(crate::scim::error::ScimType::InvalidPath),
+                Some(crate::domain::scim::error::ScimType::InvalidPath),
                 "{bad}"
             );
         }

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::ast::{CompareOp, Filter, Literal};
-use crate::scim::schema::{AttrDef, AttrType};
+use crate::domain::scim::schema::{AttrDef, AttrType};
 
 /// Whether `element` (an object) satisfies `filter`, whose paths name sub-attributes of
 /// `parent`. The error says which part of the filter cannot be evaluated.

@@ -372,6 +372,53 @@ pub fn parse_attribute_list(list: &str) -> ScimResult<Vec<AttrPath>> {
         .collect()
 }
 
+/// What a request asked its response to hold: `attributes` (only these, besides those
+/// returned always) and `excludedAttributes` (all but these). The one place projection
+/// happens: a command asks it what to load, then applies it to what it rendered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Projection {
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+impl Projection {
+    /// From the two comma-separated lists a request may carry.
+    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> ScimResult<Self> {
+        Ok(Projection {
+            attributes: parse_attribute_list(attributes.unwrap_or(""))
+                .map_err(|e| ScimError::invalid_value(format!("attributes: {}", e.detail)))?,
+            excluded: parse_attribute_list(excluded.unwrap_or("")).map_err(|e| {
+                ScimError::invalid_value(format!("excludedAttributes: {}", e.detail))
+            })?,
+        })
+    }
+
+    /// True when the request named no attributes either way.
+    pub fn is_default(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
+    /// Whether the response holds (some of) the top-level attribute `name`, so a command can
+    /// leave out what nobody will read (a group's members above all).
+    pub fn includes(&self, name: &str) -> bool {
+        let excluded_whole = self
+            .excluded
+            .iter()
+            .any(|p| p.sub.is_none() && p.name.eq_ignore_ascii_case(name));
+        let selected = self.attributes.is_empty()
+            || self
+                .attributes
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(name));
+        !excluded_whole && selected
+    }
+
+    /// The rendered resource as the request asked for it.
+    pub fn apply(&self, rs: &ResourceSchema, doc: Value) -> Value {
+        project(rs, doc, &self.attributes, &self.excluded)
+    }
+}
+
 /// Applies `attributes` / `excludedAttributes` to a rendered resource. `id` and `schemas`
 /// (returned "always") stay; unknown names select nothing.
 pub fn project(
@@ -685,7 +732,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::scim::schema::{ENTERPRISE_URN, GROUP, LAUNCHDARKLY_URN, USER, USER_URN};
+    use crate::domain::scim::schema::{ENTERPRISE_URN, GROUP, LAUNCHDARKLY_URN, USER, USER_URN};
 
     #[test]
     fn entra_and_okta_bodies_become_canonical() {

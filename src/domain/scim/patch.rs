@@ -109,7 +109,7 @@ pub fn parse_patch(body: &Value) -> ScimResult<Vec<Operation>> {
     }
     if ops.len() > MAX_OPERATIONS {
         return Err(ScimError::new(
-            413,
+            super::error::ScimFailure::PayloadTooLarge,
             Some(super::error::ScimType::TooMany),
             format!("at most {MAX_OPERATIONS} operations per request"),
         ));

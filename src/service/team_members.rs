@@ -1,0 +1,122 @@
+//! Team membership rows: the one place that writes `team_member`, and that moves each team's
+//! `member_count` in the same statements, so the count is exact without ever counting a
+//! team's rows. Writers hand the statements to their write transaction (in one round trip
+//! with their audit entry where they can).
+//!
+//! The counts are exact because callers say what they know inside their serialized write
+//! transaction: ids added are not members yet (the primary key refuses a duplicate, failing
+//! the whole change), ids removed are members.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryTrait, Statement,
+};
+
+use super::util::values_per_statement;
+use crate::error::Result;
+
+use entity::team_member::{ActiveModel, Column, Entity};
+
+/// The statements that add `ids` (not members yet) to a team and raise its count.
+pub(crate) fn add(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let mut statements: Vec<Statement> = ids
+        .chunks(values_per_statement(backend, 2))
+        .map(|chunk| {
+            Entity::insert_many(chunk.iter().map(|m| ActiveModel {
+                team_id: Set(team_id.to_owned()),
+                member_id: Set(m.clone()),
+            }))
+            .build(backend)
+        })
+        .collect();
+    statements.push(move_count(backend, team_id, ids.len() as i64));
+    statements
+}
+
+/// The statements that remove `ids` (members now) from a team and lower its count.
+pub(crate) fn remove(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let mut statements: Vec<Statement> = ids
+        .chunks(values_per_statement(backend, 1))
+        .map(|chunk| {
+            Entity::delete_many()
+                .filter(Column::TeamId.eq(team_id))
+                .filter(Column::MemberId.is_in(chunk.to_vec()))
+                .build(backend)
+        })
+        .collect();
+    statements.push(move_count(backend, team_id, -(ids.len() as i64)));
+    statements
+}
+
+/// The statements that empty a team.
+pub(crate) fn clear(backend: DatabaseBackend, team_id: &str) -> Vec<Statement> {
+    vec![
+        Entity::delete_many()
+            .filter(Column::TeamId.eq(team_id))
+            .build(backend),
+        entity::team::Entity::update_many()
+            .col_expr(entity::team::Column::MemberCount, Expr::value(0i64))
+            .filter(entity::team::Column::Id.eq(team_id))
+            .build(backend),
+    ]
+}
+
+/// The statements that take a member out of every team it belongs to (the member goes).
+pub(crate) fn remove_everywhere(backend: DatabaseBackend, member_id: &str) -> Vec<Statement> {
+    let teams_of_member = Query::select()
+        .column(Column::TeamId)
+        .from(Entity)
+        .and_where(Column::MemberId.eq(member_id))
+        .to_owned();
+    vec![
+        entity::team::Entity::update_many()
+            .col_expr(
+                entity::team::Column::MemberCount,
+                Expr::col(entity::team::Column::MemberCount).sub(1),
+            )
+            .filter(entity::team::Column::Id.in_subquery(teams_of_member))
+            .build(backend),
+        Entity::delete_many()
+            .filter(Column::MemberId.eq(member_id))
+            .build(backend),
+    ]
+}
+
+fn move_count(backend: DatabaseBackend, team_id: &str, by: i64) -> Statement {
+    entity::team::Entity::update_many()
+        .col_expr(
+            entity::team::Column::MemberCount,
+            Expr::col(entity::team::Column::MemberCount).add(by),
+        )
+        .filter(entity::team::Column::Id.eq(team_id))
+        .build(backend)
+}
+
+/// Runs membership statements one by one (for callers with more writes to make after them).
+pub(crate) async fn run(db: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<()> {
+    for statement in statements {
+        db.execute_raw(statement).await?;
+    }
+    Ok(())
+}
+
+/// The ids of a team's members, sorted.
+pub(crate) async fn ids_of(db: &impl ConnectionTrait, team_id: &str) -> Result<Vec<String>> {
+    use sea_orm::QuerySelect;
+    let mut ids: Vec<String> = Entity::find()
+        .select_only()
+        .column(Column::MemberId)
+        .filter(Column::TeamId.eq(team_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    ids.sort();
+    Ok(ids)
+}
