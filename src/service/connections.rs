@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::authz::authorize;
 use super::members::{check_custom_roles, check_role_attributes, check_role_requirements};
-use super::principal::{AppPrincipal, hash_secret, token_from_header};
+use super::principal::hash_secret;
 use super::projects::dup;
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
@@ -29,9 +29,6 @@ use crate::error::{Error, Result};
 
 /// Prefix of SCIM token secrets, distinct from API tokens so a leaked one is recognisable.
 const SCIM_SECRET_PREFIX: &str = "gscim_";
-
-/// How often a SCIM token's `last used` is written.
-const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// A connection as the API shows it; secrets never appear.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -494,6 +491,8 @@ impl Service {
                 .comment(patch.comment),
         );
         tx.commit().await?;
+        // Remembered SCIM tokens carry the connection as it was.
+        self.remembered_scim_tokens().forget_all();
         Ok(after)
     }
 
@@ -530,6 +529,8 @@ impl Service {
                 .before(Some(snapshot(&before)?)),
         );
         tx.commit().await?;
+        // Remembered SCIM tokens carry the connection as it was.
+        self.remembered_scim_tokens().forget_all();
         Ok(())
     }
 
@@ -605,6 +606,8 @@ impl Service {
                 )),
         );
         tx.commit().await?;
+        // Remembered SCIM tokens carry the connection as it was.
+        self.remembered_scim_tokens().forget_all();
         Ok(())
     }
 
@@ -637,6 +640,8 @@ impl Service {
                 .after(Some(Value::Array(checked))),
         );
         tx.commit().await?;
+        // Remembered SCIM tokens carry the connection as it was.
+        self.remembered_scim_tokens().forget_all();
         Ok(after)
     }
 
@@ -678,47 +683,5 @@ impl Service {
             teams: outcome.teams,
             matched_rules: outcome.matched_rules.iter().map(|&i| i as u32).collect(),
         })
-    }
-
-    /// Resolves a SCIM `Authorization: Bearer <secret>` to its connection (loaded with the
-    /// token, in one query), or 401. SCIM tokens live in their own table: a REST token never
-    /// opens SCIM and a SCIM token never opens REST.
-    pub async fn authenticate_scim(
-        &self,
-        header: &str,
-    ) -> Result<(AppPrincipal, entity::connection::Model)> {
-        let secret = token_from_header(header);
-        let invalid = || Error::Unauthorized("invalid or revoked SCIM bearer token".into());
-        if secret.is_empty() {
-            return Err(Error::Unauthorized("missing SCIM bearer token".into()));
-        }
-        use sea_orm::QuerySelect;
-        let (token, connection) = entity::scim_token::Entity::find()
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                entity::scim_token::Entity::belongs_to(entity::connection::Entity)
-                    .from(entity::scim_token::Column::ConnectionId)
-                    .to(entity::connection::Column::Id)
-                    .into(),
-            )
-            .filter(entity::scim_token::Column::SecretHash.eq(hash_secret(secret)))
-            .select_also(entity::connection::Entity)
-            .one(self.db())
-            .await?
-            .filter(|(t, _)| t.revoked_at.is_none())
-            .ok_or_else(invalid)?;
-        let connection = connection.ok_or_else(invalid)?;
-        let now = self.now_ms();
-        if token
-            .last_used
-            .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
-        {
-            entity::scim_token::Entity::update_many()
-                .col_expr(entity::scim_token::Column::LastUsed, Expr::value(now))
-                .filter(entity::scim_token::Column::Id.eq(token.id.clone()))
-                .exec(self.db())
-                .await?;
-        }
-        Ok((AppPrincipal::scim(&connection), connection))
     }
 }

@@ -18,6 +18,7 @@ pub mod principal;
 pub mod projects;
 pub mod roles;
 pub mod scim;
+mod scim_tokens;
 pub mod sessions;
 pub mod sso_login;
 pub mod sso_policy;
@@ -61,6 +62,8 @@ struct Inner {
     /// a writer acting as a member gets its own compilation.
     base_roles: Vec<(BaseRole, Arc<CompiledRole>)>,
     role_cache: access::RoleCache,
+    /// SCIM tokens looked up lately.
+    scim_tokens: scim_tokens::RememberedTokens,
     /// Public URL and session lifetimes of the SSO edge, set once at start-up.
     sso: std::sync::RwLock<sessions::SsoSettings>,
 }
@@ -90,6 +93,7 @@ impl Service {
                 signer: placeholder,
                 metrics,
                 role_cache: access::RoleCache::default(),
+                scim_tokens: scim_tokens::RememberedTokens::default(),
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
             }),
@@ -162,6 +166,10 @@ impl Service {
 
     pub(crate) fn role_cache(&self) -> &access::RoleCache {
         &self.inner.role_cache
+    }
+
+    pub(crate) fn remembered_scim_tokens(&self) -> &scim_tokens::RememberedTokens {
+        &self.inner.scim_tokens
     }
 
     pub(crate) fn write_gate(&self) -> &Arc<write::WriteGate> {

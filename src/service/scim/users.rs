@@ -27,7 +27,7 @@ use super::{
 };
 use crate::domain::mapping::{self, MappingError};
 use crate::domain::policy::{BaseRole, Resource};
-use crate::domain::scim::error::{ScimError, ScimResult};
+use crate::domain::scim::error::{ScimError, ScimFailure, ScimResult};
 use crate::domain::scim::patch::{apply, parse_patch};
 use crate::domain::scim::resource::{Projection, canonicalize, idp_profile, index_values};
 use crate::domain::scim::schema::{GATEHOUSE_URN, LAUNCHDARKLY_URN, USER, USER_URN};
@@ -376,6 +376,39 @@ impl Service {
     ) -> ScimResult<Value> {
         let doc = canonicalize(&USER, body)?;
         let (_, user_name, _) = finish(doc.clone())?;
+        // IdPs look a userName up before they create it, so a create is nearly always of a new
+        // user: it is inserted at once, and the unique indexes refuse a name or email taken
+        // meanwhile. Only then is the existing member looked at (SCIM may have deleted it,
+        // and a create brings it back).
+        let mut tx = self.begin_write(&sc.ctx).await?;
+        let outcome = self
+            .save_user(&mut tx, sc, None, doc.clone(), Operation::Post, None)
+            .await;
+        let saved = match outcome {
+            Err(Failure::Plain(e)) if e.failure == ScimFailure::Conflict => {
+                drop(tx);
+                return self
+                    .create_over_existing(sc, doc, &user_name, projection)
+                    .await;
+            }
+            outcome => self.finish_write(sc, tx, outcome).await?,
+        };
+        match saved {
+            // A new member belongs to no group yet: no need to look.
+            Some(m) => self.render_user(sc, &m, projection, false).await,
+            None => Err(ScimError::internal("a created user was not saved")),
+        }
+    }
+
+    /// A create whose userName or email is taken: brings back the member SCIM deleted under
+    /// this userName, or refuses.
+    async fn create_over_existing(
+        &self,
+        sc: &ScimCtx,
+        doc: Map<String, Value>,
+        user_name: &str,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
         let mut tx = self.begin_write(&sc.ctx).await?;
         let existing = Entity::find()
             .filter(Column::UserNameLower.eq(user_name.to_lowercase()))
@@ -394,14 +427,11 @@ impl Service {
             }
             None => None,
         };
-        let revived = revive.is_some();
         let outcome = self
             .save_user(&mut tx, sc, revive.as_ref(), doc, Operation::Post, None)
             .await;
-        let saved = self.finish_write(sc, tx, outcome).await?;
-        match saved {
-            // A new member belongs to no group yet: no need to look.
-            Some(m) => self.render_user(sc, &m, projection, revived).await,
+        match self.finish_write(sc, tx, outcome).await? {
+            Some(m) => self.render_user(sc, &m, projection, revive.is_some()).await,
             None => Err(ScimError::internal("a created user was not saved")),
         }
     }
