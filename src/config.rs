@@ -63,6 +63,25 @@ pub struct Config {
     )]
     pub max_body_bytes: usize,
 
+    /// Most REST, SCIM and SSO requests served at once; more wait for a slot.
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAX_IN_FLIGHT",
+        default_value_t = 64,
+        global = true
+    )]
+    pub max_in_flight: usize,
+
+    /// Longest a request waits for a slot, in milliseconds; one that would wait longer gets
+    /// 429 with `Retry-After` at once.
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAX_QUEUE_WAIT_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub max_queue_wait_ms: u64,
+
     /// Minutes of inactivity after which an SSO browser session ends.
     #[arg(
         long,
@@ -108,6 +127,10 @@ pub enum ConfigError {
         "GATEHOUSE_SESSION_IDLE_MINUTES must be 1 to 10080 and GATEHOUSE_SESSION_ABSOLUTE_HOURS 1 to 720, idle not longer than absolute"
     )]
     Session,
+    #[error(
+        "GATEHOUSE_MAX_IN_FLIGHT must be 1 to 100000 and GATEHOUSE_MAX_QUEUE_WAIT_MS 1 to 60000"
+    )]
+    Admission,
     #[error("GATEHOUSE_LOG is not a valid filter: {0}")]
     Log(String),
 }
@@ -147,6 +170,11 @@ impl Config {
         {
             return Err(ConfigError::Session);
         }
+        if !(1..=100_000).contains(&self.max_in_flight)
+            || !(1..=60_000).contains(&self.max_queue_wait_ms)
+        {
+            return Err(ConfigError::Admission);
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Log(e.to_string()))?;
         Ok(())
@@ -159,6 +187,17 @@ impl Config {
             session: crate::service::sessions::SessionPolicy {
                 idle_ms: self.session_idle_minutes * 60_000,
                 absolute_ms: self.session_absolute_hours * 3_600_000,
+            },
+        }
+    }
+
+    /// The HTTP application's limits.
+    pub fn app_limits(&self) -> crate::AppLimits {
+        crate::AppLimits {
+            max_body_bytes: self.max_body_bytes,
+            admission: crate::AdmissionLimits {
+                max_in_flight: self.max_in_flight,
+                max_queue_wait: std::time::Duration::from_millis(self.max_queue_wait_ms),
             },
         }
     }

@@ -23,8 +23,29 @@ pub mod sso;
 
 use poem::{EndpointExt, Route, get};
 
+pub use api::admission::AdmissionLimits;
+
+/// How the HTTP application guards itself: body size and the work in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct AppLimits {
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    pub admission: AdmissionLimits,
+}
+
+impl Default for AppLimits {
+    fn default() -> Self {
+        AppLimits {
+            max_body_bytes: 1 << 20,
+            admission: AdmissionLimits::default(),
+        }
+    }
+}
+
 /// The whole HTTP application: REST API, docs, operational endpoints and middleware.
-pub fn build_app(service: service::Service, max_body_bytes: usize) -> impl poem::Endpoint {
+pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
+    let max_body_bytes = limits.max_body_bytes;
+    let admission = api::admission::Admission::new(limits.admission);
     let api = api::openapi_service();
     let spec = api.spec_endpoint();
     let ui = api.swagger_ui();
@@ -38,7 +59,9 @@ pub fn build_app(service: service::Service, max_body_bytes: usize) -> impl poem:
         .at("/metrics", get(api::ops::metrics))
         .nest("/sso", sso::routes())
         .with(poem::middleware::CookieJarManager::new())
+        .around(api::middleware::refuse_nul)
         .around(move |ep, req| api::middleware::limit_body(ep, req, max_body_bytes))
+        .around(move |ep, req| api::admission::admit(ep, req, admission.clone()))
         .around(api::middleware::observe)
         .data(service)
 }

@@ -219,7 +219,8 @@ async fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("bootstrap token: {e}"))?;
     }
-    let app = build_app(service, config.max_body_bytes);
+    service.set_max_write_wait(Duration::from_millis(config.max_queue_wait_ms));
+    let app = build_app(service, config.app_limits());
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "gatehouse listening");
     poem::Server::new(TcpListener::bind(config.listen))
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(20)))

@@ -57,7 +57,7 @@ impl Harness {
         gatehouse::db::migrate(&db).await.unwrap();
         let service = Service::new(db, Arc::new(SystemClock)).await.unwrap();
         service.ensure_bootstrap_token(TOKEN).await.unwrap();
-        let app = gatehouse::build_app(service.clone(), 1 << 20);
+        let app = gatehouse::build_app(service.clone(), gatehouse::AppLimits::default());
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await

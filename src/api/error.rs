@@ -15,6 +15,9 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Seconds a client told to come back later (429) waits when nothing better is known.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 /// Every error a REST operation can answer with.
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
@@ -39,8 +42,9 @@ pub enum ApiError {
     /// The environment requires an approval request for this change.
     #[oai(status = 422)]
     ApprovalRequired(Json<ErrorBody>),
+    /// More work is in flight than can be served in time; retry after `Retry-After` seconds.
     #[oai(status = 429)]
-    RateLimited(Json<ErrorBody>),
+    RateLimited(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
@@ -63,7 +67,7 @@ impl From<Error> for ApiError {
             Error::PreconditionFailed(_) => ApiError::PreconditionFailed(body),
             Error::PayloadTooLarge(_) => ApiError::PayloadTooLarge(body),
             Error::ApprovalRequired(_) => ApiError::ApprovalRequired(body),
-            Error::RateLimited(_) => ApiError::RateLimited(body),
+            Error::RateLimited(_) => ApiError::RateLimited(body, RETRY_AFTER_SECS),
             Error::Internal(_) => ApiError::Internal(body),
         }
     }
@@ -105,4 +109,29 @@ pub fn render_poem_error(err: &poem::Error) -> poem::Response {
         message,
     };
     poem::web::Json(body).with_status(status).into_response()
+}
+
+/// A 400 `invalid_request` response for a refusal made before any operation ran.
+pub fn invalid_request(message: String) -> poem::Response {
+    use poem::IntoResponse;
+    let body = ErrorBody {
+        code: "invalid_request".to_owned(),
+        message,
+    };
+    poem::web::Json(body)
+        .with_status(poem::http::StatusCode::BAD_REQUEST)
+        .into_response()
+}
+
+/// A 429 `rate_limited` response for a request refused before any operation ran (the caller
+/// sets `Retry-After`).
+pub fn rate_limited(message: String) -> poem::Response {
+    use poem::IntoResponse;
+    let body = ErrorBody {
+        code: "rate_limited".to_owned(),
+        message,
+    };
+    poem::web::Json(body)
+        .with_status(poem::http::StatusCode::TOO_MANY_REQUESTS)
+        .into_response()
 }

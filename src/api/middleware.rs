@@ -109,6 +109,50 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> R
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Refuses a request holding U+0000 anywhere (in its path, its query or its body) with 400 in
+/// the error shape of the edge it was for: PostgreSQL cannot store NUL, and no identity, key,
+/// name or filter has one. Bodies are JSON (checked for `\u0000` escapes) or forms (checked
+/// for `%00`); the body limit has run before, so a body read here is bounded.
+pub async fn refuse_nul<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    use crate::domain::text::{json_has_nul, url_has_nul};
+    let uri = req.uri();
+    let mut where_nul =
+        (url_has_nul(uri.path()) || uri.query().is_some_and(url_has_nul)).then_some("the URL");
+    let body = req.take_body();
+    if where_nul.is_none() && !body.is_empty() {
+        let form = req
+            .content_type()
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        let bytes = body.into_bytes().await?;
+        let nul = if form {
+            std::str::from_utf8(&bytes).map_or(bytes.contains(&0), url_has_nul)
+        } else {
+            json_has_nul(&bytes)
+        };
+        if nul {
+            where_nul = Some("the body");
+        }
+        req.set_body(bytes);
+    } else {
+        req.set_body(body);
+    }
+    match where_nul {
+        None => next.call(req).await.map(IntoResponse::into_response),
+        Some(part) => {
+            let message = format!("{part} holds U+0000 (NUL), which no value may contain");
+            Ok(if req.uri().path().starts_with("/scim/") {
+                crate::scim::error::respond(
+                    poem::http::StatusCode::BAD_REQUEST,
+                    Some(crate::domain::scim::error::ScimType::InvalidValue),
+                    &message,
+                )
+            } else {
+                super::error::invalid_request(message)
+            })
+        }
+    }
+}
+
 /// Bodies up to this size are read and discarded before a 413 goes out; larger ones are not.
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 

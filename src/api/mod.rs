@@ -3,6 +3,7 @@
 
 mod access;
 mod account;
+pub mod admission;
 mod approvals;
 mod audit;
 pub mod auth;

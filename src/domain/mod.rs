@@ -8,3 +8,4 @@ pub mod mapping;
 pub mod policy;
 pub mod scim;
 pub mod sso;
+pub mod text;

@@ -218,9 +218,13 @@ fn list_request(get: impl Fn(&str) -> Option<Value>) -> ScimResult<ListRequest> 
     let filter = match get("filter") {
         None | Some(Value::Null) => None,
         Some(Value::String(f)) if f.trim().is_empty() => None,
-        Some(Value::String(f)) => {
-            Some(parse_filter(&f).map_err(|e| ScimError::invalid_filter(e.to_string()))?)
-        }
+        Some(Value::String(f)) => Some(parse_filter(&f).map_err(|e| {
+            if e.is_invalid_value() {
+                ScimError::invalid_value(e.to_string())
+            } else {
+                ScimError::invalid_filter(e.to_string())
+            }
+        })?),
         Some(_) => return Err(ScimError::invalid_filter("filter: must be a string")),
     };
     let start = number("startIndex", get("startIndex").as_ref())?.unwrap_or(1);

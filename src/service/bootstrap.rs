@@ -40,15 +40,8 @@ impl Service {
         }
     }
 
-    /// `/ready`: the database answers and the schema is current.
+    /// `/ready`: the database answered the last probe and the schema is current.
     pub async fn readiness(&self) -> std::result::Result<(), String> {
-        crate::db::ping(self.db())
-            .await
-            .map_err(|e| format!("database unreachable: {e}"))?;
-        match crate::db::migrations_applied(self.db()).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("migrations pending".to_owned()),
-            Err(e) => Err(format!("cannot read migrations: {e}")),
-        }
+        self.inner_readiness().check()
     }
 }

@@ -154,6 +154,7 @@ pub(crate) fn parse_role(field: &str, role: &str) -> Result<BaseRole> {
 }
 
 pub(crate) fn validate_email(email: &str) -> Result<String> {
+    super::util::plain("email", email)?;
     let email = email.trim();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -333,6 +334,14 @@ impl Service {
             &input.role_attributes,
         )
         .await?;
+        for (field, name) in [
+            ("firstName", &input.first_name),
+            ("lastName", &input.last_name),
+        ] {
+            if let Some(name) = name {
+                super::util::plain(field, name)?;
+            }
+        }
         let now = tx.now_ms();
         let m = entity::member::ActiveModel {
             id: Set(id.clone()),
@@ -387,9 +396,11 @@ impl Service {
         if patch.first_name.is_some() || patch.last_name.is_some() {
             authorize(&ctx.principal, "updateMemberName", &res)?;
             if let Some(f) = &patch.first_name {
+                super::util::plain("firstName", f)?;
                 am.first_name = Set(Some(f.clone()));
             }
             if let Some(l) = &patch.last_name {
+                super::util::plain("lastName", l)?;
                 am.last_name = Set(Some(l.clone()));
             }
             draft = draft.access("updateMemberName", &res);

@@ -16,6 +16,7 @@ pub mod members;
 pub mod metrics;
 pub mod principal;
 pub mod projects;
+mod readiness;
 pub mod roles;
 pub mod scim;
 mod scim_tokens;
@@ -62,6 +63,7 @@ struct Inner {
     /// a writer acting as a member gets its own compilation.
     base_roles: Vec<(BaseRole, Arc<CompiledRole>)>,
     role_cache: access::RoleCache,
+    readiness: Arc<readiness::Readiness>,
     /// SCIM tokens looked up lately.
     scim_tokens: scim_tokens::RememberedTokens,
     /// Public URL and session lifetimes of the SSO edge, set once at start-up.
@@ -77,6 +79,7 @@ impl Service {
             crate::db::spawn_wal_checkpointer(db.clone());
         }
         let write_gate = write::WriteGate::start(metrics.clone());
+        let readiness = readiness::Readiness::start(db.clone()).await;
         let placeholder = CheckpointSigner::from_seed([0u8; 32]);
         let mut base_roles = Vec::new();
         for role in BaseRole::ALL {
@@ -94,6 +97,7 @@ impl Service {
                 metrics,
                 role_cache: access::RoleCache::default(),
                 scim_tokens: scim_tokens::RememberedTokens::default(),
+                readiness,
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
             }),
@@ -168,8 +172,18 @@ impl Service {
         &self.inner.role_cache
     }
 
+    pub(crate) fn inner_readiness(&self) -> &readiness::Readiness {
+        &self.inner.readiness
+    }
+
     pub(crate) fn remembered_scim_tokens(&self) -> &scim_tokens::RememberedTokens {
         &self.inner.scim_tokens
+    }
+
+    /// How long a change waits at most for the writes queued before it (then it is refused
+    /// as too busy).
+    pub fn set_max_write_wait(&self, wait: std::time::Duration) {
+        self.inner.write_gate.set_max_wait(wait);
     }
 
     pub(crate) fn write_gate(&self) -> &Arc<write::WriteGate> {

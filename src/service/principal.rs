@@ -162,6 +162,19 @@ pub fn token_from_header(value: &str) -> &str {
 }
 
 impl Service {
+    /// Records that a credential was used (`last used`, a minute's resolution), off the
+    /// request's path: on SQLite the write waits for the write lock, which a request must
+    /// never wait behind just to be authenticated. A lost update only makes `last used`
+    /// older.
+    pub(crate) fn note_use<E: EntityTrait>(&self, write: sea_orm::UpdateMany<E>) {
+        let db = self.db().clone();
+        tokio::spawn(async move {
+            if let Err(error) = write.exec(&db).await {
+                tracing::debug!(%error, "could not record a credential's last use");
+            }
+        });
+    }
+
     /// Resolves an Authorization header to a principal, or 401.
     pub async fn authenticate(&self, header: &str) -> Result<Principal> {
         let secret = token_from_header(header);
@@ -232,11 +245,10 @@ impl Service {
             .last_used
             .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
         {
-            entity::api_token::Entity::update_many()
+            let write = entity::api_token::Entity::update_many()
                 .col_expr(entity::api_token::Column::LastUsed, Expr::value(now))
-                .filter(entity::api_token::Column::Id.eq(token.id.clone()))
-                .exec(self.db())
-                .await?;
+                .filter(entity::api_token::Column::Id.eq(token.id.clone()));
+            self.note_use(write);
         }
         Ok(Principal::Token(TokenPrincipal {
             token_id: token.id,

@@ -99,11 +99,10 @@ impl Service {
             .last_used
             .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
         {
-            entity::scim_token::Entity::update_many()
+            let write = entity::scim_token::Entity::update_many()
                 .col_expr(entity::scim_token::Column::LastUsed, Expr::value(now))
-                .filter(entity::scim_token::Column::Id.eq(token.id.clone()))
-                .exec(self.db())
-                .await?;
+                .filter(entity::scim_token::Column::Id.eq(token.id.clone()));
+            self.note_use(write);
         }
         let principal = AppPrincipal::scim(&connection);
         self.remembered_scim_tokens().put(

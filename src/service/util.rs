@@ -23,8 +23,9 @@ pub fn validate_key(field: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// A human name: non-empty after trimming, at most 256 characters.
+/// A human name: non-empty after trimming, at most 256 characters, no control characters.
 pub fn validate_name(field: &str, name: &str) -> Result<String> {
+    plain(field, name)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 256 {
         return Err(Error::invalid(format!(
@@ -32,6 +33,11 @@ pub fn validate_name(field: &str, name: &str) -> Result<String> {
         )));
     }
     Ok(name.to_owned())
+}
+
+/// Refuses an identifier or name holding a control character.
+pub fn plain(field: &str, text: &str) -> Result<()> {
+    crate::domain::text::check_plain(field, text).map_err(|e| Error::invalid(e.to_string()))
 }
 
 /// Tags are sorted, de-duplicated keys.

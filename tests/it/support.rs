@@ -65,6 +65,28 @@ impl TestApp {
     }
 
     pub async fn spawn_on(database_url: String, tmp: Option<tempfile::TempDir>) -> TestApp {
+        Self::spawn_with(
+            database_url,
+            tmp,
+            gatehouse::AppLimits {
+                max_body_bytes: 64 * 1024,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// A running app on a fresh database with the given limits.
+    pub async fn spawn_limited(limits: gatehouse::AppLimits) -> TestApp {
+        let (url, tmp) = fresh_database().await;
+        Self::spawn_with(url, tmp, limits).await
+    }
+
+    async fn spawn_with(
+        database_url: String,
+        tmp: Option<tempfile::TempDir>,
+        limits: gatehouse::AppLimits,
+    ) -> TestApp {
         let db = gatehouse::db::connect(&database_url)
             .await
             .expect("connect");
@@ -76,7 +98,7 @@ impl TestApp {
             .ensure_bootstrap_token(BOOTSTRAP)
             .await
             .expect("bootstrap");
-        let app = gatehouse::build_app(service.clone(), 64 * 1024);
+        let app = gatehouse::build_app(service.clone(), limits);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await

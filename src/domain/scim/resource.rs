@@ -13,6 +13,7 @@ use super::schema::{
     SchemaDef,
 };
 use crate::domain::mapping::split_custom_roles;
+use crate::domain::text::{check_no_nul, check_plain};
 
 /// Root-level role attributes LaunchDarkly's SCIM API accepts.
 const ROOT_ROLE_ALIASES: [&str; 3] = ["role", "customRolesArray", "customRole"];
@@ -256,7 +257,15 @@ fn single_value(def: &'static AttrDef, value: &Value, field: &str) -> ScimResult
     Ok(Some(match def.ty {
         _ if value.is_null() => return Ok(None),
         AttrType::String | AttrType::Reference | AttrType::Binary => match value {
-            Value::String(s) => Value::String(s.clone()),
+            Value::String(s) => {
+                let checked = if def.free_text {
+                    check_no_nul(field, s)
+                } else {
+                    check_plain(field, s)
+                };
+                checked.map_err(|e| ScimError::invalid_value(e.to_string()))?;
+                Value::String(s.clone())
+            }
             _ => return Err(wrong("a string")),
         },
         AttrType::Boolean => match super::filter::as_bool(value) {

@@ -115,6 +115,9 @@ pub struct AttrDef {
     pub canonical_values: &'static [&'static str],
     pub reference_types: &'static [&'static str],
     pub description: &'static str,
+    /// Text that may hold line breaks and tabs (a postal address); other strings hold no
+    /// control characters.
+    pub free_text: bool,
 }
 
 const fn attr(name: &'static str, ty: AttrType, description: &'static str) -> AttrDef {
@@ -131,6 +134,7 @@ const fn attr(name: &'static str, ty: AttrType, description: &'static str) -> At
         canonical_values: &[],
         reference_types: &[],
         description,
+        free_text: false,
     }
 }
 
@@ -194,6 +198,10 @@ impl AttrDef {
     }
     const fn unique(mut self) -> Self {
         self.uniqueness = Uniqueness::Server;
+        self
+    }
+    const fn free_text(mut self) -> Self {
+        self.free_text = true;
         self
     }
     const fn canonical(mut self, values: &'static [&'static str]) -> Self {
@@ -273,8 +281,8 @@ const PHOTO_SUB: &[AttrDef] = &multi_sub(
     &["photo", "thumbnail"],
 );
 const ADDRESS_SUB: &[AttrDef] = &[
-    string("formatted", "The full mailing address."),
-    string("streetAddress", "The full street address component."),
+    string("formatted", "The full mailing address.").free_text(),
+    string("streetAddress", "The full street address component.").free_text(),
     string("locality", "The city or locality component."),
     string("region", "The state or region component."),
     string("postalCode", "The zip code or postal code component."),

@@ -17,7 +17,7 @@
 //! writer need not read it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
@@ -34,6 +34,10 @@ const MAX_BATCH: usize = 32;
 /// the one running then).
 const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
 
+/// How long a writer waits for the gate at most unless told otherwise: past it, the change
+/// is refused as too busy (429) rather than queued further.
+pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
+
 /// What a finished writer learns when its batch ends: committed, or why not.
 pub(crate) type Outcome = Result<(), String>;
 
@@ -44,6 +48,8 @@ pub(crate) struct WriteGate {
     waiting: AtomicUsize,
     /// Wakes the task that closes a batch nobody queued will close.
     closer: Notify,
+    /// How long a writer waits for the gate at most, in milliseconds.
+    max_wait_ms: AtomicU64,
 }
 
 /// What the gate guards.
@@ -128,6 +134,7 @@ impl WriteGate {
             state: Arc::new(Mutex::new(GateState::default())),
             waiting: AtomicUsize::new(0),
             closer: Notify::new(),
+            max_wait_ms: AtomicU64::new(DEFAULT_MAX_WAIT.as_millis() as u64),
         });
         let closer = gate.clone();
         tokio::spawn(async move {
@@ -138,6 +145,19 @@ impl WriteGate {
             }
         });
         gate
+    }
+
+    /// Sets how long a writer waits for the gate at most.
+    pub fn set_max_wait(&self, wait: Duration) {
+        self.max_wait_ms.store(
+            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// How long a writer waits for the gate at most.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms.load(Ordering::Relaxed))
     }
 
     /// Waits for the gate. An open batch comes with it, its failed writer undone; a batch

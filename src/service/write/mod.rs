@@ -131,7 +131,13 @@ impl Service {
     /// carrying its own row locks.
     pub async fn begin_write<'a>(&'a self, ctx: &'a Ctx) -> Result<WriteTx<'a>> {
         let gate = self.write_gate();
-        let mut state = gate.enter(self.metrics()).await;
+        let mut state = tokio::time::timeout(gate.max_wait(), gate.enter(self.metrics()))
+            .await
+            .map_err(|_| {
+                Error::RateLimited(
+                    "more changes are queued than can be made in time; retry shortly".into(),
+                )
+            })?;
         let backend = self.db().get_database_backend();
         if state.batch.is_none() {
             let options = TransactionOptions {

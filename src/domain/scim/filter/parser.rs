@@ -18,6 +18,16 @@ pub struct FilterError {
     pub message: String,
 }
 
+/// Why a literal holding NUL is refused: no stored value has one.
+const NUL_IN_LITERAL: &str = "a string literal must not contain U+0000 (NUL)";
+
+impl FilterError {
+    /// True when the filter is well-formed but names a value no resource can hold (NUL).
+    pub fn is_invalid_value(&self) -> bool {
+        self.message == NUL_IN_LITERAL
+    }
+}
+
 /// Parses a whole filter.
 pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
     let mut p = Parser::new(input)?;
@@ -305,6 +315,9 @@ impl<'a> Parser<'a> {
             let text = rest.get(..end).unwrap_or("");
             let value: String = serde_json::from_str(text)
                 .map_err(|e| self.err(start, format!("invalid string literal: {e}")))?;
+            if value.contains('\0') {
+                return Err(self.err(start, NUL_IN_LITERAL));
+            }
             self.pos += end;
             return Ok(Literal::String(value));
         }
