@@ -6,6 +6,7 @@ pub mod connection;
 pub mod flag;
 pub mod mapping;
 pub mod policy;
+pub mod provisioning;
 pub mod scim;
 pub mod sso;
 pub mod text;

@@ -61,6 +61,8 @@ pub enum Refusal {
     /// The member exists but belongs to another connection or is the local owner account
     /// reached through an IdP that may not sign it in.
     AccountConflict,
+    /// The email or a name holds characters no member's may (NUL, control characters).
+    InvalidIdentity,
 }
 
 impl Refusal {
@@ -101,6 +103,7 @@ impl Refusal {
             UnknownUserJitOff => "unknown_user_jit_off",
             Deactivated => "deactivated",
             AccountConflict => "account_conflict",
+            InvalidIdentity => "invalid_identity",
         }
     }
 
@@ -161,13 +164,16 @@ impl Refusal {
             }
             Deactivated => "Your account is deactivated.",
             AccountConflict => "This account cannot sign in through this connection.",
+            InvalidIdentity => {
+                "The identity provider sent an email address or name with characters that are not accepted."
+            }
         }
     }
 
     /// The HTTP status of the refusal page.
     pub fn status(self) -> u16 {
         match self {
-            Refusal::MalformedInput => 400,
+            Refusal::MalformedInput | Refusal::InvalidIdentity => 400,
             Refusal::NotConfigured => 404,
             Refusal::ProviderUnavailable => 502,
             _ => 403,

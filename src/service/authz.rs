@@ -27,6 +27,19 @@ pub fn authorize(principal: &Principal, action: &str, resource: &Resource) -> Re
     }
 }
 
+/// Authorizes every access an audit draft records, before its change is written: the edges
+/// whose principal is a connection (SCIM, SSO) decide their actions from what the IdP says,
+/// and check them here like any REST change.
+pub fn authorize_draft(principal: &Principal, draft: &super::AuditDraft) -> Result<()> {
+    for (action, resource) in &draft.accesses {
+        let resource: Resource = resource
+            .parse()
+            .map_err(|e| Error::internal(format!("audited resource {resource:?}: {e}")))?;
+        authorize(principal, action, &resource)?;
+    }
+    Ok(())
+}
+
 /// An identity connection manages people and teams, nothing else: members and their custom
 /// role assignments, teams and their membership, and reads of roles to check keys. Owner
 /// transfer is never an IdP's to make; the SCIM and SSO code also refuse to touch the owner.
@@ -36,5 +49,37 @@ fn app_may(action: &str, resource: &Resource) -> bool {
         Some(ResourceType::Team) => true,
         Some(ResourceType::Role) => action == "viewRole",
         _ => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::service::{AppPrincipal, AuditDraft};
+
+    #[test]
+    fn a_connection_may_change_people_and_teams_and_nothing_else() {
+        let app = Principal::App(AppPrincipal {
+            connection_id: "c1".into(),
+            connection_key: "okta".into(),
+            name: "Okta".into(),
+            is_scim: true,
+            is_sso: false,
+        });
+        let member = AuditDraft::new("member", "ann", "createMember", &Resource::member("m1"))
+            .access("updateTeamMembers", &Resource::team("ops"));
+        assert!(authorize_draft(&app, &member).is_ok());
+        let owner = AuditDraft::new("member", "ann", "updateAccountOwner", &Resource::acct());
+        assert!(matches!(
+            authorize_draft(&app, &owner),
+            Err(Error::Forbidden(_))
+        ));
+        let project = AuditDraft::new("team", "ops", "updateTeamName", &Resource::team("ops"))
+            .access("createProject", &Resource::project("p", &[] as &[&str]));
+        assert!(matches!(
+            authorize_draft(&app, &project),
+            Err(Error::Forbidden(_))
+        ));
     }
 }

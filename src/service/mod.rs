@@ -16,6 +16,7 @@ pub mod members;
 pub mod metrics;
 pub mod principal;
 pub mod projects;
+mod provisioning;
 mod readiness;
 pub mod roles;
 pub mod scim;

@@ -25,14 +25,18 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
+use super::authz::{authorize, authorize_draft};
 use super::members::{self, Member};
 use super::principal::{AppPrincipal, hash_secret};
+use super::provisioning::{apply_plan, authorize_plan, current_member, role_catalogue};
 use super::sessions::{NewSession, open_session};
-use super::util::{from_json, new_id, snapshot, to_json, validate_key};
+use super::util::{new_id, snapshot, validate_key};
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections, team_members};
-use crate::domain::mapping::{self, IdpProfile, MappingOutcome, RoleAttributes};
+use crate::domain::mapping::{self, IdpProfile};
 use crate::domain::policy::{BaseRole, Resource};
+use crate::domain::provisioning::{self, Activity, Channel, NameUpdate, Plan, Skipped, Statement};
 use crate::domain::sso::Refusal;
+use crate::domain::text::check_plain;
 use crate::error::{Error, Result};
 
 /// How long a started sign-in may take.
@@ -134,25 +138,6 @@ fn leaves_roles_to_scim(
 /// The replay-store key of an assertion: connection, issuer and id hashed together.
 fn replay_key(connection_id: &str, issuer: &str, assertion_id: &str) -> String {
     hash_secret(&format!("{connection_id}\u{0}{issuer}\u{0}{assertion_id}"))
-}
-
-/// Maps the profile; a `role` the IdP may not give (owner, unknown) is dropped and noted.
-fn map_with_notes(
-    rules: &[mapping::MappingRule],
-    profile: &IdpProfile,
-    notes: &mut Vec<Value>,
-) -> MappingOutcome {
-    match mapping::map_profile(rules, profile) {
-        Ok(out) => out,
-        Err(e) => {
-            notes.push(json!({"skipped": "role", "reason": e.to_string()}));
-            let mut without_role = profile.clone();
-            without_role
-                .attributes
-                .retain(|k, _| !k.eq_ignore_ascii_case(mapping::ROLE_ATTRIBUTE));
-            mapping::map_profile(rules, &without_role).unwrap_or_default()
-        }
-    }
 }
 
 impl Service {
@@ -289,7 +274,10 @@ impl Service {
         Ok(())
     }
 
-    /// Completes a verified sign-in: provisioning, mapping, session, audit - one transaction.
+    /// Completes a verified sign-in - one transaction: the one-time ids are spent, the
+    /// member is loaded, the provisioning planner decides what the IdP's claims change, the
+    /// connection is authorized for it, the member and its teams are written, a session
+    /// opens, and all of it is audited.
     pub async fn complete_sso_login(
         &self,
         ctx: &Ctx,
@@ -299,175 +287,43 @@ impl Service {
         let app = app_ctx(ctx, connection);
         let mut tx = self.begin_write(&app).await?;
         let now = tx.now_ms();
-        // ---- one-time request id and assertion id ----
-        let mut return_to = identity.return_to.clone().unwrap_or_else(|| "/".to_owned());
-        if let Some(request_id) = &identity.saml_request_id {
-            let row = entity::saml_request::Entity::find_by_id(request_id.clone())
-                .one(tx.db())
-                .await?
-                .filter(|r| r.connection_id == connection.id && r.expires_at > now)
-                .ok_or(LoginError::Refused(Refusal::InResponseToMismatch))?;
-            entity::saml_request::Entity::delete_by_id(row.id)
-                .exec(tx.db())
-                .await?;
-            return_to = row.return_to;
-        }
-        if let Some((issuer, assertion_id, until)) = &identity.replay {
-            let key = replay_key(&connection.id, issuer, assertion_id);
-            if entity::saml_replay::Entity::find_by_id(key.clone())
-                .one(tx.db())
-                .await?
-                .is_some()
-            {
-                return Err(LoginError::Refused(Refusal::Replay));
-            }
-            entity::saml_replay::ActiveModel {
-                id: Set(key),
-                connection_id: Set(connection.id.clone()),
-                expires_at: Set(*until),
-            }
-            .insert(tx.db())
-            .await
-            .map_err(|e| match Error::from(e) {
-                // Another replica took it between our read and insert.
-                Error::Conflict(_) => LoginError::Refused(Refusal::Replay),
-                other => LoginError::Failed(other),
-            })?;
-        }
-        // ---- who ----
+        let return_to = spend_one_time_ids(&tx, connection, &identity, now).await?;
+        check_identity_text(&identity)?;
+        // ---- load ----
         let email = identity.email.trim().to_owned();
         let existing = entity::member::Entity::find()
             .filter(entity::member::Column::EmailLower.eq(email.to_lowercase()))
             .one(tx.db())
             .await?;
-        let leave_roles = leaves_roles_to_scim(connection, identity.protocol)?;
-        let rules = connections::mapping_rules(connection)?;
-        let mut notes: Vec<Value> = Vec::new();
-        let outcome = map_with_notes(&rules, &identity.profile, &mut notes);
-        let (member, before, created) = match existing {
-            Some(m) => {
-                if m.status != "active" {
-                    return Err(LoginError::Refused(Refusal::Deactivated));
-                }
-                if m.connection_key
-                    .as_deref()
-                    .is_some_and(|k| k != connection.key)
-                {
-                    return Err(LoginError::Refused(Refusal::AccountConflict));
-                }
-                let before = members::to_rep(tx.db(), &m).await?;
-                (m, Some(before), false)
-            }
-            None => {
-                if !connection.jit {
-                    return Err(LoginError::Refused(Refusal::UnknownUserJitOff));
-                }
-                let default_role = BaseRole::parse(&connection.default_role)
-                    .filter(|r| *r != BaseRole::Owner)
-                    .unwrap_or(BaseRole::Reader);
-                let role = if leave_roles {
-                    default_role
-                } else {
-                    outcome
-                        .role
-                        .filter(|r| *r != BaseRole::Owner)
-                        .unwrap_or(default_role)
-                };
-                let m = entity::member::ActiveModel {
-                    id: Set(new_id()),
-                    email: Set(email.clone()),
-                    email_lower: Set(email.to_lowercase()),
-                    user_name: Set(email.clone()),
-                    user_name_lower: Set(email.to_lowercase()),
-                    first_name: Set(identity.first_name.clone()),
-                    last_name: Set(identity.last_name.clone()),
-                    role: Set(role.as_str().to_owned()),
-                    custom_roles: Set("[]".to_owned()),
-                    role_attributes: Set("{}".to_owned()),
-                    status: Set("active".to_owned()),
-                    source: Set(identity.protocol.as_str().to_owned()),
-                    connection_key: Set(Some(connection.key.clone())),
-                    external_id: Set(None),
-                    last_seen: Set(Some(now)),
-                    scim_attributes: Set(None),
-                    scim_deleted_at: Set(None),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(tx.db())
-                .await
-                .map_err(|e| match Error::from(e) {
-                    // The user name of someone else: not ours to take over.
-                    Error::Conflict(_) => LoginError::Refused(Refusal::AccountConflict),
-                    other => LoginError::Failed(other),
-                })?;
-                (m, None, true)
-            }
+        let statement = sign_in_statement(connection, &identity, &email, existing.is_none())?;
+        let catalogue = role_catalogue(tx.db(), &statement.mapped.custom_roles).await?;
+        let current = existing
+            .as_ref()
+            .map(|m| current_member(m, &connection.key))
+            .transpose()?;
+        // ---- plan ----
+        let plan = provisioning::plan(current.as_ref(), &statement, &catalogue)
+            .map_err(|r| LoginError::Refused(sign_in_refusal(&r)))?;
+        let id = existing.as_ref().map_or_else(new_id, |m| m.id.clone());
+        let res = Resource::member(&id);
+        authorize_plan(&app.principal, &plan, &res)?;
+        let mut notes: Vec<Value> = plan.skipped.iter().map(skipped_note).collect();
+        // ---- write ----
+        let before = match &existing {
+            Some(m) => Some(members::to_rep(tx.db(), m).await?),
+            None => None,
         };
-        let is_owner = member.role == "owner";
-        let mut am: entity::member::ActiveModel = member.clone().into();
-        // ---- names ----
-        if let Some(first) = identity.first_name.as_ref().filter(|f| !f.is_empty())
-            && member.first_name.as_deref() != Some(first.as_str())
-        {
-            am.first_name = Set(Some(first.clone()));
-        }
-        if let Some(last) = identity.last_name.as_ref().filter(|l| !l.is_empty())
-            && member.last_name.as_deref() != Some(last.as_str())
-        {
-            am.last_name = Set(Some(last.clone()));
-        }
-        if member.connection_key.is_none() && !is_owner {
-            am.connection_key = Set(Some(connection.key.clone()));
-        }
-        let mut team_plan: Option<Vec<String>> = None;
-        if leave_roles {
-            notes.push(json!({"skipped": "roles and teams", "reason": "the connection leaves roles to SCIM"}));
-        } else if is_owner {
-            notes.push(json!({"skipped": "roles and teams", "reason": "the owner is never re-roled by an identity provider"}));
-        } else {
-            // ---- base role ----
-            if !created
-                && let Some(role) = outcome.role.filter(|r| *r != BaseRole::Owner)
-                && role.as_str() != member.role
-            {
-                am.role = Set(role.as_str().to_owned());
-            }
-            // ---- custom roles (only when the IdP speaks about them) ----
-            let speaks_roles = identity
-                .profile
-                .values(mapping::CUSTOM_ROLE_ATTRIBUTE)
-                .next()
-                .is_some()
-                || !outcome.custom_roles.is_empty();
-            if speaks_roles {
-                let (roles, attrs) = usable_custom_roles(
-                    &tx,
-                    &outcome.custom_roles,
-                    &outcome.role_attributes,
-                    &mut notes,
-                )
-                .await?;
-                am.custom_roles = Set(to_json(&roles)?);
-                am.role_attributes = Set(to_json(&attrs)?);
-            }
-            // ---- teams (only when the IdP speaks about them) ----
-            let speaks_teams = identity
-                .profile
-                .values(mapping::TEAM_KEY_ATTRIBUTE)
-                .next()
-                .is_some()
-                || !outcome.teams.is_empty();
-            if speaks_teams {
-                team_plan = Some(outcome.teams.clone());
-            }
-        }
-        am.last_seen = Set(Some(now));
-        am.updated_at = Set(now);
-        am.version = Set(member.version + if created { 0 } else { 1 });
-        let updated = am.update(tx.db()).await?;
-        if let Some(desired) = team_plan {
+        let member = write_member(
+            &tx,
+            connection,
+            &identity,
+            existing.as_ref(),
+            &plan,
+            &id,
+            now,
+        )
+        .await?;
+        if let Some(desired) = &plan.teams {
             let explicit: Vec<String> = identity
                 .profile
                 .values(mapping::TEAM_KEY_ATTRIBUTE)
@@ -476,64 +332,20 @@ impl Service {
                 .filter(|v| !v.is_empty())
                 .collect();
             sync_teams(
-                &mut tx,
-                &updated.id,
-                &desired,
-                &explicit,
-                connection,
-                &mut notes,
+                &mut tx, &member.id, desired, &explicit, connection, &mut notes,
             )
             .await?;
         }
-        let after = members::to_rep(tx.db(), &updated).await?;
-        let res = Resource::member(&updated.id);
+        let after = members::to_rep(tx.db(), &member).await?;
         // ---- audit: the member change, then the sign-in ----
-        if created {
-            tx.audit(
-                AuditDraft::new("member", &after.email, "createMember", &res)
-                    .describe(format!(
-                        "{} created member {} as {} at first sign-in",
-                        connection.key, after.email, after.role
-                    ))
-                    .after(Some(snapshot(&after)?)),
-            );
-        } else if let Some(before) = &before
-            && changed(before, &after)
-        {
-            let mut draft = AuditDraft::new("member", &after.email, "updateMemberName", &res);
-            draft.accesses.clear();
-            if before.first_name != after.first_name || before.last_name != after.last_name {
-                draft = draft.access("updateMemberName", &res);
-            }
-            if before.role != after.role {
-                draft = draft.access("updateRole", &res);
-            }
-            if before.custom_roles != after.custom_roles
-                || before.role_attributes != after.role_attributes
-            {
-                draft = draft.access("updateCustomRole", &res);
-            }
-            if before.teams != after.teams {
-                for team in before.teams.iter().chain(&after.teams) {
-                    if before.teams.contains(team) != after.teams.contains(team) {
-                        draft = draft.access("updateTeamMembers", &Resource::team(team));
-                    }
-                }
-            }
-            tx.audit(
-                draft
-                    .describe(format!(
-                        "{} updated member {} at sign-in",
-                        connection.key, after.email
-                    ))
-                    .before(Some(snapshot(before)?))
-                    .after(Some(snapshot(&after)?)),
-            );
+        if let Some(draft) = member_change_draft(connection, before.as_ref(), &after, &plan)? {
+            authorize_draft(&app.principal, &draft)?;
+            tx.audit(draft);
         }
         let session = open_session(
             &tx,
             self.session_policy(),
-            &updated.id,
+            &member.id,
             &connection.key,
             identity.protocol.as_str(),
         )
@@ -554,9 +366,9 @@ impl Service {
                     "connection": connection.key,
                     "subject": identity.subject,
                     "sourceIp": ctx.source_ip,
-                    "created": created,
+                    "created": plan.created,
                     "changes": changes,
-                    "matchedRules": outcome.matched_rules,
+                    "matchedRules": statement.mapped.matched_rules,
                     "notes": notes,
                 })),
         );
@@ -565,9 +377,234 @@ impl Service {
             member: after,
             session,
             return_to,
-            created,
+            created: plan.created,
         })
     }
+}
+
+/// Spends the one-time ids of a sign-in: the AuthnRequest it answers (whose `return_to` it
+/// takes) and the assertion id (into the replay store).
+async fn spend_one_time_ids(
+    tx: &WriteTx<'_>,
+    connection: &entity::connection::Model,
+    identity: &VerifiedIdentity,
+    now: i64,
+) -> std::result::Result<String, LoginError> {
+    let mut return_to = identity.return_to.clone().unwrap_or_else(|| "/".to_owned());
+    if let Some(request_id) = &identity.saml_request_id {
+        let row = entity::saml_request::Entity::find_by_id(request_id.clone())
+            .one(tx.db())
+            .await?
+            .filter(|r| r.connection_id == connection.id && r.expires_at > now)
+            .ok_or(LoginError::Refused(Refusal::InResponseToMismatch))?;
+        entity::saml_request::Entity::delete_by_id(row.id)
+            .exec(tx.db())
+            .await?;
+        return_to = row.return_to;
+    }
+    if let Some((issuer, assertion_id, until)) = &identity.replay {
+        let key = replay_key(&connection.id, issuer, assertion_id);
+        if entity::saml_replay::Entity::find_by_id(key.clone())
+            .one(tx.db())
+            .await?
+            .is_some()
+        {
+            return Err(LoginError::Refused(Refusal::Replay));
+        }
+        entity::saml_replay::ActiveModel {
+            id: Set(key),
+            connection_id: Set(connection.id.clone()),
+            expires_at: Set(*until),
+        }
+        .insert(tx.db())
+        .await
+        .map_err(|e| match Error::from(e) {
+            // Another replica took it between our read and insert.
+            Error::Conflict(_) => LoginError::Refused(Refusal::Replay),
+            other => LoginError::Failed(other),
+        })?;
+    }
+    Ok(return_to)
+}
+
+/// Refuses an identity whose email or names hold what no member's may.
+fn check_identity_text(identity: &VerifiedIdentity) -> std::result::Result<(), LoginError> {
+    let fields = [
+        ("email", Some(&identity.email)),
+        ("firstName", identity.first_name.as_ref()),
+        ("lastName", identity.last_name.as_ref()),
+    ];
+    for (field, value) in fields {
+        if let Some(v) = value
+            && check_plain(field, v).is_err()
+        {
+            return Err(LoginError::Refused(Refusal::InvalidIdentity));
+        }
+    }
+    Ok(())
+}
+
+/// The sign-in's claims as a statement for the provisioning planner.
+fn sign_in_statement(
+    connection: &entity::connection::Model,
+    identity: &VerifiedIdentity,
+    email: &str,
+    new: bool,
+) -> Result<Statement> {
+    let rules = connections::mapping_rules(connection)?;
+    let profile = &identity.profile;
+    let (mapped, mapping_error) = match mapping::map_profile(&rules, profile) {
+        Ok(o) => (o, None),
+        // A `role` the IdP may not give (owner, unknown) is dropped; the rest still maps.
+        Err(e) => {
+            let mut without_role = profile.clone();
+            without_role
+                .attributes
+                .retain(|k, _| !k.eq_ignore_ascii_case(mapping::ROLE_ATTRIBUTE));
+            (
+                mapping::map_profile(&rules, &without_role).unwrap_or_default(),
+                Some(e),
+            )
+        }
+    };
+    let speaks = |attribute: &str| profile.values(attribute).next().is_some();
+    Ok(Statement {
+        channel: Channel::SignIn,
+        default_role: BaseRole::parse(&connection.default_role)
+            .filter(|r| *r != BaseRole::Owner)
+            .unwrap_or(BaseRole::Reader),
+        owns_roles: !leaves_roles_to_scim(connection, identity.protocol)?,
+        creates: connection.jit,
+        speaks_custom_roles: speaks(mapping::CUSTOM_ROLE_ATTRIBUTE)
+            || !mapped.custom_roles.is_empty(),
+        speaks_teams: speaks(mapping::TEAM_KEY_ATTRIBUTE) || !mapped.teams.is_empty(),
+        mapped,
+        mapping_error,
+        previous: None,
+        activity: Activity::Unchanged,
+        // The email is what finds the member: a new one takes it, an existing one keeps it.
+        email: new.then(|| email.to_owned()),
+        first_name: NameUpdate::IfGiven(identity.first_name.clone()),
+        last_name: NameUpdate::IfGiven(identity.last_name.clone()),
+        record_changed: false,
+    })
+}
+
+/// The sign-in refusal of a planner refusal (sign-in skips what SCIM would refuse, so only
+/// the sign-in ones reach here).
+fn sign_in_refusal(r: &provisioning::Refusal) -> Refusal {
+    use provisioning::Refusal as R;
+    match r {
+        R::Deactivated => Refusal::Deactivated,
+        R::OtherConnection => Refusal::AccountConflict,
+        R::NotProvisioned => Refusal::UnknownUserJitOff,
+        R::NoEmail => Refusal::MissingEmail,
+        R::OwnerDeactivated
+        | R::Mapping(_)
+        | R::UnknownCustomRole(_)
+        | R::MissingRoleAttribute { .. } => Refusal::AccountConflict,
+    }
+}
+
+/// A skipped part of the claims, as the sign-in's audit entry notes it.
+fn skipped_note(s: &Skipped) -> Value {
+    let mut note = json!({"skipped": s.what, "reason": s.reason});
+    if let (Some(key), Some(obj)) = (&s.key, note.as_object_mut()) {
+        obj.insert("key".to_owned(), json!(key));
+    }
+    note
+}
+
+/// Writes the member after a plan: a new member (just in time) or the signed-in one, bound
+/// to the connection on its first SSO sign-in (the owner stays local).
+async fn write_member(
+    tx: &WriteTx<'_>,
+    connection: &entity::connection::Model,
+    identity: &VerifiedIdentity,
+    existing: Option<&entity::member::Model>,
+    plan: &Plan,
+    id: &str,
+    now: i64,
+) -> std::result::Result<entity::member::Model, LoginError> {
+    let mut am: entity::member::ActiveModel = match existing {
+        Some(m) => m.clone().into(),
+        None => {
+            let email = plan.email.clone().unwrap_or_default();
+            entity::member::ActiveModel {
+                id: Set(id.to_owned()),
+                email: Set(email.clone()),
+                email_lower: Set(email.to_lowercase()),
+                user_name: Set(email.clone()),
+                user_name_lower: Set(email.to_lowercase()),
+                source: Set(identity.protocol.as_str().to_owned()),
+                connection_key: Set(Some(connection.key.clone())),
+                external_id: Set(None),
+                scim_attributes: Set(None),
+                scim_deleted_at: Set(None),
+                created_at: Set(now),
+                ..Default::default()
+            }
+        }
+    };
+    apply_plan(&mut am, plan)?;
+    if existing.is_some_and(|m| m.connection_key.is_none() && !plan.owner) {
+        am.connection_key = Set(Some(connection.key.clone()));
+    }
+    am.last_seen = Set(Some(now));
+    am.updated_at = Set(now);
+    am.version = Set(existing.map_or(1, |m| m.version + 1));
+    let written = match existing {
+        Some(_) => am.update(tx.db()).await,
+        None => am.insert(tx.db()).await,
+    };
+    written.map_err(|e| match Error::from(e) {
+        // The user name of someone else: not ours to take over.
+        Error::Conflict(_) => LoginError::Refused(Refusal::AccountConflict),
+        other => LoginError::Failed(other),
+    })
+}
+
+/// The audit entry of the member change a sign-in made, if it made one: the member's own
+/// actions, and `updateTeamMembers` on each team it joined or left.
+fn member_change_draft(
+    connection: &entity::connection::Model,
+    before: Option<&Member>,
+    after: &Member,
+    plan: &Plan,
+) -> Result<Option<AuditDraft>> {
+    let res = Resource::member(&after.id);
+    let Some(before) = before else {
+        return Ok(Some(
+            AuditDraft::new("member", &after.email, "createMember", &res)
+                .describe(format!(
+                    "{} created member {} as {} at first sign-in",
+                    connection.key, after.email, after.role
+                ))
+                .after(Some(snapshot(after)?)),
+        ));
+    };
+    if !changed(before, after) {
+        return Ok(None);
+    }
+    let mut draft = AuditDraft::new("member", &after.email, "updateMemberName", &res);
+    draft.accesses.clear();
+    for action in &plan.actions {
+        draft = draft.access(action, &res);
+    }
+    for team in before.teams.iter().chain(&after.teams) {
+        if before.teams.contains(team) != after.teams.contains(team) {
+            draft = draft.access("updateTeamMembers", &Resource::team(team));
+        }
+    }
+    Ok(Some(
+        draft
+            .describe(format!(
+                "{} updated member {} at sign-in",
+                connection.key, after.email
+            ))
+            .before(Some(snapshot(before)?))
+            .after(Some(snapshot(after)?)),
+    ))
 }
 
 fn changed(before: &Member, after: &Member) -> bool {
@@ -587,51 +624,6 @@ fn login_changes(before: Option<&Member>, after: &Member) -> Value {
         "before": before.map(pick),
         "after": pick(after),
     })
-}
-
-/// The custom roles that exist and have the role attributes they declare; the rest is
-/// skipped and noted.
-async fn usable_custom_roles(
-    tx: &WriteTx<'_>,
-    wanted: &[String],
-    attrs: &RoleAttributes,
-    notes: &mut Vec<Value>,
-) -> Result<(Vec<String>, RoleAttributes)> {
-    let rows = if wanted.is_empty() {
-        Vec::new()
-    } else {
-        entity::custom_role::Entity::find()
-            .filter(entity::custom_role::Column::Key.is_in(wanted.to_vec()))
-            .all(tx.db())
-            .await?
-    };
-    let mut out = Vec::new();
-    for key in wanted {
-        let Some(role) = rows.iter().find(|r| &r.key == key) else {
-            notes.push(
-                json!({"skipped": "customRole", "key": key, "reason": "unknown custom role"}),
-            );
-            continue;
-        };
-        let declared: Vec<String> = from_json(&role.role_attributes)?;
-        if let Some(missing) = declared
-            .iter()
-            .find(|a| attrs.get(*a).is_none_or(|v| v.is_empty()))
-        {
-            notes.push(json!({"skipped": "customRole", "key": key, "reason": format!("needs role attribute {missing}")}));
-            continue;
-        }
-        if !out.contains(key) {
-            out.push(key.clone());
-        }
-    }
-    out.sort();
-    let attrs = if out.is_empty() {
-        RoleAttributes::new()
-    } else {
-        attrs.clone()
-    };
-    Ok((out, attrs))
 }
 
 /// Makes the member's memberships of Gatehouse-managed teams exactly `desired`: teams named by
@@ -663,6 +655,7 @@ async fn sync_teams(
                 continue;
             }
             None => {
+                authorize(&tx.ctx().principal, "createTeam", &Resource::team(key))?;
                 let t = entity::team::ActiveModel {
                     id: Set(new_id()),
                     key: Set(key.clone()),

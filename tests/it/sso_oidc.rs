@@ -411,3 +411,30 @@ async fn provider_errors_and_jit_off_are_refused() {
     assert_eq!(refused["name"], "new@example.com");
     assert_eq!(refused["actor"]["isSso"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_with_nul_or_control_characters_are_refused() {
+    let (app, op) = setup(json!({})).await;
+    for (email, name) in [
+        ("nul\u{0}@example.com", "Ann"),
+        ("ann@example.com", "A\u{0}nn"),
+        ("ann@example.com", "A\u{1b}[2Jnn"),
+    ] {
+        let r = login_with(
+            &app,
+            &op,
+            |s| {
+                let mut c = op.claims(CLIENT, &s.nonce, email);
+                c["given_name"] = json!(name);
+                op.sign(&c, "k1", false)
+            },
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{email:?} {name:?}: {}", r.body);
+        assert_eq!(r.body["reason"], "invalid_identity", "{}", r.body);
+    }
+    let (_, members) = app.get("/api/v2/members").await;
+    assert_eq!(members["items"], json!([]), "nothing was stored");
+    assert!(last_sign_in(&app, "refused").await.is_some());
+}

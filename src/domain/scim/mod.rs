@@ -13,3 +13,4 @@ pub mod patch;
 pub mod path;
 pub mod resource;
 pub mod schema;
+pub mod user;

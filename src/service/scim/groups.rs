@@ -32,6 +32,7 @@ use crate::domain::scim::membership::{
 use crate::domain::scim::patch::{MemberChange, apply, member_ids, parse_patch, split_member_ops};
 use crate::domain::scim::resource::{Projection, canonicalize, index_values};
 use crate::domain::scim::schema::{GROUP, GROUP_URN};
+use crate::service::authz::authorize_draft;
 use crate::service::connections::mapping_rules;
 use crate::service::team_members;
 use crate::service::util::{new_id, validate_key, validate_name, values_per_statement};
@@ -428,6 +429,7 @@ impl Service {
             .before(before.as_ref().map(|t| audit_snapshot(t, count_before)))
             .after(Some(audit_snapshot(&team, count_after)))
             .delta(membership_delta(Operation::Post, sc, &change, count_before, count_after));
+        authorize_draft(&sc.ctx.principal, &draft)?;
         tx.write_audited(writes, draft).await?;
         Ok(Some(team.id))
     }
@@ -557,6 +559,7 @@ impl Service {
             ));
         }
         let draft = group_update_draft(sc, op, t, &updated, &change, renamed, external_changed);
+        authorize_draft(&sc.ctx.principal, &draft)?;
         tx.write_audited(writes, draft).await?;
         Ok(Some(updated))
     }
@@ -596,6 +599,7 @@ impl Service {
             ))
             .before(Some(audit_snapshot(&t, t.member_count)))
             .delta(membership_delta(Operation::Delete, sc, &removed, t.member_count, 0));
+        authorize_draft(&sc.ctx.principal, &draft)?;
         tx.write_audited(writes, draft).await?;
         tx.commit().await?;
         Ok(())

@@ -25,24 +25,25 @@ use super::{
     Failure, ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites, redact,
     refused, timestamp,
 };
-use crate::domain::mapping::{self, MappingError};
 use crate::domain::policy::{BaseRole, Resource};
+use crate::domain::provisioning::{self, Plan, Transition};
 use crate::domain::scim::error::{ScimError, ScimFailure, ScimResult};
 use crate::domain::scim::patch::{apply, parse_patch};
-use crate::domain::scim::resource::{Projection, canonicalize, idp_profile, index_values};
+use crate::domain::scim::resource::{Projection, canonicalize, index_values};
 use crate::domain::scim::schema::{GATEHOUSE_URN, LAUNCHDARKLY_URN, USER, USER_URN};
+use crate::domain::scim::user::{self, Previously, UserRecord, user_record};
+use crate::service::authz::authorize;
 use crate::service::connections::mapping_rules;
 use crate::service::members::{
-    check_custom_roles, check_role_requirements, rep_with_teams, revoke_member_credentials,
-    team_keys, validate_email,
+    rep_with_teams, revoke_member_credentials, team_keys, validate_email,
+};
+use crate::service::provisioning::{
+    ACTIVE, DEACTIVATED, apply_plan, authorize_plan, current_member, role_catalogue,
 };
 use crate::service::util::{from_json, new_id, snapshot, to_json};
 use crate::service::{AuditDraft, Service, WriteTx};
 
 use entity::member::{ActiveModel, Column, Entity, Model};
-
-const ACTIVE: &str = "active";
-const DEACTIVATED: &str = "deactivated";
 
 /// Members this connection may see and change.
 fn visible(sc: &ScimCtx) -> sea_orm::Condition {
@@ -189,58 +190,6 @@ async fn groups_of(
     Ok(out)
 }
 
-/// An email for the member: the primary email, else the first, else an email-shaped userName.
-fn member_email(doc: &Map<String, Value>, user_name: &str) -> Option<String> {
-    let emails: Vec<&Value> = doc
-        .get("emails")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let primary = emails
-        .iter()
-        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
-        .or(emails.first())
-        .and_then(|e| e.get("value"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    primary.or_else(|| user_name.contains('@').then(|| user_name.to_owned()))
-}
-
-/// The checks a whole document needs: userName (defaulting to the email, as LaunchDarkly
-/// does), lengths, an email.
-fn finish(mut doc: Map<String, Value>) -> ScimResult<(Map<String, Value>, String, Option<String>)> {
-    let user_name = match doc.get("userName").and_then(Value::as_str).map(str::trim) {
-        Some(u) if !u.is_empty() => u.to_owned(),
-        _ => member_email(&doc, "")
-            .ok_or_else(|| ScimError::invalid_value("userName is required"))?,
-    };
-    if user_name.chars().count() > 256 {
-        return Err(ScimError::invalid_value("userName: at most 256 characters"));
-    }
-    doc.insert("userName".into(), json!(user_name));
-    for part in ["givenName", "familyName"] {
-        if doc
-            .get("name")
-            .and_then(|n| n.get(part))
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.chars().count() > 256)
-        {
-            return Err(ScimError::invalid_value(format!(
-                "name.{part}: at most 256 characters"
-            )));
-        }
-    }
-    let email = member_email(&doc, &user_name);
-    Ok((doc, user_name, email))
-}
-
-fn name_part(doc: &Map<String, Value>, part: &str) -> Option<String> {
-    doc.get("name")
-        .and_then(|n| n.get(part))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
 /// A member's audit snapshot: its REST representation and the SCIM document.
 async fn audit_snapshot(db: &impl ConnectionTrait, m: &Model) -> ScimResult<Value> {
     let teams = team_keys(db, &m.id).await.map_err(ScimError::from)?;
@@ -375,7 +324,7 @@ impl Service {
         projection: &Projection,
     ) -> ScimResult<Value> {
         let doc = canonicalize(&USER, body)?;
-        let (_, user_name, _) = finish(doc.clone())?;
+        let user_name = user_record(doc.clone())?.user_name;
         // IdPs look a userName up before they create it, so a create is nearly always of a new
         // user: it is inserted at once, and the unique indexes refuse a name or email taken
         // meanwhile. Only then is the existing member looked at (SCIM may have deleted it,
@@ -520,6 +469,12 @@ impl Service {
             ));
         }
         let delete = sc.connection.deprovision == "delete";
+        let action = if delete {
+            "deleteMember"
+        } else {
+            "updateMemberStatus"
+        };
+        authorize(&sc.ctx.principal, action, &res)?;
         let (tokens, sessions) = revoke_member_credentials(tx, &m.id).await?;
         let revoked = format!("{tokens} token(s) and {sessions} session(s)");
         let draft = if delete {
@@ -560,9 +515,10 @@ impl Service {
         Ok(Some(()))
     }
 
-    /// Writes a user document: derives the member's columns, maps roles, enforces owner
-    /// protection, uniqueness and the deactivation freeze, rewrites the filter index,
-    /// revokes credentials on deactivation, and audits. `None` when nothing changed.
+    /// Writes a user document: load what the planner needs, plan (roles, status, owner
+    /// protection, the deactivation freeze), authorize, then write the member's row, its
+    /// filter index and its audit entry in one round trip, revoking credentials on
+    /// deactivation. `None` when nothing changed.
     pub(crate) async fn save_user(
         &self,
         tx: &mut WriteTx<'_>,
@@ -572,256 +528,48 @@ impl Service {
         op: Operation,
         delta: Option<Value>,
     ) -> Outcome<Option<Model>> {
-        let (doc, user_name, email) = finish(doc)?;
-        let now = tx.now_ms();
+        let record = user_record(doc)?;
         let id = existing.map(|m| m.id.clone()).unwrap_or_else(new_id);
         let res = Resource::member(&id);
-        let before = match existing {
-            Some(m) => Some(audit_snapshot(tx.db(), m).await?),
-            None => None,
-        };
-        let label = email.clone().unwrap_or_else(|| user_name.clone());
-        let old_status = existing.map(|m| m.status.as_str());
         let old_doc = existing
             .and_then(|m| m.scim_attributes.as_ref())
             .and_then(|t| from_json::<Map<String, Value>>(t).ok());
-        // `active` unassigned by the IdP (removed, or left out of a PUT) is not a
-        // deactivation; a member the IdP never said anything about keeps its status.
-        let new_status = match doc.get("active").and_then(Value::as_bool) {
-            Some(true) => ACTIVE,
-            Some(false) => DEACTIVATED,
-            None if existing.is_some_and(|m| m.scim_deleted_at.is_some()) => ACTIVE,
-            None if old_doc.as_ref().is_some_and(|d| d.contains_key("active")) => ACTIVE,
-            None => old_status.unwrap_or(ACTIVE),
-        };
-        let is_owner = existing.is_some_and(|m| m.role == BaseRole::Owner.as_str());
-        if is_owner && new_status == DEACTIVATED {
-            return Err(refused(
-                ScimError::mutability("the owner cannot be deactivated by an identity provider"),
-                "member",
-                &label,
-                "updateMemberStatus",
-                &res,
-                op.as_str(),
-                before,
-            ));
-        }
         let rules = mapping_rules(&sc.connection)?;
-        let outcome = match mapping::map_profile(&rules, &idp_profile(&USER, &doc)) {
-            Ok(o) => o,
-            Err(e) => {
-                let action = if matches!(op, Operation::Post) && existing.is_none() {
-                    "createMember"
-                } else {
-                    "updateRole"
-                };
-                let detail = match &e {
-                    MappingError::OwnerRole => {
-                        "role: the owner role can never be assigned by an identity provider"
-                            .to_owned()
-                    }
-                    MappingError::UnknownRole(r) => {
-                        format!("role: {r:?} is not a base role (reader, writer, admin, no_access)")
-                    }
-                };
-                return Err(refused(
-                    ScimError::invalid_value(detail),
-                    "member",
-                    &label,
-                    action,
-                    &res,
-                    op.as_str(),
-                    before,
-                ));
-            }
-        };
-        let old_outcome = old_doc
-            .as_ref()
-            .and_then(|d| mapping::map_profile(&rules, &idp_profile(&USER, d)).ok());
-        let frozen = new_status == DEACTIVATED && old_status == Some(DEACTIVATED);
-        let reactivated = old_status == Some(DEACTIVATED) && new_status == ACTIVE;
-        let apply_roles = !is_owner
-            && !frozen
-            && (existing.is_none() || reactivated || old_outcome.as_ref() != Some(&outcome));
         let default_role = BaseRole::parse(&sc.connection.default_role).unwrap_or(BaseRole::Reader);
-        let explicit_custom = doc
-            .get(GATEHOUSE_URN)
-            .and_then(|g| g.get("customRole"))
-            .is_some();
-
-        let mut am: ActiveModel = match existing {
-            Some(m) => m.clone().into(),
-            None => ActiveModel {
-                id: Set(id.clone()),
-                source: Set("scim".to_owned()),
-                role: Set(default_role.as_str().to_owned()),
-                custom_roles: Set("[]".to_owned()),
-                role_attributes: Set("{}".to_owned()),
-                last_seen: Set(None),
-                created_at: Set(now),
-                version: Set(0),
-                ..Default::default()
-            },
+        let before_doc = Previously {
+            exists: existing.is_some(),
+            doc: old_doc.as_ref(),
+            deleted: existing.is_some_and(|m| m.scim_deleted_at.is_some()),
         };
-        let mut actions: Vec<&str> = Vec::new();
-        if apply_roles {
-            let current_role = existing
-                .and_then(|m| BaseRole::parse(&m.role))
-                .unwrap_or(default_role);
-            let role = outcome.role.unwrap_or(current_role);
-            let adopting_local = existing.is_some() && old_doc.is_none();
-            let keep_custom = adopting_local && !explicit_custom && outcome.custom_roles.is_empty();
-            if !keep_custom {
-                let checked = async {
-                    let roles =
-                        check_custom_roles(tx.db(), "customRole", &outcome.custom_roles).await?;
-                    check_role_requirements(
-                        tx.db(),
-                        "customRole",
-                        &roles,
-                        &outcome.role_attributes,
-                    )
-                    .await?;
-                    Ok::<_, crate::error::Error>(roles)
-                }
-                .await;
-                let roles = match checked {
-                    Ok(roles) => roles,
-                    Err(e) => {
-                        let action = if existing.is_none() {
-                            "createMember"
-                        } else {
-                            "updateCustomRole"
-                        };
-                        return Err(refused(
-                            ScimError::invalid_value(e.to_string()),
-                            "member",
-                            &label,
-                            action,
-                            &res,
-                            op.as_str(),
-                            before,
-                        ));
-                    }
-                };
-                am.custom_roles = Set(to_json(&roles)?);
-                am.role_attributes = Set(to_json(&outcome.role_attributes)?);
-            }
-            am.role = Set(role.as_str().to_owned());
-        }
-        // Uniqueness, case-insensitively, against every member (of any connection).
-        let user_name_lower = user_name.to_lowercase();
-        // A create has checked the name already, in this transaction.
-        let taken = if existing.is_none()
-            || existing.is_some_and(|m| m.user_name_lower == user_name_lower)
-        {
-            0
-        } else {
-            Entity::find()
-                .filter(Column::UserNameLower.eq(user_name_lower.clone()))
-                .filter(Column::Id.ne(id.clone()))
-                .count(tx.db())
-                .await?
+        let statement = user::statement(&record, before_doc, &rules, default_role);
+        let catalogue = role_catalogue(tx.db(), &statement.mapped.custom_roles).await?;
+        let current = existing.map(|m| current_member(m, sc.key())).transpose()?;
+        // The member's teams, for its audit snapshots (a new member has none).
+        let teams = match existing {
+            Some(m) => team_keys(tx.db(), &m.id).await?,
+            None => Vec::new(),
         };
-        if taken > 0 {
-            return Err(ScimError::uniqueness(format!(
-                "a User with userName {user_name:?} already exists"
-            ))
-            .into());
-        }
-        if !frozen {
-            let email = email.clone().or_else(|| existing.map(|m| m.email.clone())).ok_or_else(|| {
-                ScimError::invalid_value("emails: a member needs an email address (emails[].value, or an email as userName)")
-            })?;
-            let email =
-                validate_email(&email).map_err(|e| ScimError::invalid_value(e.to_string()))?;
-            // A create leaves duplicates to the unique index (mapped below); an update that
-            // keeps its email cannot collide.
-            let dup = if existing.is_none_or(|m| m.email_lower == email.to_lowercase()) {
-                0
-            } else {
-                Entity::find()
-                    .filter(Column::EmailLower.eq(email.to_lowercase()))
-                    .filter(Column::Id.ne(id.clone()))
-                    .count(tx.db())
-                    .await?
-            };
-            if dup > 0 {
-                return Err(ScimError::uniqueness(format!(
-                    "another member already has the email {email:?}"
-                ))
-                .into());
-            }
-            am.email_lower = Set(email.to_lowercase());
-            am.email = Set(email);
-            am.first_name = Set(name_part(&doc, "givenName"));
-            am.last_name = Set(name_part(&doc, "familyName"));
-        }
-        am.user_name = Set(user_name.clone());
-        am.user_name_lower = Set(user_name_lower);
-        am.external_id = Set(doc
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_owned));
-        am.status = Set(new_status.to_owned());
-        am.connection_key = Set(Some(sc.key().to_owned()));
-        am.scim_deleted_at = Set(None);
-        let attrs = to_json(&doc)?;
-        am.scim_attributes = Set(Some(attrs.clone()));
-
-        // Nothing to write when the row would stay as it is.
-        if let Some(m) = existing {
-            let mut probe = am.clone();
-            probe.version = Set(m.version);
-            probe.updated_at = Set(m.updated_at);
-            let same = probe.try_into_model().ok().is_some_and(|p: Model| &p == m);
-            if same {
-                return Ok(None);
-            }
-            let changed = |a: &str, b: &str| a != b;
-            if changed(&m.status, new_status) {
-                actions.push("updateMemberStatus");
-            }
-            if let (Set(r), true) = (&am.role, apply_roles)
-                && r != &m.role
-            {
-                actions.push("updateRole");
-            }
-            if let Set(c) = &am.custom_roles
-                && c != &m.custom_roles
-            {
-                actions.push("updateCustomRole");
-            }
-            if let Set(a) = &am.role_attributes
-                && a != &m.role_attributes
-            {
-                actions.push("updateMemberRoleAttributes");
-            }
-            let without_active = |d: &Map<String, Value>| {
-                let mut d = d.clone();
-                d.remove("active");
-                d
-            };
-            let doc_changed = old_doc.as_ref().map(without_active) != Some(without_active(&doc));
-            let profile_changed = doc_changed || m.user_name != user_name || actions.is_empty();
-            if profile_changed {
-                actions.insert(0, "updateMemberName");
-            }
-        } else {
-            actions.push("createMember");
-        }
-        am.updated_at = Set(now);
-        am.version = Set(existing.map_or(1, |m| m.version + 1));
-        // The member's row and index go to the database with the audit entry, in one
-        // round trip, once the entry is drafted: it records the row as written.
-        let saved: Model = am
+        let before = existing
+            .map(|m| snapshot_with_teams(m, teams.clone()))
+            .transpose()?;
+        let label = record
+            .email
             .clone()
-            .try_into_model()
-            .map_err(|e| crate::error::Error::internal(format!("member row: {e}")))?;
+            .unwrap_or_else(|| record.user_name.clone());
+        let plan = provisioning::plan(current.as_ref(), &statement, &catalogue)
+            .map_err(|r| refusal(r, existing.is_none(), op, &label, &res, before.clone()))?;
+        authorize_plan(&sc.ctx.principal, &plan, &res)?;
+        let Some(saved) = self
+            .member_row(tx, sc, existing, &record, &plan, &id)
+            .await?
+        else {
+            return Ok(None);
+        };
         let backend = tx.backend();
+        let am: ActiveModel = saved.clone().into();
         let mut writes = vec![if existing.is_some() {
             Entity::update_many()
-                .set(am)
+                .set(am.reset_all())
                 .filter(Column::Id.eq(saved.id.clone()))
                 .build(backend)
         } else {
@@ -831,65 +579,35 @@ impl Service {
             backend,
             Kind::User,
             &saved.id,
-            index_values(&USER, &doc),
+            index_values(&USER, &record.doc),
             existing.is_none(),
         ));
-        let mut notes = Vec::new();
-        if new_status == DEACTIVATED && old_status != Some(DEACTIVATED) {
-            let (tokens, sessions) = revoke_member_credentials(tx, &saved.id).await?;
-            notes.push(format!(
-                "deactivated; revoked {tokens} token(s) and {sessions} session(s)"
-            ));
-        }
-        if reactivated {
-            notes.push("reactivated".to_owned());
-        }
-        if frozen {
-            notes.push(
-                "deactivated: email, names and roles stay frozen until reactivation".to_owned(),
-            );
-        }
-        if is_owner {
-            notes.push(
-                "role attributes ignored: an identity provider never changes the owner's role"
-                    .to_owned(),
-            );
-        }
-        let what = if existing.is_none() {
-            format!("created member {} as {}", saved.email, saved.role)
-        } else if existing.is_some_and(|m| m.scim_deleted_at.is_some()) {
-            format!("re-provisioned member {}", saved.email)
+        let deactivating = !plan.active && current.as_ref().is_none_or(|m| m.active);
+        let revoked = if deactivating {
+            Some(revoke_member_credentials(tx, &saved.id).await?)
         } else {
-            format!("updated member {}", saved.email)
+            None
         };
-        let mut description = format!("SCIM {} by connection {}: {what}", op.as_str(), sc.key());
-        if !notes.is_empty() {
-            description.push_str(&format!(" ({})", notes.join("; ")));
-        }
+        let description = describe_save(sc, op, existing, &saved, &plan, revoked);
         let mut draft = AuditDraft::new(
             "member",
             &saved.email,
-            actions.first().copied().unwrap_or("updateMemberName"),
+            plan.actions.first().copied().unwrap_or("updateMemberName"),
             &res,
         );
-        for a in actions.iter().skip(1) {
+        for a in plan.actions.iter().skip(1) {
             draft = draft.access(a, &res);
         }
         let mut scim = json!({"operation": op.as_str(), "connection": sc.key()});
         if let (Some(obj), Some(Value::Object(extra))) = (scim.as_object_mut(), delta) {
             obj.extend(extra);
         }
-        // A new member belongs to no team yet: no need to look.
-        let after = if existing.is_some() {
-            audit_snapshot(tx.db(), &saved).await?
-        } else {
-            snapshot_with_teams(&saved, Vec::new())?
-        };
         let draft = draft
             .describe(description)
             .before(before)
-            .after(Some(after))
+            .after(Some(snapshot_with_teams(&saved, teams)?))
             .delta(json!({"scim": scim}));
+        let user_name = &record.user_name;
         tx.write_audited(writes, draft).await.map_err(|e| match e {
             crate::error::Error::Conflict(_) => ScimError::uniqueness(format!(
                 "another member already has the userName {user_name:?} or its email"
@@ -899,4 +617,157 @@ impl Service {
         })?;
         Ok(Some(saved))
     }
+
+    /// The member's row after a plan, with the document's identifiers; `None` when it would
+    /// stay as it is. Refuses a userName or email another member has (a create leaves that
+    /// to the unique indexes).
+    async fn member_row(
+        &self,
+        tx: &WriteTx<'_>,
+        sc: &ScimCtx,
+        existing: Option<&Model>,
+        record: &UserRecord,
+        plan: &Plan,
+        id: &str,
+    ) -> Outcome<Option<Model>> {
+        let now = tx.now_ms();
+        let mut am: ActiveModel = match existing {
+            Some(m) => m.clone().into(),
+            None => ActiveModel {
+                id: Set(id.to_owned()),
+                source: Set("scim".to_owned()),
+                last_seen: Set(None),
+                created_at: Set(now),
+                version: Set(0),
+                ..Default::default()
+            },
+        };
+        apply_plan(&mut am, plan)?;
+        let user_name_lower = record.user_name.to_lowercase();
+        if existing.is_some_and(|m| m.user_name_lower != user_name_lower) {
+            let taken = Entity::find()
+                .filter(Column::UserNameLower.eq(user_name_lower.clone()))
+                .filter(Column::Id.ne(id.to_owned()))
+                .count(tx.db())
+                .await?;
+            if taken > 0 {
+                return Err(ScimError::uniqueness(format!(
+                    "a User with userName {:?} already exists",
+                    record.user_name
+                ))
+                .into());
+            }
+        }
+        if let Some(email) = &plan.email {
+            let email =
+                validate_email(email).map_err(|e| ScimError::invalid_value(e.to_string()))?;
+            let email_lower = email.to_lowercase();
+            if existing.is_some_and(|m| m.email_lower != email_lower) {
+                let dup = Entity::find()
+                    .filter(Column::EmailLower.eq(email_lower.clone()))
+                    .filter(Column::Id.ne(id.to_owned()))
+                    .count(tx.db())
+                    .await?;
+                if dup > 0 {
+                    return Err(ScimError::uniqueness(format!(
+                        "another member already has the email {email:?}"
+                    ))
+                    .into());
+                }
+            }
+            am.email_lower = Set(email_lower);
+            am.email = Set(email);
+        }
+        am.user_name = Set(record.user_name.clone());
+        am.user_name_lower = Set(user_name_lower);
+        am.external_id = Set(record
+            .doc
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_owned));
+        am.connection_key = Set(Some(sc.key().to_owned()));
+        am.scim_deleted_at = Set(None);
+        am.scim_attributes = Set(Some(to_json(&record.doc)?));
+        if let Some(m) = existing {
+            let mut probe = am.clone();
+            probe.version = Set(m.version);
+            probe.updated_at = Set(m.updated_at);
+            if probe.try_into_model().ok().is_some_and(|p: Model| &p == m) {
+                return Ok(None);
+            }
+        }
+        am.updated_at = Set(now);
+        am.version = Set(existing.map_or(1, |m| m.version + 1));
+        let row = am
+            .try_into_model()
+            .map_err(|e| crate::error::Error::internal(format!("member row: {e}")))?;
+        Ok(Some(row))
+    }
+}
+
+/// The refusal of a statement, audited as the action it attempted (a missing email is a
+/// plain error: nothing about roles was attempted).
+fn refusal(
+    r: provisioning::Refusal,
+    creating: bool,
+    op: Operation,
+    label: &str,
+    res: &Resource,
+    before: Option<Value>,
+) -> Failure {
+    use provisioning::Refusal as R;
+    let action = match &r {
+        R::OwnerDeactivated => "updateMemberStatus",
+        R::Mapping(_) if creating && op == Operation::Post => "createMember",
+        R::Mapping(_) => "updateRole",
+        R::UnknownCustomRole(_) | R::MissingRoleAttribute { .. } if creating => "createMember",
+        R::UnknownCustomRole(_) | R::MissingRoleAttribute { .. } => "updateCustomRole",
+        R::NoEmail | R::Deactivated | R::OtherConnection | R::NotProvisioned => {
+            return Failure::Plain(ScimError::invalid_value(r.to_string()));
+        }
+    };
+    let error = match r {
+        R::OwnerDeactivated => ScimError::mutability(r.to_string()),
+        other => ScimError::invalid_value(other.to_string()),
+    };
+    refused(error, "member", label, action, res, op.as_str(), before)
+}
+
+/// The audit description of a saved user: what happened, and what the plan noted.
+fn describe_save(
+    sc: &ScimCtx,
+    op: Operation,
+    existing: Option<&Model>,
+    saved: &Model,
+    plan: &Plan,
+    revoked: Option<(u64, u64)>,
+) -> String {
+    let what = match existing {
+        None => format!("created member {} as {}", saved.email, saved.role),
+        Some(m) if m.scim_deleted_at.is_some() => format!("re-provisioned member {}", saved.email),
+        Some(_) => format!("updated member {}", saved.email),
+    };
+    let mut notes = Vec::new();
+    if let Some((tokens, sessions)) = revoked {
+        notes.push(format!(
+            "deactivated; revoked {tokens} token(s) and {sessions} session(s)"
+        ));
+    }
+    match plan.transition {
+        Transition::Reactivated => notes.push("reactivated".to_owned()),
+        Transition::Frozen => notes
+            .push("deactivated: email, names and roles stay frozen until reactivation".to_owned()),
+        Transition::None | Transition::Deactivated => {}
+    }
+    if plan.owner {
+        notes.push(
+            "role attributes ignored: an identity provider never changes the owner's role"
+                .to_owned(),
+        );
+    }
+    let mut description = format!("SCIM {} by connection {}: {what}", op.as_str(), sc.key());
+    if !notes.is_empty() {
+        description.push_str(&format!(" ({})", notes.join("; ")));
+    }
+    description
 }

@@ -141,13 +141,16 @@ fn entry_row(
         s
     });
     let resources: Vec<&str> = entry.accesses.iter().map(|a| a.resource.as_str()).collect();
+    // The search text is derived from the entry, whose body keeps every character (escaped):
+    // a NUL an entry quotes (a refused sign-in's subject) must not make it unstorable.
     let search_text = format!(
         "{}\n{}\n{}",
         entry.name,
         entry.description,
         entry.comment.as_deref().unwrap_or("")
     )
-    .to_lowercase();
+    .to_lowercase()
+    .replace('\0', "\u{fffd}");
     Ok(entity::audit_entry::Model {
         seq: entry.seq,
         id: entry.id.clone(),
