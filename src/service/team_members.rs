@@ -14,6 +14,7 @@ use sea_orm::{
 };
 
 use super::util::values_per_statement;
+use crate::domain::scim::membership::MembershipChange;
 use crate::error::Result;
 
 use entity::team_member::{ActiveModel, Column, Entity};
@@ -23,16 +24,7 @@ pub(crate) fn add(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Ve
     if ids.is_empty() {
         return Vec::new();
     }
-    let mut statements: Vec<Statement> = ids
-        .chunks(values_per_statement(backend, 2))
-        .map(|chunk| {
-            Entity::insert_many(chunk.iter().map(|m| ActiveModel {
-                team_id: Set(team_id.to_owned()),
-                member_id: Set(m.clone()),
-            }))
-            .build(backend)
-        })
-        .collect();
+    let mut statements = insert_rows(backend, team_id, ids);
     statements.push(move_count(backend, team_id, ids.len() as i64));
     statements
 }
@@ -42,17 +34,45 @@ pub(crate) fn remove(backend: DatabaseBackend, team_id: &str, ids: &[String]) ->
     if ids.is_empty() {
         return Vec::new();
     }
-    let mut statements: Vec<Statement> = ids
-        .chunks(values_per_statement(backend, 1))
+    let mut statements = delete_rows(backend, team_id, ids);
+    statements.push(move_count(backend, team_id, -(ids.len() as i64)));
+    statements
+}
+
+/// The row statements of a membership change whose caller updates the team's row anyway:
+/// it writes the count after the change (`MembershipChange::count_after`) in that same
+/// UPDATE, in the same batch, saving a statement per change.
+pub(crate) fn change_rows(
+    backend: DatabaseBackend,
+    team_id: &str,
+    change: &MembershipChange,
+) -> Vec<Statement> {
+    let mut statements = delete_rows(backend, team_id, &change.removed);
+    statements.extend(insert_rows(backend, team_id, &change.added));
+    statements
+}
+
+fn insert_rows(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
+    ids.chunks(values_per_statement(backend, 2))
+        .map(|chunk| {
+            Entity::insert_many(chunk.iter().map(|m| ActiveModel {
+                team_id: Set(team_id.to_owned()),
+                member_id: Set(m.clone()),
+            }))
+            .build(backend)
+        })
+        .collect()
+}
+
+fn delete_rows(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
+    ids.chunks(values_per_statement(backend, 1))
         .map(|chunk| {
             Entity::delete_many()
                 .filter(Column::TeamId.eq(team_id))
                 .filter(Column::MemberId.is_in(chunk.to_vec()))
                 .build(backend)
         })
-        .collect();
-    statements.push(move_count(backend, team_id, -(ids.len() as i64)));
-    statements
+        .collect()
 }
 
 /// The statements that empty a team.

@@ -396,12 +396,15 @@ impl Service {
                     updated_at: now,
                 };
                 let change = resolve(tx.db(), sc, &t.id, &delta, Some(Vec::new())).await?;
+                let t = Model {
+                    member_count: change.count_after(0),
+                    ..t
+                };
                 let writes = vec![Entity::insert(ActiveModel::from(t.clone())).build(backend)];
                 (t, None, change, writes)
             }
         };
-        writes.extend(team_members::remove(backend, &team.id, &change.removed));
-        writes.extend(team_members::add(backend, &team.id, &change.added));
+        writes.extend(team_members::change_rows(backend, &team.id, &change));
         writes.extend(index_rewrites(
             backend,
             Kind::Group,
@@ -430,7 +433,12 @@ impl Service {
             .after(Some(audit_snapshot(&team, count_after)))
             .delta(membership_delta(Operation::Post, sc, &change, count_before, count_after));
         authorize_draft(&sc.ctx.principal, &draft)?;
-        tx.write_audited(writes, draft).await?;
+        if before.is_none() {
+            // A new team's rows: all inserts of rows nobody else writes.
+            tx.write_audited_disjoint(writes, draft).await?;
+        } else {
+            tx.write_audited(writes, draft).await?;
+        }
         Ok(Some(team.id))
     }
 
@@ -546,8 +554,7 @@ impl Service {
             member_count: change.count_after(t.member_count),
             ..t.clone()
         };
-        let mut writes = team_members::remove(backend, &t.id, &change.removed);
-        writes.extend(team_members::add(backend, &t.id, &change.added));
+        let mut writes = team_members::change_rows(backend, &t.id, &change);
         writes.push(team_row_update(backend, &updated));
         if renamed {
             writes.extend(index_rewrites(
@@ -560,7 +567,12 @@ impl Service {
         }
         let draft = group_update_draft(sc, op, t, &updated, &change, renamed, external_changed);
         authorize_draft(&sc.ctx.principal, &draft)?;
-        tx.write_audited(writes, draft).await?;
+        if renamed {
+            // The filter index is deleted and written again: the same rows twice.
+            tx.write_audited(writes, draft).await?;
+        } else {
+            tx.write_audited_disjoint(writes, draft).await?;
+        }
         Ok(Some(updated))
     }
 
@@ -606,10 +618,10 @@ impl Service {
     }
 }
 
-/// The UPDATE of what SCIM owns of a team's row (its member count moves with the membership
-/// statements).
+/// The UPDATE of what SCIM owns of a team's row, with its member count after the change.
 fn team_row_update(backend: sea_orm::DatabaseBackend, t: &Model) -> Statement {
     Entity::update_many()
+        .col_expr(Column::MemberCount, t.member_count.into())
         .col_expr(Column::Name, t.name.clone().into())
         .col_expr(Column::ExternalId, t.external_id.clone().into())
         .col_expr(Column::IdpSynced, t.idp_synced.into())

@@ -608,7 +608,14 @@ impl Service {
             .after(Some(snapshot_with_teams(&saved, teams)?))
             .delta(json!({"scim": scim}));
         let user_name = &record.user_name;
-        tx.write_audited(writes, draft).await.map_err(|e| match e {
+        let written = if existing.is_none() {
+            // A new member's rows: all inserts of rows nobody else writes.
+            tx.write_audited_disjoint(writes, draft).await
+        } else {
+            // Its filter index is deleted and written again: the same rows twice.
+            tx.write_audited(writes, draft).await
+        };
+        written.map_err(|e| match e {
             crate::error::Error::Conflict(_) => ScimError::uniqueness(format!(
                 "another member already has the userName {user_name:?} or its email"
             ))

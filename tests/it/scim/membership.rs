@@ -218,3 +218,39 @@ async fn patch_answers_only_what_is_asked() {
     let r = s.get(&format!("/Groups/{gid}")).await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_created_with_members_counts_them() {
+    let s = ScimApp::new("okta").await;
+    let ids = [
+        s.user("x@contoso.com").await,
+        s.user("y@contoso.com").await,
+        s.user("z@contoso.com").await,
+    ];
+    let r = s
+        .post(
+            "/Groups",
+            json!({"displayName": "Pushed", "members": [{"value": ids[0]}, {"value": ids[1]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["id"].as_str().unwrap().to_owned();
+    let log = s.scim_audit().await;
+    assert_eq!(
+        log[0]["delta"]["memberCount"],
+        json!({"before": 0, "after": 2})
+    );
+    let r = s
+        .patch(
+            &format!("/Groups/{gid}"),
+            ops(json!([{"op": "add", "path": "members", "value": [{"value": ids[2]}]}])),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let log = s.scim_audit().await;
+    assert_eq!(
+        log[0]["delta"]["memberCount"],
+        json!({"before": 2, "after": 3})
+    );
+    assert_eq!(replay(&s, "pushed").await, stored(&s, "pushed").await);
+}
