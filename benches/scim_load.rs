@@ -122,7 +122,7 @@ async fn main() {
     // 1. Creates.
     let (ids, took) = create_users(client, base, &auth, 0, first, clients).await;
     println!(
-        "{backend}: created {} users with {clients} clients in {:.2}s = {:.0} users/s (target >= 1500/s on SQLite)",
+        "{backend}: created {} users with {clients} clients in {:.2}s = {:.0} users/s (target >= 5000/s on SQLite)",
         ids.len(),
         took.as_secs_f64(),
         ids.len() as f64 / took.as_secs_f64()

@@ -280,8 +280,7 @@ pub(crate) fn index_rewrites(
     rows: Vec<IndexValue>,
     fresh: bool,
 ) -> Vec<sea_orm::Statement> {
-    use entity::scim_value::{ActiveModel, Column, Entity};
-    use sea_orm::ActiveValue::Set;
+    use entity::scim_value::{Column, Entity};
     use sea_orm::QueryTrait;
     let mut statements = Vec::new();
     if !fresh {
@@ -293,17 +292,50 @@ pub(crate) fn index_rewrites(
         );
     }
     for chunk in rows.chunks(crate::service::util::values_per_statement(backend, 6)) {
-        let models = chunk.iter().map(|r| ActiveModel {
-            resource_kind: Set(kind.as_str().to_owned()),
-            resource_id: Set(id.to_owned()),
-            path: Set(r.path.clone()),
-            elem: Set(r.elem),
-            value_lower: Set(r.value.as_ref().map(|v| v.to_lowercase())),
-            value: Set(r.value.clone()),
-        });
-        statements.push(Entity::insert_many(models).build(backend));
+        statements.push(index_insert(backend, kind, id, chunk));
     }
     statements
+}
+
+/// One multi-row INSERT of filter-index rows, written directly: every SCIM create and update
+/// sends one, and building it through the query builder cost more than executing it.
+fn index_insert(
+    backend: sea_orm::DatabaseBackend,
+    kind: query::Kind,
+    id: &str,
+    rows: &[IndexValue],
+) -> sea_orm::Statement {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(128 + rows.len() * 32);
+    sql.push_str(
+        "INSERT INTO \"scim_value\" (\"resource_kind\", \"resource_id\", \"path\", \"elem\", \"value_lower\", \"value\") VALUES ",
+    );
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 6);
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..6 {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                sea_orm::DatabaseBackend::Postgres => {
+                    let _ = write!(sql, "${}", values.len() + column + 1);
+                }
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+        values.push(kind.as_str().into());
+        values.push(id.into());
+        values.push(row.path.as_str().into());
+        values.push(row.elem.into());
+        values.push(row.value.as_ref().map(|v| v.to_lowercase()).into());
+        values.push(row.value.clone().into());
+    }
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// A document's JSON without write-only values, for the audit log.

@@ -93,9 +93,25 @@ pub(crate) fn stored_doc(m: &Model) -> ScimResult<Map<String, Value>> {
     Ok(doc)
 }
 
+/// A member as a SCIM write saved it, with its document (so the answer and the audit
+/// entry need not read it back from the row's JSON).
+pub(crate) struct SavedUser {
+    pub row: Model,
+    pub doc: Map<String, Value>,
+}
+
 /// The User resource of a member. `groups` are its synced teams of this connection.
 pub(crate) fn render(base: &str, m: &Model, groups: &[(String, String)]) -> ScimResult<Value> {
-    let mut doc = stored_doc(m)?;
+    render_doc(base, m, stored_doc(m)?, groups)
+}
+
+/// The User resource of a member whose document is at hand.
+fn render_doc(
+    base: &str,
+    m: &Model,
+    mut doc: Map<String, Value>,
+    groups: &[(String, String)],
+) -> ScimResult<Value> {
     let stated_active = doc.contains_key("active");
     doc.remove("active");
     let mut out = Map::new();
@@ -193,18 +209,25 @@ async fn groups_of(
 /// A member's audit snapshot: its REST representation and the SCIM document.
 async fn audit_snapshot(db: &impl ConnectionTrait, m: &Model) -> ScimResult<Value> {
     let teams = team_keys(db, &m.id).await.map_err(ScimError::from)?;
-    snapshot_with_teams(m, teams)
+    snapshot_with_teams(m, teams, None)
 }
 
-/// The member as the audit log records it, with the keys of its teams.
-fn snapshot_with_teams(m: &Model, teams: Vec<String>) -> ScimResult<Value> {
+/// The member as the audit log records it, with the keys of its teams and its SCIM
+/// document (`doc` when at hand, else read from the row).
+fn snapshot_with_teams(
+    m: &Model,
+    teams: Vec<String>,
+    doc: Option<&Map<String, Value>>,
+) -> ScimResult<Value> {
     let mut v =
         snapshot(&rep_with_teams(m, teams).map_err(ScimError::from)?).map_err(ScimError::from)?;
-    if let (Some(obj), Some(doc)) = (v.as_object_mut(), &m.scim_attributes) {
-        obj.insert(
-            "scimAttributes".into(),
-            from_json(doc).map_err(ScimError::from)?,
-        );
+    let doc = match (doc, &m.scim_attributes) {
+        (Some(doc), _) => Some(Value::Object(doc.clone())),
+        (None, Some(text)) => Some(from_json(text).map_err(ScimError::from)?),
+        (None, None) => None,
+    };
+    if let (Some(obj), Some(doc)) = (v.as_object_mut(), doc) {
+        obj.insert("scimAttributes".into(), doc);
     }
     Ok(v)
 }
@@ -276,7 +299,7 @@ impl Service {
         projection: &Projection,
     ) -> ScimResult<Value> {
         let m = find_visible(self.db(), sc, id).await?;
-        self.render_user(sc, &m, projection, true).await
+        self.render_user(sc, &m, None, projection, true).await
     }
 
     /// A user as `projection` asks for it; its groups are loaded only if the response holds
@@ -285,6 +308,7 @@ impl Service {
         &self,
         sc: &ScimCtx,
         m: &Model,
+        doc: Option<Map<String, Value>>,
         projection: &Projection,
         in_groups: bool,
     ) -> ScimResult<Value> {
@@ -293,11 +317,12 @@ impl Service {
         } else {
             Default::default()
         };
-        let rendered = render(
-            &self.scim_base(),
-            m,
-            groups.get(&m.id).map(Vec::as_slice).unwrap_or(&[]),
-        )?;
+        let doc = match doc {
+            Some(doc) => doc,
+            None => stored_doc(m)?,
+        };
+        let groups = groups.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
+        let rendered = render_doc(&self.scim_base(), m, doc, groups)?;
         Ok(projection.apply(&USER, rendered))
     }
 
@@ -305,12 +330,15 @@ impl Service {
     async fn scim_user_after(
         &self,
         sc: &ScimCtx,
-        saved: Option<Model>,
+        saved: Option<SavedUser>,
         id: &str,
         projection: &Projection,
     ) -> ScimResult<Value> {
         match saved {
-            Some(m) => self.render_user(sc, &m, projection, true).await,
+            Some(u) => {
+                self.render_user(sc, &u.row, Some(u.doc), projection, true)
+                    .await
+            }
             None => self.scim_get_user(sc, id, projection).await,
         }
     }
@@ -344,7 +372,10 @@ impl Service {
         };
         match saved {
             // A new member belongs to no group yet: no need to look.
-            Some(m) => self.render_user(sc, &m, projection, false).await,
+            Some(u) => {
+                self.render_user(sc, &u.row, Some(u.doc), projection, false)
+                    .await
+            }
             None => Err(ScimError::internal("a created user was not saved")),
         }
     }
@@ -380,7 +411,10 @@ impl Service {
             .save_user(&mut tx, sc, revive.as_ref(), doc, Operation::Post, None)
             .await;
         match self.finish_write(sc, tx, outcome).await? {
-            Some(m) => self.render_user(sc, &m, projection, revive.is_some()).await,
+            Some(u) => {
+                self.render_user(sc, &u.row, Some(u.doc), projection, revive.is_some())
+                    .await
+            }
             None => Err(ScimError::internal("a created user was not saved")),
         }
     }
@@ -527,7 +561,7 @@ impl Service {
         doc: Map<String, Value>,
         op: Operation,
         delta: Option<Value>,
-    ) -> Outcome<Option<Model>> {
+    ) -> Outcome<Option<SavedUser>> {
         let record = user_record(doc)?;
         let id = existing.map(|m| m.id.clone()).unwrap_or_else(new_id);
         let res = Resource::member(&id);
@@ -550,7 +584,7 @@ impl Service {
             None => Vec::new(),
         };
         let before = existing
-            .map(|m| snapshot_with_teams(m, teams.clone()))
+            .map(|m| snapshot_with_teams(m, teams.clone(), None))
             .transpose()?;
         let label = record
             .email
@@ -605,7 +639,7 @@ impl Service {
         let draft = draft
             .describe(description)
             .before(before)
-            .after(Some(snapshot_with_teams(&saved, teams)?))
+            .after(Some(snapshot_with_teams(&saved, teams, Some(&record.doc))?))
             .delta(json!({"scim": scim}));
         let user_name = &record.user_name;
         let written = if existing.is_none() {
@@ -622,7 +656,10 @@ impl Service {
             .into(),
             other => Failure::from(other),
         })?;
-        Ok(Some(saved))
+        Ok(Some(SavedUser {
+            row: saved,
+            doc: record.doc,
+        }))
     }
 
     /// The member's row after a plan, with the document's identifiers; `None` when it would

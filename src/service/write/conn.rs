@@ -5,6 +5,10 @@
 //! `SAVEPOINT` as a statement of its own would be one more round trip to the connection's
 //! thread. PostgreSQL takes no parameters in a multi-statement call, so there it goes first,
 //! on its own.
+//!
+//! The savepoint of the writer before, which committed its part of the batch, is released
+//! in the same breath: savepoints left open nest, and SQLite's work to journal a changed page
+//! grows with the nesting (it marks the page in every open savepoint).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,6 +27,8 @@ pub struct WriteConn {
     /// Held until the writer commits or gives up; `None` after.
     state: Option<OwnedMutexGuard<GateState>>,
     savepoint: String,
+    /// The savepoint of the writer before, to release first.
+    release: Option<String>,
     /// True until the savepoint was sent.
     savepoint_unsent: AtomicBool,
 }
@@ -32,11 +38,13 @@ impl WriteConn {
         backend: DatabaseBackend,
         state: OwnedMutexGuard<GateState>,
         savepoint: String,
+        release: Option<String>,
     ) -> Self {
         WriteConn {
             backend,
             state: Some(state),
             savepoint,
+            release,
             savepoint_unsent: AtomicBool::new(true),
         }
     }
@@ -64,12 +72,25 @@ impl WriteConn {
         (!self.savepoint_unsent.load(Ordering::SeqCst)).then_some(self.savepoint.as_str())
     }
 
+    /// The savepoint this writer was to release first, while that is not sent yet.
+    pub(super) fn unsent_release(&self) -> Option<String> {
+        self.savepoint_unsent
+            .load(Ordering::SeqCst)
+            .then(|| self.release.clone())
+            .flatten()
+    }
+
     /// The transaction, with the savepoint opened first on PostgreSQL; on SQLite `sql` gets
     /// it as a prefix.
     async fn begin(&self, sql: &mut String) -> Result<&DatabaseTransaction, DbErr> {
         let txn = self.txn()?;
         if self.savepoint_unsent.swap(false, Ordering::SeqCst) {
-            let savepoint = format!("SAVEPOINT {}", self.savepoint);
+            let savepoint = match &self.release {
+                Some(before) => {
+                    format!("RELEASE SAVEPOINT {before};\nSAVEPOINT {}", self.savepoint)
+                }
+                None => format!("SAVEPOINT {}", self.savepoint),
+            };
             if self.backend == DatabaseBackend::Sqlite {
                 *sql = format!("{savepoint};\n{sql}");
             } else {

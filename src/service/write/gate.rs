@@ -75,6 +75,8 @@ pub(crate) struct Batch {
     /// The savepoint of a writer that ended without committing, to roll back to before
     /// anything else happens in the batch.
     undo: Option<String>,
+    /// The savepoint of the last writer that committed its part, for the next to release.
+    pub pending_release: Option<String>,
 }
 
 impl Batch {
@@ -88,6 +90,7 @@ impl Batch {
             entries: 0,
             first_finished: None,
             undo: None,
+            pending_release: None,
         }
     }
 
@@ -97,9 +100,17 @@ impl Batch {
         format!("gatehouse_write_{}", self.savepoints)
     }
 
-    /// Records a writer that finished: its entries are in, the tip moves, and it waits for
-    /// the outcome.
-    pub fn finish(&mut self, tip: ChainHead, entries: u64) -> oneshot::Receiver<Outcome> {
+    /// Records a writer that finished: its entries are in, the tip moves, its savepoint
+    /// (if it sent one) is the next writer's to release, and it waits for the outcome.
+    pub fn finish(
+        &mut self,
+        tip: ChainHead,
+        entries: u64,
+        savepoint: Option<String>,
+    ) -> oneshot::Receiver<Outcome> {
+        if savepoint.is_some() {
+            self.pending_release = savepoint;
+        }
         self.tip = tip;
         self.head_checked = true;
         self.entries += entries;
@@ -262,12 +273,15 @@ fn fail(state: &mut GateState, reason: &str) {
     }
 }
 
-/// Rolls the batch back to a writer's savepoint. One that was never created (the writer
-/// failed before its first statement ran) has nothing to undo. On PostgreSQL this also ends
-/// the aborted state a failed statement leaves the transaction in.
+/// Rolls the batch back to a writer's savepoint, and releases it (the nesting stays
+/// shallow). One that was never created (the writer failed before its first statement ran)
+/// has nothing to undo. On PostgreSQL this also ends the aborted state a failed statement
+/// leaves the transaction in.
 async fn rollback_to(txn: &DatabaseTransaction, savepoint: &str) -> Result<(), sea_orm::DbErr> {
     match txn
-        .execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
+        .execute_unprepared(&format!(
+            "ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}"
+        ))
         .await
     {
         // SQLite's and PostgreSQL's words for it.

@@ -170,9 +170,10 @@ impl Service {
             .as_mut()
             .ok_or_else(|| Error::internal("the write batch did not open"))?;
         let savepoint = batch.next_savepoint();
+        let release = batch.pending_release.take();
         let tip = batch.tip;
         Ok(WriteTx {
-            conn: WriteConn::new(backend, state, savepoint),
+            conn: WriteConn::new(backend, state, savepoint, release),
             service: self,
             ctx,
             tip,
@@ -265,6 +266,7 @@ impl<'a> WriteTx<'a> {
         self.flush(Vec::new(), Together::InTurn).await?;
         let entries = std::mem::take(&mut self.entries);
         let gate = self.service.write_gate();
+        let savepoint = self.conn.sent_savepoint().map(str::to_owned);
         let mut state = self
             .conn
             .take_state()
@@ -272,7 +274,7 @@ impl<'a> WriteTx<'a> {
         let Some(batch) = state.batch.as_mut() else {
             return Err(Error::internal("the write batch is closed"));
         };
-        let outcome = batch.finish(self.tip, entries.len() as u64);
+        let outcome = batch.finish(self.tip, entries.len() as u64, savepoint);
         self.committed = true;
         gate.leave(state, self.service.metrics());
         match outcome.await {
@@ -360,6 +362,7 @@ impl Drop for WriteTx<'_> {
         }
         let gate = self.service.write_gate();
         let savepoint = self.conn.sent_savepoint().map(str::to_owned);
+        let release = self.conn.unsent_release();
         let Some(mut state) = self.conn.take_state() else {
             return;
         };
@@ -368,6 +371,9 @@ impl Drop for WriteTx<'_> {
                 state.batch = None;
             } else if let Some(savepoint) = savepoint {
                 batch.undo_to(savepoint);
+            } else if release.is_some() {
+                // Nothing was sent: the release is still the next writer's to make.
+                batch.pending_release = release;
             }
         }
         drop(state);
