@@ -27,6 +27,9 @@ pub const DEFAULT_COUNT: u64 = 100;
 pub struct ScimCtx {
     pub ctx: Ctx,
     pub connection: entity::connection::Model,
+    /// The SQL dialect of the service's database, for statements built before a
+    /// transaction opens.
+    pub backend: sea_orm::DatabaseBackend,
 }
 
 impl ScimCtx {
@@ -226,6 +229,7 @@ impl Service {
                 source_ip,
             },
             connection,
+            backend: self.db().get_database_backend(),
         })
     }
 
@@ -243,13 +247,29 @@ impl Service {
                 Ok(Some(value))
             }
             Ok(None) => Ok(None),
-            Err(Failure::Plain(e)) => Err(e),
-            Err(Failure::Refused(e, draft)) => {
+            Err(failure) => {
                 drop(tx);
-                let mut tx = self.begin_write(&sc.ctx).await.map_err(ScimError::from)?;
-                tx.audit(*draft);
-                tx.commit().await.map_err(ScimError::from)?;
-                Err(e)
+                Err(self.fail(sc, failure).await)
+            }
+        }
+    }
+
+    /// The error of a failed command, once a refusal is recorded on its own (nothing else
+    /// changed).
+    pub(crate) async fn fail(&self, sc: &ScimCtx, failure: Failure) -> ScimError {
+        match failure {
+            Failure::Plain(e) => e,
+            Failure::Refused(e, draft) => {
+                let recorded = async {
+                    let mut tx = self.begin_write(&sc.ctx).await?;
+                    tx.audit(*draft);
+                    tx.commit().await.map(|_| ())
+                }
+                .await;
+                match recorded {
+                    Ok(()) => e,
+                    Err(failed) => ScimError::from(failed),
+                }
             }
         }
     }

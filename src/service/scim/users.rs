@@ -17,7 +17,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter,
 };
-use sea_orm::{QueryTrait, TryIntoModel};
+use sea_orm::{QueryTrait, Statement, TryIntoModel};
 use serde_json::{Map, Value, json};
 
 use super::query::Kind;
@@ -26,7 +26,7 @@ use super::{
     refused, timestamp,
 };
 use crate::domain::policy::{BaseRole, Resource};
-use crate::domain::provisioning::{self, Plan, Transition};
+use crate::domain::provisioning::{self, Plan, RoleCatalogue, Transition};
 use crate::domain::scim::error::{ScimError, ScimFailure, ScimResult};
 use crate::domain::scim::patch::{apply, parse_patch};
 use crate::domain::scim::resource::{Projection, canonicalize, index_values};
@@ -352,15 +352,33 @@ impl Service {
         projection: &Projection,
     ) -> ScimResult<Value> {
         let doc = canonicalize(&USER, body)?;
-        let user_name = user_record(doc.clone())?.user_name;
-        // IdPs look a userName up before they create it, so a create is nearly always of a new
-        // user: it is inserted at once, and the unique indexes refuse a name or email taken
-        // meanwhile. Only then is the existing member looked at (SCIM may have deleted it,
-        // and a create brings it back).
+        let record = user_record(doc.clone())?;
+        let statement = user_statement(sc, None, &record)?;
+        if !statement.mapped.custom_roles.is_empty() {
+            // Custom roles are checked against the catalogue inside the transaction.
+            return self
+                .create_over_existing(sc, doc, &record.user_name, projection)
+                .await;
+        }
+        // IdPs look a userName up before they create it, so a create is nearly always of a
+        // new user: it is planned and built before the write path is entered (writes queue
+        // there one at a time), inserted at once, and the unique indexes refuse a name or
+        // email taken meanwhile. Only then is the existing member looked at (SCIM may have
+        // deleted it, and a create brings it back).
+        let change = UserChange {
+            existing: None,
+            op: Operation::Post,
+            delta: None,
+            now: self.now_ms(),
+        };
+        let user_name = record.user_name.clone();
+        let prepared = match prepare_user(sc, change, record, &statement, Loaded::default()) {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => return Err(ScimError::internal("a new user planned no write")),
+            Err(failure) => return Err(self.fail(sc, failure).await),
+        };
         let mut tx = self.begin_write(&sc.ctx).await?;
-        let outcome = self
-            .save_user(&mut tx, sc, None, doc.clone(), Operation::Post, None)
-            .await;
+        let outcome = self.write_user(&mut tx, sc, None, prepared).await.map(Some);
         let saved = match outcome {
             Err(Failure::Plain(e)) if e.failure == ScimFailure::Conflict => {
                 drop(tx);
@@ -563,85 +581,54 @@ impl Service {
         delta: Option<Value>,
     ) -> Outcome<Option<SavedUser>> {
         let record = user_record(doc)?;
-        let id = existing.map(|m| m.id.clone()).unwrap_or_else(new_id);
-        let res = Resource::member(&id);
-        let old_doc = existing
-            .and_then(|m| m.scim_attributes.as_ref())
-            .and_then(|t| from_json::<Map<String, Value>>(t).ok());
-        let rules = mapping_rules(&sc.connection)?;
-        let default_role = BaseRole::parse(&sc.connection.default_role).unwrap_or(BaseRole::Reader);
-        let before_doc = Previously {
-            exists: existing.is_some(),
-            doc: old_doc.as_ref(),
-            deleted: existing.is_some_and(|m| m.scim_deleted_at.is_some()),
+        let statement = user_statement(sc, existing, &record)?;
+        let loaded = Loaded {
+            catalogue: role_catalogue(tx.db(), &statement.mapped.custom_roles).await?,
+            // The member's teams, for its audit snapshots (a new member has none).
+            teams: match existing {
+                Some(m) => team_keys(tx.db(), &m.id).await?,
+                None => Vec::new(),
+            },
         };
-        let statement = user::statement(&record, before_doc, &rules, default_role);
-        let catalogue = role_catalogue(tx.db(), &statement.mapped.custom_roles).await?;
-        let current = existing.map(|m| current_member(m, sc.key())).transpose()?;
-        // The member's teams, for its audit snapshots (a new member has none).
-        let teams = match existing {
-            Some(m) => team_keys(tx.db(), &m.id).await?,
-            None => Vec::new(),
+        let change = UserChange {
+            existing,
+            op,
+            delta,
+            now: tx.now_ms(),
         };
-        let before = existing
-            .map(|m| snapshot_with_teams(m, teams.clone(), None))
-            .transpose()?;
-        let label = record
-            .email
-            .clone()
-            .unwrap_or_else(|| record.user_name.clone());
-        let plan = provisioning::plan(current.as_ref(), &statement, &catalogue)
-            .map_err(|r| refusal(r, existing.is_none(), op, &label, &res, before.clone()))?;
-        authorize_plan(&sc.ctx.principal, &plan, &res)?;
-        let Some(saved) = self
-            .member_row(tx, sc, existing, &record, &plan, &id)
-            .await?
-        else {
+        let Some(prepared) = prepare_user(sc, change, record, &statement, loaded)? else {
             return Ok(None);
         };
-        let backend = tx.backend();
-        let am: ActiveModel = saved.clone().into();
-        let mut writes = vec![if existing.is_some() {
-            Entity::update_many()
-                .set(am.reset_all())
-                .filter(Column::Id.eq(saved.id.clone()))
-                .build(backend)
-        } else {
-            Entity::insert(am).build(backend)
-        }];
-        writes.extend(index_rewrites(
-            backend,
-            Kind::User,
-            &saved.id,
-            index_values(&USER, &record.doc),
-            existing.is_none(),
-        ));
-        let deactivating = !plan.active && current.as_ref().is_none_or(|m| m.active);
+        if let Some(m) = existing {
+            check_unique(tx, m, &prepared).await?;
+        }
+        self.write_user(tx, sc, existing, prepared).await.map(Some)
+    }
+
+    /// Writes a prepared user change in the open transaction: credentials revoked on
+    /// deactivation, then the row, its filter index and the audit entry in one round trip.
+    async fn write_user(
+        &self,
+        tx: &mut WriteTx<'_>,
+        sc: &ScimCtx,
+        existing: Option<&Model>,
+        prepared: PreparedUser,
+    ) -> Outcome<SavedUser> {
+        let PreparedUser {
+            plan,
+            row,
+            doc,
+            writes,
+            draft,
+            op,
+            deactivating,
+        } = prepared;
         let revoked = if deactivating {
-            Some(revoke_member_credentials(tx, &saved.id).await?)
+            Some(revoke_member_credentials(tx, &row.id).await?)
         } else {
             None
         };
-        let description = describe_save(sc, op, existing, &saved, &plan, revoked);
-        let mut draft = AuditDraft::new(
-            "member",
-            &saved.email,
-            plan.actions.first().copied().unwrap_or("updateMemberName"),
-            &res,
-        );
-        for a in plan.actions.iter().skip(1) {
-            draft = draft.access(a, &res);
-        }
-        let mut scim = json!({"operation": op.as_str(), "connection": sc.key()});
-        if let (Some(obj), Some(Value::Object(extra))) = (scim.as_object_mut(), delta) {
-            obj.extend(extra);
-        }
-        let draft = draft
-            .describe(description)
-            .before(before)
-            .after(Some(snapshot_with_teams(&saved, teams, Some(&record.doc))?))
-            .delta(json!({"scim": scim}));
-        let user_name = &record.user_name;
+        let draft = draft.describe(describe_save(sc, op, existing, &row, &plan, revoked));
         let written = if existing.is_none() {
             // A new member's rows: all inserts of rows nobody else writes.
             tx.write_audited_disjoint(writes, draft).await
@@ -651,102 +638,231 @@ impl Service {
         };
         written.map_err(|e| match e {
             crate::error::Error::Conflict(_) => ScimError::uniqueness(format!(
-                "another member already has the userName {user_name:?} or its email"
+                "another member already has the userName {:?} or its email",
+                row.user_name
             ))
             .into(),
             other => Failure::from(other),
         })?;
-        Ok(Some(SavedUser {
-            row: saved,
-            doc: record.doc,
-        }))
+        Ok(SavedUser { row, doc })
     }
+}
 
-    /// The member's row after a plan, with the document's identifiers; `None` when it would
-    /// stay as it is. Refuses a userName or email another member has (a create leaves that
-    /// to the unique indexes).
-    async fn member_row(
-        &self,
-        tx: &WriteTx<'_>,
-        sc: &ScimCtx,
-        existing: Option<&Model>,
-        record: &UserRecord,
-        plan: &Plan,
-        id: &str,
-    ) -> Outcome<Option<Model>> {
-        let now = tx.now_ms();
-        let mut am: ActiveModel = match existing {
-            Some(m) => m.clone().into(),
-            None => ActiveModel {
-                id: Set(id.to_owned()),
-                source: Set("scim".to_owned()),
-                last_seen: Set(None),
-                created_at: Set(now),
-                version: Set(0),
-                ..Default::default()
-            },
-        };
-        apply_plan(&mut am, plan)?;
-        let user_name_lower = record.user_name.to_lowercase();
-        if existing.is_some_and(|m| m.user_name_lower != user_name_lower) {
-            let taken = Entity::find()
-                .filter(Column::UserNameLower.eq(user_name_lower.clone()))
-                .filter(Column::Id.ne(id.to_owned()))
-                .count(tx.db())
-                .await?;
-            if taken > 0 {
-                return Err(ScimError::uniqueness(format!(
-                    "a User with userName {:?} already exists",
-                    record.user_name
-                ))
-                .into());
-            }
-        }
-        if let Some(email) = &plan.email {
-            let email =
-                validate_email(email).map_err(|e| ScimError::invalid_value(e.to_string()))?;
-            let email_lower = email.to_lowercase();
-            if existing.is_some_and(|m| m.email_lower != email_lower) {
-                let dup = Entity::find()
-                    .filter(Column::EmailLower.eq(email_lower.clone()))
-                    .filter(Column::Id.ne(id.to_owned()))
-                    .count(tx.db())
-                    .await?;
-                if dup > 0 {
-                    return Err(ScimError::uniqueness(format!(
-                        "another member already has the email {email:?}"
-                    ))
-                    .into());
-                }
-            }
-            am.email_lower = Set(email_lower);
-            am.email = Set(email);
-        }
-        am.user_name = Set(record.user_name.clone());
-        am.user_name_lower = Set(user_name_lower);
-        am.external_id = Set(record
-            .doc
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_owned));
-        am.connection_key = Set(Some(sc.key().to_owned()));
-        am.scim_deleted_at = Set(None);
-        am.scim_attributes = Set(Some(to_json(&record.doc)?));
-        if let Some(m) = existing {
-            let mut probe = am.clone();
-            probe.version = Set(m.version);
-            probe.updated_at = Set(m.updated_at);
-            if probe.try_into_model().ok().is_some_and(|p: Model| &p == m) {
-                return Ok(None);
-            }
-        }
-        am.updated_at = Set(now);
-        am.version = Set(existing.map_or(1, |m| m.version + 1));
-        let row = am
-            .try_into_model()
-            .map_err(|e| crate::error::Error::internal(format!("member row: {e}")))?;
-        Ok(Some(row))
+/// What a user write needs from the database, loaded in its transaction.
+#[derive(Default)]
+struct Loaded {
+    catalogue: RoleCatalogue,
+    teams: Vec<String>,
+}
+
+/// Which write of which member.
+struct UserChange<'a> {
+    existing: Option<&'a Model>,
+    op: Operation,
+    /// Extra audit detail (a PATCH's operations).
+    delta: Option<Value>,
+    now: i64,
+}
+
+/// A user write decided before it touches the database: the plan, the row, its statements
+/// and its audit entry (described once the credentials it revokes are known).
+struct PreparedUser {
+    plan: Plan,
+    row: Model,
+    doc: Map<String, Value>,
+    writes: Vec<Statement>,
+    draft: AuditDraft,
+    op: Operation,
+    deactivating: bool,
+}
+
+/// The document as a statement for the planner, against what the IdP said before.
+fn user_statement(
+    sc: &ScimCtx,
+    existing: Option<&Model>,
+    record: &UserRecord,
+) -> ScimResult<provisioning::Statement> {
+    let old_doc = existing
+        .and_then(|m| m.scim_attributes.as_ref())
+        .and_then(|t| from_json::<Map<String, Value>>(t).ok());
+    let rules = mapping_rules(&sc.connection).map_err(ScimError::from)?;
+    let default_role = BaseRole::parse(&sc.connection.default_role).unwrap_or(BaseRole::Reader);
+    let before = Previously {
+        exists: existing.is_some(),
+        doc: old_doc.as_ref(),
+        deleted: existing.is_some_and(|m| m.scim_deleted_at.is_some()),
+    };
+    Ok(user::statement(record, before, &rules, default_role))
+}
+
+/// Plans a user write and builds everything it writes; `None` when the row would stay as
+/// it is. Pure: the connection is authorized for the plan's actions here too.
+fn prepare_user(
+    sc: &ScimCtx,
+    change: UserChange<'_>,
+    record: UserRecord,
+    statement: &provisioning::Statement,
+    loaded: Loaded,
+) -> Outcome<Option<PreparedUser>> {
+    let UserChange {
+        existing,
+        op,
+        delta,
+        now,
+    } = change;
+    let id = existing.map(|m| m.id.clone()).unwrap_or_else(new_id);
+    let res = Resource::member(&id);
+    let current = existing
+        .map(|m| current_member(m, sc.key()))
+        .transpose()?;
+    let before = existing
+        .map(|m| snapshot_with_teams(m, loaded.teams.clone(), None))
+        .transpose()?;
+    let label = record
+        .email
+        .clone()
+        .unwrap_or_else(|| record.user_name.clone());
+    let plan = provisioning::plan(current.as_ref(), statement, &loaded.catalogue)
+        .map_err(|r| refusal(r, existing.is_none(), op, &label, &res, before.clone()))?;
+    authorize_plan(&sc.ctx.principal, &plan, &res)?;
+    let Some(row) = member_row(sc, existing, &record, &plan, &id, now)? else {
+        return Ok(None);
+    };
+    let backend = sc.backend;
+    let am: ActiveModel = row.clone().into();
+    let mut writes = vec![if existing.is_some() {
+        Entity::update_many()
+            .set(am.reset_all())
+            .filter(Column::Id.eq(row.id.clone()))
+            .build(backend)
+    } else {
+        Entity::insert(am).build(backend)
+    }];
+    writes.extend(index_rewrites(
+        backend,
+        Kind::User,
+        &row.id,
+        index_values(&USER, &record.doc),
+        existing.is_none(),
+    ));
+    let mut draft = AuditDraft::new(
+        "member",
+        &row.email,
+        plan.actions.first().copied().unwrap_or("updateMemberName"),
+        &res,
+    );
+    for a in plan.actions.iter().skip(1) {
+        draft = draft.access(a, &res);
     }
+    let mut scim = json!({"operation": op.as_str(), "connection": sc.key()});
+    if let (Some(obj), Some(Value::Object(extra))) = (scim.as_object_mut(), delta) {
+        obj.extend(extra);
+    }
+    let draft = draft
+        .before(before)
+        .after(Some(snapshot_with_teams(
+            &row,
+            loaded.teams,
+            Some(&record.doc),
+        )?))
+        .delta(json!({"scim": scim}));
+    Ok(Some(PreparedUser {
+        deactivating: !plan.active && current.as_ref().is_none_or(|m| m.active),
+        plan,
+        row,
+        doc: record.doc,
+        writes,
+        draft,
+        op,
+    }))
+}
+
+/// The member's row after a plan, with the document's identifiers; `None` when it would
+/// stay as it is. A missing or invalid email is refused here; a taken one by `check_unique`
+/// (an update) or the unique indexes (a create).
+fn member_row(
+    sc: &ScimCtx,
+    existing: Option<&Model>,
+    record: &UserRecord,
+    plan: &Plan,
+    id: &str,
+    now: i64,
+) -> Outcome<Option<Model>> {
+    let mut am: ActiveModel = match existing {
+        Some(m) => m.clone().into(),
+        None => ActiveModel {
+            id: Set(id.to_owned()),
+            source: Set("scim".to_owned()),
+            last_seen: Set(None),
+            created_at: Set(now),
+            version: Set(0),
+            ..Default::default()
+        },
+    };
+    apply_plan(&mut am, plan)?;
+    if let Some(email) = &plan.email {
+        let email = validate_email(email).map_err(|e| ScimError::invalid_value(e.to_string()))?;
+        am.email_lower = Set(email.to_lowercase());
+        am.email = Set(email);
+    }
+    am.user_name = Set(record.user_name.clone());
+    am.user_name_lower = Set(record.user_name.to_lowercase());
+    am.external_id = Set(record
+        .doc
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned));
+    am.connection_key = Set(Some(sc.key().to_owned()));
+    am.scim_deleted_at = Set(None);
+    am.scim_attributes = Set(Some(to_json(&record.doc)?));
+    if let Some(m) = existing {
+        let mut probe = am.clone();
+        probe.version = Set(m.version);
+        probe.updated_at = Set(m.updated_at);
+        if probe.try_into_model().ok().is_some_and(|p: Model| &p == m) {
+            return Ok(None);
+        }
+    }
+    am.updated_at = Set(now);
+    am.version = Set(existing.map_or(1, |m| m.version + 1));
+    let row = am
+        .try_into_model()
+        .map_err(|e| crate::error::Error::internal(format!("member row: {e}")))?;
+    Ok(Some(row))
+}
+
+/// Refuses an update that takes a userName or email another member has.
+async fn check_unique(tx: &WriteTx<'_>, m: &Model, prepared: &PreparedUser) -> Outcome<()> {
+    let row = &prepared.row;
+    if m.user_name_lower != row.user_name_lower {
+        let taken = Entity::find()
+            .filter(Column::UserNameLower.eq(row.user_name_lower.clone()))
+            .filter(Column::Id.ne(row.id.clone()))
+            .count(tx.db())
+            .await?;
+        if taken > 0 {
+            return Err(ScimError::uniqueness(format!(
+                "a User with userName {:?} already exists",
+                row.user_name
+            ))
+            .into());
+        }
+    }
+    if m.email_lower != row.email_lower {
+        let dup = Entity::find()
+            .filter(Column::EmailLower.eq(row.email_lower.clone()))
+            .filter(Column::Id.ne(row.id.clone()))
+            .count(tx.db())
+            .await?;
+        if dup > 0 {
+            return Err(ScimError::uniqueness(format!(
+                "another member already has the email {:?}",
+                row.email
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// The refusal of a statement, audited as the action it attempted (a missing email is a
