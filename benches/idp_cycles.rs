@@ -123,13 +123,7 @@ struct Server {
 impl Server {
     fn spawn(bootstrap: &str) -> Server {
         let tmp = tempfile::tempdir().unwrap();
-        let url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", tmp.path().display()));
-        let backend = if url.starts_with("postgres") {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        };
+        let (url, backend) = harness::bench_database(tmp.path());
         // Freed before the server binds it: a race in principle, not on a quiet loopback.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -32,6 +32,19 @@ pub fn benching() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// The database a bench runs on: `GATEHOUSE_BENCH_DATABASE_URL`, else a SQLite file in
+/// `dir`; with the backend's name for the printed figures.
+pub fn bench_database(dir: &std::path::Path) -> (String, &'static str) {
+    let url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", dir.display()));
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    (url, backend)
+}
+
 /// The app serving on loopback.
 pub struct Harness {
     /// "SQLite" or "PostgreSQL", for the printed figures.
@@ -46,13 +59,7 @@ impl Harness {
     /// Starts the app on `GATEHOUSE_BENCH_DATABASE_URL`, else on SQLite in a temp dir.
     pub async fn start() -> Harness {
         let tmp = tempfile::tempdir().unwrap();
-        let url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", tmp.path().display()));
-        let backend = if url.starts_with("postgres") {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        };
+        let (url, backend) = bench_database(tmp.path());
         let db = gatehouse::db::connect(&url).await.unwrap();
         gatehouse::db::migrate(&db).await.unwrap();
         let service = Service::new(db, Arc::new(SystemClock)).await.unwrap();

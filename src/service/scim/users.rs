@@ -712,9 +712,7 @@ fn prepare_user(
     } = change;
     let id = existing.map(|m| m.id.clone()).unwrap_or_else(new_id);
     let res = Resource::member(&id);
-    let current = existing
-        .map(|m| current_member(m, sc.key()))
-        .transpose()?;
+    let current = existing.map(|m| current_member(m, sc.key())).transpose()?;
     let before = existing
         .map(|m| snapshot_with_teams(m, loaded.teams.clone(), None))
         .transpose()?;
@@ -834,33 +832,27 @@ fn member_row(
 /// Refuses an update that takes a userName or email another member has.
 async fn check_unique(tx: &WriteTx<'_>, m: &Model, prepared: &PreparedUser) -> Outcome<()> {
     let row = &prepared.row;
-    if m.user_name_lower != row.user_name_lower {
-        let taken = Entity::find()
-            .filter(Column::UserNameLower.eq(row.user_name_lower.clone()))
+    let taken = |column: Column, value: &str| {
+        Entity::find()
+            .filter(column.eq(value.to_owned()))
             .filter(Column::Id.ne(row.id.clone()))
             .count(tx.db())
-            .await?;
-        if taken > 0 {
-            return Err(ScimError::uniqueness(format!(
-                "a User with userName {:?} already exists",
-                row.user_name
-            ))
-            .into());
-        }
+    };
+    if m.user_name_lower != row.user_name_lower
+        && taken(Column::UserNameLower, &row.user_name_lower).await? > 0
+    {
+        return Err(ScimError::uniqueness(format!(
+            "a User with userName {:?} already exists",
+            row.user_name
+        ))
+        .into());
     }
-    if m.email_lower != row.email_lower {
-        let dup = Entity::find()
-            .filter(Column::EmailLower.eq(row.email_lower.clone()))
-            .filter(Column::Id.ne(row.id.clone()))
-            .count(tx.db())
-            .await?;
-        if dup > 0 {
-            return Err(ScimError::uniqueness(format!(
-                "another member already has the email {:?}",
-                row.email
-            ))
-            .into());
-        }
+    if m.email_lower != row.email_lower && taken(Column::EmailLower, &row.email_lower).await? > 0 {
+        return Err(ScimError::uniqueness(format!(
+            "another member already has the email {:?}",
+            row.email
+        ))
+        .into());
     }
     Ok(())
 }
