@@ -1,8 +1,8 @@
 //! SCIM errors as the edge sends them: the RFC 7644 §3.12 body with the HTTP status of the
 //! failure, `WWW-Authenticate` on 401 and `Retry-After` on 429.
 
+use poem::Response;
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::{Response, error::ResponseError};
 use serde_json::{Value, json};
 
 use crate::domain::scim::error::{ScimError, ScimFailure, ScimType};
@@ -92,18 +92,4 @@ pub fn render_poem_error(err: &poem::Error) -> Response {
     };
     let scim_type = (status == StatusCode::PAYLOAD_TOO_LARGE).then_some(ScimType::TooMany);
     respond(status, scim_type, &detail)
-}
-
-/// A poem error carrying a SCIM error, for middleware that refuses before a handler runs.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ScimRefusal(pub ScimError);
-
-impl ResponseError for ScimRefusal {
-    fn status(&self) -> StatusCode {
-        status_of(self.0.failure)
-    }
-    fn as_response(&self) -> Response {
-        error_response(&self.0)
-    }
 }

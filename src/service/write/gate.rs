@@ -36,7 +36,7 @@ const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
 
 /// How long a writer waits for the gate at most unless told otherwise: past it, the change
 /// is refused as too busy (429) rather than queued further.
-pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 
 /// What a finished writer learns when its batch ends: committed, or why not.
 pub(crate) type Outcome = Result<(), String>;
