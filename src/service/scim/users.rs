@@ -41,6 +41,7 @@ use crate::service::provisioning::{
     ACTIVE, DEACTIVATED, apply_plan, authorize_plan, current_member, role_catalogue,
 };
 use crate::service::util::{from_json, new_id, snapshot, to_json};
+use crate::service::write::{BlindChange, BlindOutcome};
 use crate::service::{AuditDraft, Service, WriteTx};
 
 use entity::member::{ActiveModel, Column, Entity, Model};
@@ -371,12 +372,69 @@ impl Service {
             delta: None,
             now: self.now_ms(),
         };
-        let user_name = record.user_name.clone();
         let prepared = match prepare_user(sc, change, record, &statement, Loaded::default()) {
             Ok(Some(prepared)) => prepared,
             Ok(None) => return Err(ScimError::internal("a new user planned no write")),
             Err(failure) => return Err(self.fail(sc, failure).await),
         };
+        if prepared.deactivating {
+            // Created inactive: nothing to revoke yet, but the ordinary path says so.
+            return self.create_alone(sc, doc, prepared, projection).await;
+        }
+        // A new active member's writes are all decided: they are written together with the
+        // other creates queued meanwhile, in one round trip.
+        let PreparedUser {
+            plan,
+            row,
+            doc: saved_doc,
+            writes,
+            draft,
+            op,
+            ..
+        } = prepared;
+        let draft = draft.describe(describe_save(sc, op, None, &row, &plan, None));
+        let blind = BlindChange {
+            writes,
+            draft,
+            disjoint: true,
+        };
+        match self.write_blind(&sc.ctx, blind).await? {
+            // A new member belongs to no group yet: no need to look.
+            BlindOutcome::Written => {
+                self.render_user(sc, &row, Some(saved_doc), projection, false)
+                    .await
+            }
+            // The shared write failed (this create's name may be taken, or another's): it
+            // is made again alone, where its failure is its own.
+            BlindOutcome::Alone => {
+                let record = user_record(doc.clone())?;
+                let change = UserChange {
+                    existing: None,
+                    op: Operation::Post,
+                    delta: None,
+                    now: self.now_ms(),
+                };
+                let prepared = match prepare_user(sc, change, record, &statement, Loaded::default())
+                {
+                    Ok(Some(prepared)) => prepared,
+                    Ok(None) => return Err(ScimError::internal("a new user planned no write")),
+                    Err(failure) => return Err(self.fail(sc, failure).await),
+                };
+                self.create_alone(sc, doc, prepared, projection).await
+            }
+        }
+    }
+
+    /// Writes a prepared create on its own; a taken userName or email turns it into a
+    /// create over the existing member.
+    async fn create_alone(
+        &self,
+        sc: &ScimCtx,
+        doc: Map<String, Value>,
+        prepared: PreparedUser,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
+        let user_name = prepared.row.user_name.clone();
         let mut tx = self.begin_write(&sc.ctx).await?;
         let outcome = self.write_user(&mut tx, sc, None, prepared).await.map(Some);
         let saved = match outcome {

@@ -50,6 +50,9 @@ pub(crate) struct WriteGate {
     closer: Notify,
     /// How long a writer waits for the gate at most, in milliseconds.
     max_wait_ms: AtomicU64,
+    /// Blind changes waiting for whoever holds the gate next to write them.
+    blind: std::sync::Mutex<Vec<super::blind::QueuedChange>>,
+    blind_ids: AtomicU64,
 }
 
 /// What the gate guards.
@@ -120,6 +123,14 @@ impl Batch {
         receiver
     }
 
+    /// Another writer waits for the batch's outcome: a blind change written with the one
+    /// that finished last (its entries and tip are that writer's).
+    pub fn wait_too(&mut self) -> oneshot::Receiver<Outcome> {
+        let (sender, receiver) = oneshot::channel();
+        self.finished.push(sender);
+        receiver
+    }
+
     /// True when nobody but the current writer is in the batch.
     pub fn is_empty(&self) -> bool {
         self.finished.is_empty()
@@ -146,6 +157,8 @@ impl WriteGate {
             waiting: AtomicUsize::new(0),
             closer: Notify::new(),
             max_wait_ms: AtomicU64::new(DEFAULT_MAX_WAIT.as_millis() as u64),
+            blind: std::sync::Mutex::new(Vec::new()),
+            blind_ids: AtomicU64::new(0),
         });
         let closer = gate.clone();
         tokio::spawn(async move {
@@ -156,6 +169,30 @@ impl WriteGate {
             }
         });
         gate
+    }
+
+    /// Queues a blind change (made with its queue id) for the next holder of the gate.
+    pub fn queue_blind(&self, change: impl FnOnce(u64) -> super::blind::QueuedChange) -> u64 {
+        let id = self.blind_ids.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut queue) = self.blind.lock() {
+            queue.push(change(id));
+        }
+        id
+    }
+
+    /// Takes a blind change back out of the queue, if nobody took it to write it yet.
+    pub fn withdraw_blind(&self, id: u64) {
+        if let Ok(mut queue) = self.blind.lock() {
+            queue.retain(|q| q.id != id);
+        }
+    }
+
+    /// Takes the blind changes queued so far (a holder of the gate writes them).
+    pub fn take_blind(&self) -> Vec<super::blind::QueuedChange> {
+        self.blind
+            .lock()
+            .map(|mut queue| std::mem::take(&mut *queue))
+            .unwrap_or_default()
     }
 
     /// Sets how long a writer waits for the gate at most.

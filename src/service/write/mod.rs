@@ -1,6 +1,7 @@
 //! The one write path: a transaction that carries the principal and appends the audit entries
 //! of its changes to the hash chain before it commits. No write without its entry.
 
+mod blind;
 mod conn;
 mod gate;
 mod rows;
@@ -10,7 +11,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde_json::Value;
+use tokio::sync::oneshot;
 
+pub(crate) use blind::{BlindChange, BlindOutcome};
 pub use conn::WriteConn;
 pub(crate) use gate::WriteGate;
 
@@ -206,6 +209,12 @@ impl<'a> WriteTx<'a> {
     /// Records one audit entry of this transaction's change, linked after the previous one.
     /// It reaches the database at the next flush, in this transaction.
     pub fn audit(&mut self, draft: AuditDraft) {
+        self.audit_as(self.ctx, draft);
+    }
+
+    /// Records an audit entry of a change made for `ctx` (a blind change this writer makes
+    /// for another request).
+    fn audit_as(&mut self, ctx: &Ctx, draft: AuditDraft) {
         let seq = self.entries.last().map_or(self.tip.seq, |e| e.seq) + 1;
         let entry = AuditEntry {
             id: uuid::Uuid::now_v7().to_string(),
@@ -219,7 +228,7 @@ impl<'a> WriteTx<'a> {
             kind: draft.kind,
             name: draft.name,
             description: draft.description,
-            actor: self.ctx.principal.actor(),
+            actor: ctx.principal.actor(),
             target: draft.target,
             parent: draft.parent,
             environment: draft.environment,
@@ -228,8 +237,8 @@ impl<'a> WriteTx<'a> {
             delta: draft.delta,
             comment: draft.comment,
             approval_request_id: draft.approval_request_id,
-            request_id: self.ctx.request_id.clone(),
-            source_ip: self.ctx.source_ip.clone(),
+            request_id: ctx.request_id.clone(),
+            source_ip: ctx.source_ip.clone(),
         };
         self.entries.push(entry);
     }
@@ -257,7 +266,26 @@ impl<'a> WriteTx<'a> {
     /// Commits the change and its audit entries together, and returns once they are durable:
     /// once the batch it joined committed. A transaction that changed something
     /// must have audited it; committing one without entries is a bug we refuse.
-    pub async fn commit(mut self) -> Result<Vec<AuditEntry>> {
+    pub async fn commit(self) -> Result<Vec<AuditEntry>> {
+        let (entries, mut outcomes) = self.hand_in(1).await?;
+        let outcome = outcomes
+            .pop()
+            .ok_or_else(|| Error::internal("the write batch gave no outcome"))?;
+        match outcome.await {
+            Ok(Ok(())) => Ok(entries),
+            Ok(Err(reason)) => Err(Error::internal(format!(
+                "the change could not be committed: {reason}"
+            ))),
+            Err(_) => Err(Error::internal("the write batch ended without an outcome")),
+        }
+    }
+
+    /// Hands the change in to its batch and leaves the gate: `writers` wait for the batch's
+    /// outcome (this change, or the blind changes of several requests written together).
+    async fn hand_in(
+        mut self,
+        writers: usize,
+    ) -> Result<(Vec<AuditEntry>, Vec<oneshot::Receiver<gate::Outcome>>)> {
         if self.entries.is_empty() {
             return Err(Error::internal(
                 "a write transaction tried to commit without an audit entry",
@@ -274,16 +302,11 @@ impl<'a> WriteTx<'a> {
         let Some(batch) = state.batch.as_mut() else {
             return Err(Error::internal("the write batch is closed"));
         };
-        let outcome = batch.finish(self.tip, entries.len() as u64, savepoint);
+        let mut outcomes = vec![batch.finish(self.tip, entries.len() as u64, savepoint)];
+        outcomes.extend((1..writers).map(|_| batch.wait_too()));
         self.committed = true;
         gate.leave(state, self.service.metrics());
-        match outcome.await {
-            Ok(Ok(())) => Ok(entries),
-            Ok(Err(reason)) => Err(Error::internal(format!(
-                "the change could not be committed: {reason}"
-            ))),
-            Err(_) => Err(Error::internal("the write batch ended without an outcome")),
-        }
+        Ok((entries, outcomes))
     }
 
     /// Executes `writes`, then inserts the entries recorded since the last flush.

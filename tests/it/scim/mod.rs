@@ -2,6 +2,7 @@
 //! filters on the real database, atomic PATCH. Each story checks members, teams, roles and
 //! audit entries over the REST API after its steps.
 
+mod creates;
 mod entra;
 mod errors;
 mod filters;
