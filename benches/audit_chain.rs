@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use gatehouse::domain::audit::{
-    Access, Actor, AuditEntry, ChainHead, ChainVerifier, StoredEntry, Target, canonical_bytes,
-    canonical_from_json, canonical_into, link,
+    Access, Actor, AuditEntry, ChainHead, ChainVerifier, IndexColumns, StoredColumns, StoredEntry,
+    Target, canonical_bytes, canonical_from_json, canonical_into, check_columns, index_columns,
+    link,
 };
 use serde_json::json;
 
@@ -157,9 +158,41 @@ fn bench_verify(c: &mut Criterion) {
     g.finish();
 }
 
+/// Checking an entry's stored query columns against its body, as verify does for each entry.
+fn bench_columns(c: &mut Criterion) {
+    let stored = build_chain(JSON_CHAIN_LEN);
+    let rows: Vec<(String, IndexColumns)> = stored
+        .iter()
+        .map(|s| {
+            let body = String::from_utf8(canonical_bytes(&s.entry)).expect("utf-8");
+            (body, index_columns(&s.entry))
+        })
+        .collect();
+    let mut g = c.benchmark_group("columns");
+    g.throughput(Throughput::Elements(JSON_CHAIN_LEN as u64));
+    g.bench_function("10k bodies checked against their columns", |b| {
+        b.iter(|| {
+            for (body, c) in &rows {
+                let stored = StoredColumns {
+                    id: &c.id,
+                    date: c.date,
+                    kind: &c.kind,
+                    actor_kind: &c.actor_kind,
+                    actor_id: c.actor_id.as_deref(),
+                    actions: &c.actions,
+                    resources: &c.resources,
+                    search_text: &c.search_text,
+                };
+                check_columns(&stored, body).expect("columns hold");
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = bench_append, bench_verify
+    targets = bench_append, bench_verify, bench_columns
 }
 criterion_main!(benches);

@@ -13,7 +13,7 @@ use super::chain_scan;
 use super::util::snapshot;
 use super::write::decode_hash;
 use super::{AuditDraft, Ctx, Service};
-use crate::domain::audit::{AuditEntry, ChainVerifier};
+use crate::domain::audit::{self, AuditEntry, ChainHead, ChainVerifier};
 use crate::domain::policy::{Resource, ResourceMatcher, Specifier};
 use crate::error::{Error, Result};
 
@@ -410,11 +410,12 @@ impl Service {
                 Err(bad) => {
                     let seq = bad.after_seq + 1;
                     return self
-                        .broken(seq, &verifier, "stored entry does not frame".into())
+                        .broken(seq, verifier.head(), "stored entry does not frame".into())
                         .await;
                 }
             };
             for link in links {
+                let verified = verifier.head();
                 if let Err(b) = verifier.push_hex(
                     link.seq,
                     link.body.as_bytes(),
@@ -423,8 +424,12 @@ impl Service {
                     "",
                 ) {
                     return self
-                        .broken(link.seq, &verifier, format!("{:?}", b.reason))
+                        .broken(link.seq, verifier.head(), format!("{:?}", b.reason))
                         .await;
+                }
+                // The hash holds for the body; the columns queries read must say the same.
+                if let Err(mismatch) = audit::check_columns(&link.columns, link.body) {
+                    return self.broken(link.seq, verified, mismatch.to_string()).await;
                 }
             }
             chunks.recycle(chunk);
@@ -456,12 +461,7 @@ impl Service {
     }
 
     /// The report of a chain that breaks at `seq` (the entries `verified` passed hold).
-    async fn broken(
-        &self,
-        seq: i64,
-        verified: &ChainVerifier,
-        reason: String,
-    ) -> Result<VerifyReport> {
+    async fn broken(&self, seq: i64, verified: ChainHead, reason: String) -> Result<VerifyReport> {
         let id = entity::audit_entry::Entity::find_by_id(seq)
             .one(self.db())
             .await?
@@ -469,7 +469,7 @@ impl Service {
         Ok(VerifyReport {
             valid: false,
             entries: u64::try_from(seq - 1).unwrap_or(0),
-            head_hash: hex::encode(verified.head().hash),
+            head_hash: hex::encode(verified.hash),
             first_broken_id: id,
             first_broken_seq: Some(seq),
             reason: Some(reason),

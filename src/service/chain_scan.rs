@@ -6,13 +6,18 @@
 //! PostgreSQL sends rows, which is cheaper for it than building the string; they are packed
 //! here, so the caller reads one format.
 //!
-//! One record: `<body bytes>,<seq>,<prev_hash bytes>,<hash bytes>,<prev_hash><hash><body>`;
-//! lengths in bytes, so no content needs escaping.
+//! One record: `<body bytes>,<seq>,<prev_hash bytes>,<hash bytes>,<date>,` then the byte
+//! lengths of `id`, `kind`, `actor_kind`, `actor_id` (-1 for none), `actions`, `resources`
+//! and `search_text`, each followed by `,`, then the values in that order:
+//! `<prev_hash><hash><body><id><kind><actor_kind><actor_id><actions><resources><search_text>`.
+//! Lengths are in bytes, so no content needs escaping. The query columns come along so
+//! that verification checks them against the body they sit beside.
 
 use futures_util::StreamExt;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, StreamTrait};
 use tokio::sync::mpsc;
 
+use crate::domain::audit::StoredColumns;
 use crate::error::{Error, Result};
 
 /// One stored link as the chunk holds it.
@@ -22,6 +27,8 @@ pub(crate) struct PackedLink<'a> {
     pub prev_hash: &'a str,
     pub hash: &'a str,
     pub body: &'a str,
+    /// The query columns stored beside the body.
+    pub columns: StoredColumns<'a>,
 }
 
 /// A chunk whose framing does not parse (a column changed behind the database's back in a
@@ -46,6 +53,20 @@ pub(crate) fn unpack(packed: &str, mut after_seq: i64) -> Result<Vec<PackedLink<
         let seq = field()?;
         let prev_len = field()?;
         let hash_len = field()?;
+        let date = field()?;
+        let mut lengths = [0i64; 7];
+        for length in &mut lengths {
+            *length = field()?;
+        }
+        let [
+            id_len,
+            kind_len,
+            actor_kind_len,
+            actor_id_len,
+            actions_len,
+            resources_len,
+            search_len,
+        ] = lengths;
         let mut take = |len: i64| -> Result<&str, Malformed> {
             let len = usize::try_from(len).map_err(|_| bad.clone())?;
             if !rest.is_char_boundary(len) || len > rest.len() {
@@ -58,11 +79,30 @@ pub(crate) fn unpack(packed: &str, mut after_seq: i64) -> Result<Vec<PackedLink<
         let prev_hash = take(prev_len)?;
         let hash = take(hash_len)?;
         let body = take(body_len)?;
+        let id = take(id_len)?;
+        let kind = take(kind_len)?;
+        let actor_kind = take(actor_kind_len)?;
+        let actor_id = if actor_id_len < 0 {
+            None
+        } else {
+            Some(take(actor_id_len)?)
+        };
+        let columns = StoredColumns {
+            id,
+            date,
+            kind,
+            actor_kind,
+            actor_id,
+            actions: take(actions_len)?,
+            resources: take(resources_len)?,
+            search_text: take(search_len)?,
+        };
         links.push(PackedLink {
             seq,
             prev_hash,
             hash,
             body,
+            columns,
         });
         after_seq = seq;
     }
@@ -161,10 +201,15 @@ async fn fetch(db: &DatabaseConnection, buffer: String, after: i64, upto: i64) -
 /// inside the aggregate would halve the speed); were rows ever packed out of order, the
 /// verifier would report a break, never pass a chain.
 async fn fetch_packed(db: &DatabaseConnection, after: i64, upto: i64) -> Result<String> {
-    let sql = "SELECT string_agg(octet_length(body) || ',' || seq || ',' \
-               || octet_length(prev_hash) || ',' || octet_length(hash) || ',' \
-               || prev_hash || hash || body, '') \
-               FROM (SELECT seq, body, prev_hash, hash FROM audit_entry \
+    // One concat() per row: a chain of `||` copies the growing record at every step.
+    let sql = "SELECT string_agg(concat(\
+               octet_length(body), ',', seq, ',', octet_length(prev_hash), ',', \
+               octet_length(hash), ',', date, ',', octet_length(id), ',', octet_length(kind), ',', \
+               octet_length(actor_kind), ',', coalesce(octet_length(actor_id), -1), ',', \
+               octet_length(actions), ',', octet_length(resources), ',', \
+               octet_length(search_text), ',', prev_hash, hash, body, id, kind, actor_kind, \
+               actor_id, actions, resources, search_text), '') \
+               FROM (SELECT * FROM audit_entry \
                      WHERE seq > $1 AND seq <= $2 ORDER BY seq) chunk";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
@@ -182,7 +227,8 @@ async fn fetch_rows(
     after: i64,
     upto: i64,
 ) -> Result<String> {
-    let sql = "SELECT seq, prev_hash, hash, body FROM audit_entry \
+    let sql = "SELECT seq, prev_hash, hash, body, date, id, kind, actor_kind, actor_id, \
+               actions, resources, search_text FROM audit_entry \
                WHERE seq > $1 AND seq <= $2 ORDER BY seq";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
@@ -190,25 +236,73 @@ async fn fetch_rows(
     let mut rows = db.stream_raw(statement).await?;
     while let Some(row) = rows.next().await {
         let row = row?;
+        let text =
+            |i: usize| -> Result<String> { row.try_get_by_index(i).map_err(Error::internal) };
         let seq: i64 = row.try_get_by_index(0).map_err(Error::internal)?;
-        let prev_hash: String = row.try_get_by_index(1).map_err(Error::internal)?;
-        let hash: String = row.try_get_by_index(2).map_err(Error::internal)?;
-        let body: String = row.try_get_by_index(3).map_err(Error::internal)?;
-        pack_into(&mut packed, seq, &prev_hash, &hash, &body);
+        let date: i64 = row.try_get_by_index(4).map_err(Error::internal)?;
+        let actor_id: Option<String> = row.try_get_by_index(8).map_err(Error::internal)?;
+        let (prev_hash, hash, body) = (text(1)?, text(2)?, text(3)?);
+        let (id, kind, actor_kind) = (text(5)?, text(6)?, text(7)?);
+        let (actions, resources, search_text) = (text(9)?, text(10)?, text(11)?);
+        let link = PackedLink {
+            seq,
+            prev_hash: &prev_hash,
+            hash: &hash,
+            body: &body,
+            columns: StoredColumns {
+                id: &id,
+                date,
+                kind: &kind,
+                actor_kind: &actor_kind,
+                actor_id: actor_id.as_deref(),
+                actions: &actions,
+                resources: &resources,
+                search_text: &search_text,
+            },
+        };
+        pack_into(&mut packed, &link);
     }
     Ok(packed)
 }
 
 /// Appends one record in the packed format.
-fn pack_into(out: &mut String, seq: i64, prev_hash: &str, hash: &str, body: &str) {
+fn pack_into(out: &mut String, link: &PackedLink<'_>) {
     use std::fmt::Write as _;
+    let c = &link.columns;
+    let actor_id_len = c.actor_id.map_or(-1, |a| a.len() as i64);
     let _ = write!(
         out,
-        "{},{seq},{},{},{prev_hash}{hash}{body}",
-        body.len(),
-        prev_hash.len(),
-        hash.len()
+        "{},{},{},{},{},{},{},{},{actor_id_len},{},{},{},",
+        link.body.len(),
+        link.seq,
+        link.prev_hash.len(),
+        link.hash.len(),
+        c.date,
+        c.id.len(),
+        c.kind.len(),
+        c.actor_kind.len(),
+        c.actions.len(),
+        c.resources.len(),
+        c.search_text.len(),
     );
+    for part in [
+        link.prev_hash,
+        link.hash,
+        link.body,
+        c.id,
+        c.kind,
+        c.actor_kind,
+    ] {
+        out.push_str(part);
+    }
+    for part in [
+        c.actor_id.unwrap_or(""),
+        c.actions,
+        c.resources,
+        c.search_text,
+    ] {
+        out.push_str(part);
+    }
 }
 
 #[cfg(test)]
@@ -217,64 +311,97 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A stored row's fields: seq, prev_hash, hash, body, actor_id, search_text.
+    type Row = (i64, String, String, String, Option<String>, String);
+
+    fn link(row: &Row) -> PackedLink<'_> {
+        PackedLink {
+            seq: row.0,
+            prev_hash: &row.1,
+            hash: &row.2,
+            body: &row.3,
+            columns: StoredColumns {
+                id: "ae_1",
+                date: 1_700_000_000_000 + row.0,
+                kind: "flag",
+                actor_kind: "member",
+                actor_id: row.4.as_deref(),
+                actions: " updateOn ",
+                resources: "proj/a:env/b:flag/c\nproj/d",
+                search_text: &row.5,
+            },
+        }
+    }
+
     /// What the SQL (and `fetch_rows`) builds.
-    fn pack(links: &[(i64, String, String, String)]) -> String {
+    fn pack(rows: &[Row]) -> String {
         let mut out = String::new();
-        for (seq, prev, hash, body) in links {
-            pack_into(&mut out, *seq, prev, hash, body);
+        for row in rows {
+            pack_into(&mut out, &link(row));
         }
         out
     }
 
+    fn row(seq: i64, prev: &str, hash: &str, body: &str, actor: Option<&str>) -> Row {
+        let search = "name\ndescription, with commas\n".to_owned();
+        (
+            seq,
+            prev.into(),
+            hash.into(),
+            body.into(),
+            actor.map(str::to_owned),
+            search,
+        )
+    }
+
     #[test]
     fn unpacks_what_the_database_packs() {
-        let links = vec![
-            (
+        let rows = vec![
+            row(
                 1,
-                "0".repeat(64),
-                "a".repeat(64),
-                r#"{"x":"1,2,3"}"#.to_owned(),
+                &"0".repeat(64),
+                &"a".repeat(64),
+                r#"{"x":"1,2,3"}"#,
+                Some("m1"),
             ),
-            (
-                2,
-                "a".repeat(64),
-                "b".repeat(64),
-                "{\"é\":\"ü,\"}".to_owned(),
-            ),
+            row(2, &"a".repeat(64), &"b".repeat(64), "{\"é\":\"ü,\"}", None),
         ];
-        let packed = pack(&links);
+        let packed = pack(&rows);
         let out = unpack(&packed, 0).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].seq, 2);
-        assert_eq!(out[1].body, links[1].3);
-        assert_eq!(out[0].hash, links[0].2);
+        assert_eq!(out[1].body, rows[1].3);
+        assert_eq!(out[0].hash, rows[0].2);
+        assert_eq!(out[0], link(&rows[0]));
+        assert_eq!(out[1].columns.actor_id, None);
     }
 
     #[test]
     fn a_bad_frame_names_where_it_breaks() {
-        let good = pack(&[(7, "p".into(), "h".into(), "{}".into())]);
+        let good = pack(&[row(7, "p", "h", "{}", None)]);
         assert_eq!(
             unpack(&format!("{good}9,8,1,1,ph{{}}"), 6),
             Err(Malformed { after_seq: 7 })
         );
         assert_eq!(unpack("x,1,1,1,ab{}", 0), Err(Malformed { after_seq: 0 }));
         // A length that would split a character.
-        assert_eq!(unpack("1,1,0,0,é", 0), Err(Malformed { after_seq: 0 }));
+        assert_eq!(
+            unpack("1,1,0,0,5,0,0,0,-1,0,0,0,é", 0),
+            Err(Malformed { after_seq: 0 })
+        );
     }
 
     proptest! {
         #[test]
-        fn round_trips(links in prop::collection::vec(
-            (1i64..1_000_000, ".{0,70}", ".{0,70}", ".{0,300}"), 0..20))
+        fn round_trips(rows in prop::collection::vec(
+            (1i64..1_000_000, ".{0,70}", ".{0,70}", ".{0,300}", proptest::option::of(".{0,20}"), ".{0,50}"),
+            0..20))
         {
-            let packed = pack(&links);
+            let packed = pack(&rows);
             let out = unpack(&packed, 0).unwrap();
-            prop_assert_eq!(out.len(), links.len());
-            for (got, want) in out.iter().zip(&links) {
-                prop_assert_eq!(got.seq, want.0);
-                prop_assert_eq!(got.prev_hash, want.1.as_str());
-                prop_assert_eq!(got.hash, want.2.as_str());
-                prop_assert_eq!(got.body, want.3.as_str());
+            prop_assert_eq!(out.len(), rows.len());
+            for (got, want) in out.iter().zip(&rows) {
+                prop_assert_eq!(got, &link(want));
             }
         }
 

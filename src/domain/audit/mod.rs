@@ -7,6 +7,8 @@
 //!   streaming verification.
 //! * [`checkpoint`]: Ed25519-signed chain heads, kept outside the database to
 //!   detect truncation and rewrites.
+//! * [`index`]: the query columns stored beside the hashed body, derived from it, and
+//!   checked against it when the chain is verified.
 //!
 //! Pure logic: no I/O, no clock (dates are passed in), no randomness (keys
 //! are built from seed bytes passed in). This folder is self-contained
@@ -16,6 +18,7 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod entry;
+pub mod index;
 
 pub use canonical::{
     CanonicalError, canonical_bytes, canonical_from_json, canonical_into, canonical_value_bytes,
@@ -29,6 +32,7 @@ pub use checkpoint::{
     verify_checkpoint, verify_checkpoint_with_key,
 };
 pub use entry::{Access, Actor, AuditEntry, EntryError, Parent, StoredEntry, Target};
+pub use index::{IndexColumns, IndexMismatch, StoredColumns, check_columns, index_columns};
 
 #[cfg(test)]
 mod proptests;

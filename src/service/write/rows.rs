@@ -219,48 +219,21 @@ fn entry_row(
     prev: &[u8; 32],
     hash: &[u8; 32],
 ) -> Result<entity::audit_entry::Model> {
-    let actions: String = entry.accesses.iter().fold(String::from(" "), |mut s, a| {
-        s.push_str(&a.action);
-        s.push(' ');
-        s
-    });
-    let resources: Vec<&str> = entry.accesses.iter().map(|a| a.resource.as_str()).collect();
-    // The search text is derived from the entry, whose body keeps every character (escaped):
-    // a NUL an entry quotes (a refused sign-in's subject) must not make it unstorable.
-    let search_text = format!(
-        "{}\n{}\n{}",
-        entry.name,
-        entry.description,
-        entry.comment.as_deref().unwrap_or("")
-    )
-    .to_lowercase()
-    .replace('\0', "\u{fffd}");
+    let columns = audit::index_columns(entry);
     Ok(entity::audit_entry::Model {
         seq: entry.seq,
-        id: entry.id.clone(),
-        date: entry.date,
-        kind: entry.kind.clone(),
-        actor_kind: entry.actor.kind_str().to_owned(),
-        actor_id: actor_filter_id(&entry.actor),
-        actions,
-        resources: resources.join("\n"),
-        search_text,
+        id: columns.id,
+        date: columns.date,
+        kind: columns.kind,
+        actor_kind: columns.actor_kind,
+        actor_id: columns.actor_id,
+        actions: columns.actions,
+        resources: columns.resources,
+        search_text: columns.search_text,
         body: String::from_utf8(body).map_err(Error::internal)?,
         prev_hash: hex::encode(prev),
         hash: hex::encode(hash),
     })
-}
-
-/// The id the audit log's `actor` filter finds an entry by: the member behind a personal
-/// token (people are searched for, not their tokens), else the actor's own id.
-fn actor_filter_id(actor: &audit::Actor) -> Option<String> {
-    match actor {
-        audit::Actor::Token {
-            owner_id: Some(owner),
-            ..
-        } => Some(owner.clone()),
-        other => other.id().map(str::to_owned),
-    }
 }
 
 #[cfg(test)]
