@@ -180,17 +180,6 @@ impl Config {
         Ok(())
     }
 
-    /// The SSO edge's settings: public URL and session lifetimes.
-    pub fn sso_settings(&self) -> crate::service::sessions::SsoSettings {
-        crate::service::sessions::SsoSettings {
-            public_url: self.public_url.clone(),
-            session: crate::service::sessions::SessionPolicy {
-                idle_ms: self.session_idle_minutes * 60_000,
-                absolute_ms: self.session_absolute_hours * 3_600_000,
-            },
-        }
-    }
-
     /// The HTTP application's limits.
     pub fn app_limits(&self) -> crate::AppLimits {
         crate::AppLimits {

@@ -9,6 +9,7 @@ use gatehouse::clock::SystemClock;
 use gatehouse::config::{Config, LogFormat};
 use gatehouse::domain::policy::BaseRole;
 use gatehouse::service::Service;
+use gatehouse::service::sessions::{SessionPolicy, SsoSettings};
 use gatehouse::service::tokens::NewToken;
 use gatehouse::{build_app, db};
 
@@ -128,7 +129,13 @@ async fn open(config: &Config) -> Result<Service, String> {
     let service = Service::new(conn, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
-    service.set_sso_settings(config.sso_settings());
+    service.set_sso_settings(SsoSettings {
+        public_url: config.public_url.clone(),
+        session: SessionPolicy {
+            idle_ms: config.session_idle_minutes * 60_000,
+            absolute_ms: config.session_absolute_hours * 3_600_000,
+        },
+    });
     Ok(service)
 }
 

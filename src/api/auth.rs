@@ -11,8 +11,9 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::ApiKey;
 
 use super::error::ApiResult;
+use crate::edge::{CSRF_HEADER, RequestId};
 use crate::error::Error;
-use crate::service::sessions::{CSRF_HEADER, constant_time_eq};
+use crate::service::secrets::constant_time_eq;
 use crate::service::{Ctx, Principal, Service};
 
 /// An API token in the `Authorization` header, bare or as `Bearer <token>`.
@@ -31,10 +32,6 @@ pub enum ApiToken {
     Token(TokenHeader),
     Session(SessionCookie),
 }
-
-/// The request id set by the request-id middleware.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// Authenticates the caller and gathers what the audit log records about the request.
 pub async fn context(service: &Service, auth: &ApiToken, req: &Request) -> ApiResult<Ctx> {

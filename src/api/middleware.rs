@@ -6,7 +6,7 @@ use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use poem_openapi::OperationId;
 use tracing::Instrument;
 
-use super::auth::RequestId;
+use crate::edge::RequestId;
 use crate::service::Service;
 
 /// Gives every request an id (kept from `X-Request-Id` when the caller sends a sane one),

@@ -8,12 +8,12 @@ use poem::{Body, IntoResponse, Request, Response, Route, delete, get, handler, p
 use serde_json::Value;
 
 use super::error::{SCIM_JSON, error_response};
-use crate::api::auth::RequestId;
 use crate::domain::scim::discovery;
 use crate::domain::scim::error::{ScimError, ScimResult};
 use crate::domain::scim::filter::parse_filter;
 use crate::domain::scim::resource::Projection;
 use crate::domain::scim::schema::SEARCH_REQUEST_URN;
+use crate::edge::RequestId;
 use crate::service::Service;
 use crate::service::scim::{ListRequest, ScimCtx};
 

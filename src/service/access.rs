@@ -8,32 +8,14 @@ use std::sync::{Arc, RwLock};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
+use super::principal::AccessPolicy;
 use super::util::from_json;
-use super::{Service, members};
-use crate::domain::policy::{
-    BasePermissions, BaseRole, CompiledRole, Decision, Resource, decide, presets, validate,
-};
+use super::{Service, member_rows};
+use crate::domain::policy::{BasePermissions, BaseRole, CompiledRole, Resource, presets, validate};
 use crate::error::{Error, Result};
 
 /// Compiled roles kept before the cache is cleared wholesale (bounded memory).
 const CACHE_LIMIT: usize = 10_000;
-
-/// A set of roles held together: allowed when any role allows (LaunchDarkly's union).
-#[derive(Debug, Clone)]
-pub struct AccessPolicy {
-    pub roles: Vec<Arc<CompiledRole>>,
-}
-
-impl AccessPolicy {
-    pub fn decide(&self, action: &str, resource: &Resource) -> Decision {
-        decide(&self.roles, action, resource)
-    }
-
-    /// The role key of the `i`-th role, for explanations.
-    pub fn role_key(&self, i: usize) -> Option<&str> {
-        self.roles.get(i).map(|r| r.key())
-    }
-}
 
 /// Compiled roles by (key, assignment attributes), each with the role version it came from.
 #[derive(Default)]
@@ -166,7 +148,7 @@ impl Service {
         db: &impl ConnectionTrait,
         member: &entity::member::Model,
     ) -> Result<AccessPolicy> {
-        let base = members::parse_role("role", &member.role)?;
+        let base = member_rows::parse_role("role", &member.role)?;
         let assigned = assignments(db, member).await?;
         let mut roles = self.compile_assignments(db, &assigned).await?;
         if assigned.is_empty() || base.supersedes_custom_roles() {
@@ -325,7 +307,7 @@ impl Service {
             .resource
             .parse()
             .map_err(|e| Error::invalid(format!("resource: {e}")))?;
-        let member = super::members::find(self.db(), &input.member_id).await?;
+        let member = super::member_rows::find(self.db(), &input.member_id).await?;
         super::authz::authorize(&ctx.principal, "viewMember", &Resource::member(&member.id))?;
         let policy = self.member_policy(self.db(), &member).await?;
         let resource = resolve(self.db(), given).await?;

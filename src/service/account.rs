@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use serde::Serialize;
 
-use super::{Ctx, Principal, Service, members};
+use super::{Ctx, Principal, Service, member_rows, members};
 use crate::error::Result;
 
 /// The caller: the member a session or personal token acts as, or a service token itself.
@@ -33,7 +33,7 @@ impl Service {
         match &ctx.principal {
             Principal::Token(t) => match &t.owner {
                 Some(owner) => {
-                    let m = members::find(self.db(), &owner.id).await?;
+                    let m = member_rows::find(self.db(), &owner.id).await?;
                     let rep = members::to_rep(self.db(), &m).await?;
                     Ok(Me {
                         id: rep.id,
@@ -60,7 +60,7 @@ impl Service {
                 }),
             },
             Principal::Session(s) => {
-                let m = members::find(self.db(), &s.member.id).await?;
+                let m = member_rows::find(self.db(), &s.member.id).await?;
                 let rep = members::to_rep(self.db(), &m).await?;
                 Ok(Me {
                     id: rep.id,

@@ -3,7 +3,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::principal::hash_secret;
+use super::secrets::hash_secret;
 use super::tokens::NewToken;
 use super::{Ctx, Service};
 use crate::domain::policy::BaseRole;

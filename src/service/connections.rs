@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::authz::authorize;
 use super::members::{check_custom_roles, check_role_attributes, check_role_requirements};
-use super::principal::hash_secret;
 use super::projects::dup;
+use super::secrets::hash_secret;
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
 };

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use poem_openapi::Object;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
@@ -13,8 +12,10 @@ use serde::Serialize;
 
 use super::access::summarize;
 use super::authz::authorize;
+use super::credentials::revoke_member_credentials;
+use super::member_rows::{find, parse_role};
 use super::util::{check_version, from_json, new_id, snapshot, to_json, validate_key};
-use super::{AuditDraft, Ctx, Service, WriteTx};
+use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 
@@ -127,32 +128,6 @@ pub(crate) fn rep_with_teams(m: &entity::member::Model, teams: Vec<String>) -> R
     })
 }
 
-pub(crate) async fn find(db: &impl ConnectionTrait, id: &str) -> Result<entity::member::Model> {
-    entity::member::Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("member {id:?}")))
-}
-
-pub(crate) async fn find_by_email(
-    db: &impl ConnectionTrait,
-    email: &str,
-) -> Result<entity::member::Model> {
-    entity::member::Entity::find()
-        .filter(entity::member::Column::EmailLower.eq(email.to_lowercase()))
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("member {email:?}")))
-}
-
-pub(crate) fn parse_role(field: &str, role: &str) -> Result<BaseRole> {
-    BaseRole::parse(role).ok_or_else(|| {
-        Error::invalid(format!(
-            "{field}: {role:?} is not one of reader, writer, admin, owner, no_access"
-        ))
-    })
-}
-
 pub(crate) fn validate_email(email: &str) -> Result<String> {
     super::util::plain("email", email)?;
     let email = email.trim();
@@ -241,32 +216,6 @@ pub(crate) fn check_role_attributes(field: &str, attrs: &RoleAttributes) -> Resu
         }
     }
     Ok(())
-}
-
-/// Revokes everything a member signs in with, inside the caller's transaction: personal API
-/// tokens and browser sessions. Deactivation and deletion (REST, SCIM) call this, so a
-/// deactivated member is locked out on every replica with the commit.
-pub(crate) async fn revoke_member_credentials(
-    tx: &WriteTx<'_>,
-    member_id: &str,
-) -> Result<(u64, u64)> {
-    let tokens = revoke_member_tokens(tx, member_id).await?;
-    let sessions = super::sessions::revoke_member_sessions(tx.db(), tx.now_ms(), member_id).await?;
-    Ok((tokens, sessions))
-}
-
-/// Revokes every personal token of a member inside the caller's transaction.
-pub(crate) async fn revoke_member_tokens(tx: &WriteTx<'_>, member_id: &str) -> Result<u64> {
-    let res = entity::api_token::Entity::update_many()
-        .col_expr(
-            entity::api_token::Column::RevokedAt,
-            Expr::value(tx.now_ms()),
-        )
-        .filter(entity::api_token::Column::OwnerId.eq(member_id))
-        .filter(entity::api_token::Column::RevokedAt.is_null())
-        .exec(tx.db())
-        .await?;
-    Ok(res.rows_affected)
 }
 
 async fn active_owner_count(db: &impl ConnectionTrait) -> Result<usize> {

@@ -1,13 +1,32 @@
 //! Who is acting: principals, the request context and token authentication.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+use super::secrets::hash_secret;
+use crate::domain::policy::{CompiledRole, Decision, Resource, decide};
 
 use super::Service;
-use super::access::AccessPolicy;
 use crate::domain::audit::Actor;
 use crate::domain::policy::BaseRole;
 use crate::error::{Error, Result};
+
+/// A set of roles held together: allowed when any role allows (LaunchDarkly's union).
+#[derive(Debug, Clone)]
+pub struct AccessPolicy {
+    pub roles: Vec<Arc<CompiledRole>>,
+}
+
+impl AccessPolicy {
+    pub fn decide(&self, action: &str, resource: &Resource) -> Decision {
+        decide(&self.roles, action, resource)
+    }
+
+    /// The role key of the `i`-th role, for explanations.
+    pub fn role_key(&self, i: usize) -> Option<&str> {
+        self.roles.get(i).map(|r| r.key())
+    }
+}
 
 /// How often `last used` of a token is written: once a minute is plenty for people and keeps
 /// the hot path free of a write per request.
@@ -144,12 +163,6 @@ impl Ctx {
             source_ip: None,
         }
     }
-}
-
-/// Hex SHA-256 of a token secret: secrets are random and long, so a fast hash is the right
-/// tool (argon2 would cost milliseconds per request without adding safety).
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Strips an optional `Bearer ` prefix from an Authorization header value.

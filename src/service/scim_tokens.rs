@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 
 use super::Service;
-use super::principal::{AppPrincipal, hash_secret, token_from_header};
+use super::principal::{AppPrincipal, token_from_header};
+use super::secrets::hash_secret;
 use crate::error::{Error, Result};
 
 /// How long a looked-up token is trusted without looking again.

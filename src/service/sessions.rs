@@ -4,19 +4,14 @@
 //! the member is deactivated or deleted.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr,
 };
 
-use super::principal::{MemberRef, SessionPrincipal, hash_secret};
-use super::{AuditDraft, Ctx, Principal, Service, WriteTx, members};
+use super::principal::{MemberRef, SessionPrincipal};
+use super::secrets::{hash_secret, random_token};
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx, member_rows};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
-
-/// The session cookie's name (fixed by the public contract).
-pub const SESSION_COOKIE: &str = "gatehouse_session";
-/// The header cookie-authenticated writes must carry.
-pub const CSRF_HEADER: &str = "X-Gatehouse-CSRF";
 
 /// How often `last_seen_at` is written: idle timeouts are minutes long, so a minute of
 /// resolution keeps reads free of writes.
@@ -72,20 +67,6 @@ pub struct NewSession {
     pub expires_at: i64,
 }
 
-/// A fresh random value for cookies, state, nonces and CSRF tokens: 32 bytes, URL-safe.
-pub fn random_token() -> String {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Compares two secrets without leaking where they differ.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Opens a session for a member inside the caller's (login) transaction.
 pub(crate) async fn open_session(
     tx: &WriteTx<'_>,
@@ -117,21 +98,6 @@ pub(crate) async fn open_session(
         csrf_token,
         expires_at,
     })
-}
-
-/// Ends every live session of a member inside the caller's transaction.
-pub(crate) async fn revoke_member_sessions(
-    db: &impl ConnectionTrait,
-    now: i64,
-    member_id: &str,
-) -> Result<u64> {
-    let res = entity::session::Entity::update_many()
-        .col_expr(entity::session::Column::RevokedAt, Expr::value(now))
-        .filter(entity::session::Column::MemberId.eq(member_id))
-        .filter(entity::session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
 }
 
 impl Service {
@@ -195,7 +161,7 @@ impl Service {
         if row.revoked_at.is_some() {
             return Ok(false);
         }
-        let member = members::find(self.db(), &row.member_id).await.ok();
+        let member = member_rows::find(self.db(), &row.member_id).await.ok();
         let email = member
             .as_ref()
             .map(|m| m.email.clone())
@@ -209,7 +175,7 @@ impl Service {
                         email: m.email.clone(),
                     },
                     role: BaseRole::NoAccess,
-                    policy: super::access::AccessPolicy { roles: Vec::new() },
+                    policy: super::principal::AccessPolicy { roles: Vec::new() },
                     csrf_token: String::new(),
                 }),
                 None => Principal::System,

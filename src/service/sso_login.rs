@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 
 use super::authz::{authorize, authorize_draft};
 use super::members::{self, Member};
-use super::principal::{AppPrincipal, hash_secret};
+use super::principal::AppPrincipal;
 use super::provisioning::{apply_plan, authorize_plan, current_member, role_catalogue};
+use super::secrets::hash_secret;
 use super::sessions::{NewSession, open_session};
 use super::util::{new_id, snapshot, validate_key};
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections, team_members};
@@ -202,7 +203,7 @@ impl Service {
             .filter(|r| r.connection_id == connection.id)
             .ok_or(LoginError::Refused(Refusal::StateMismatch))?;
         let bound = browser_binding
-            .is_some_and(|b| super::sessions::constant_time_eq(&hash_secret(b), &row.browser_hash));
+            .is_some_and(|b| super::secrets::constant_time_eq(&hash_secret(b), &row.browser_hash));
         if !bound {
             // A state without its browser is someone else's login: leave it for its owner.
             return Err(LoginError::Refused(Refusal::StateMismatch));

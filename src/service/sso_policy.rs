@@ -10,7 +10,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use serde::Serialize;
 
 use super::authz::authorize;
-use super::{AuditDraft, Ctx, Service, members};
+use super::{AuditDraft, Ctx, Service, member_rows};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 
@@ -101,7 +101,7 @@ impl Service {
     /// Refuses personal-token creation for a member who must sign in through SSO: members of
     /// a connection with `ssoRequired`, and every non-owner member when the account requires SSO.
     pub(crate) async fn check_token_creation_allowed(&self, member_id: &str) -> Result<()> {
-        let member = members::find(self.db(), member_id).await?;
+        let member = member_rows::find(self.db(), member_id).await?;
         if member.role == "owner" {
             return Ok(());
         }

@@ -7,8 +7,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
 use serde::Serialize;
 
 use super::authz::authorize;
-use super::members::{self, check_custom_roles, parse_role};
-use super::principal::hash_secret;
+use super::member_rows::{self, parse_role};
+use super::members::check_custom_roles;
+use super::secrets::hash_secret;
 use super::util::{from_json, new_id, snapshot, to_json, validate_name};
 use super::{AuditDraft, Ctx, Principal, Service};
 use crate::domain::policy::{BaseRole, Resource};
@@ -128,7 +129,7 @@ impl Service {
         )
         .await?;
         if let Some(owner_id) = &new.owner_id {
-            let owner = members::find(tx.db(), owner_id).await?;
+            let owner = member_rows::find(tx.db(), owner_id).await?;
             if owner.status != "active" {
                 return Err(Error::invalid(
                     "the member is deactivated and cannot get tokens",
@@ -292,7 +293,7 @@ impl Service {
         email: &str,
         role: Option<BaseRole>,
     ) -> Result<Token> {
-        let member = members::find_by_email(self.db(), email).await?;
+        let member = member_rows::find_by_email(self.db(), email).await?;
         self.insert_token(
             &Ctx::system(),
             NewToken {

@@ -12,8 +12,8 @@ use poem::web::{Data, Html, Json};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, handler, post};
 use serde_json::json;
 
-use crate::api::auth::RequestId;
 use crate::domain::sso::Refusal;
+use crate::edge::RequestId;
 use crate::service::{Ctx, Service};
 
 /// The `/sso` routes, with the OIDC provider cache they share.

@@ -21,7 +21,8 @@ use crate::domain::mapping::{IdpGroup, IdpProfile};
 use crate::domain::sso::{Refusal, safe_return_to};
 use crate::service::Service;
 use crate::service::connections::oidc_settings;
-use crate::service::sessions::{SsoSettings, random_token};
+use crate::service::secrets::random_token;
+use crate::service::sessions::SsoSettings;
 use crate::service::sso_login::{LoginError, PendingOidcLogin, Protocol, VerifiedIdentity};
 
 /// Our redirect URI for a connection.

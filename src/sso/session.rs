@@ -3,8 +3,8 @@
 
 use poem::Request;
 
+pub use crate::edge::{CSRF_HEADER, SESSION_COOKIE};
 use crate::service::sessions::SsoSettings;
-pub use crate::service::sessions::{CSRF_HEADER, SESSION_COOKIE};
 
 /// Binds an OIDC login in flight to its browser; lives as long as the login may take.
 pub const OIDC_BINDING_COOKIE: &str = "gatehouse_oidc";

@@ -13,14 +13,11 @@
 //! * `no_access`: nothing, and it explicitly denies `viewProject` so even the "allowed unless
 //!   denied" default does not reveal projects.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::action::{self, ACTIONS};
-use super::compiled::CompiledRole;
 use super::resource::ResourceType;
-use super::statement::{Effect, PolicyError, StatementInput, validate_inputs};
+use super::statement::{Effect, StatementInput};
 
 /// A custom role's `basePermissions`: what it grants where no statement matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -193,20 +190,5 @@ impl BaseRole {
                 vec!["proj/*".to_owned()],
             )],
         }
-    }
-
-    /// The built-in role for member `member_id` (used by the writer's own-token statement),
-    /// keyed `base:<name>`.
-    pub fn compile(self, member_id: &str) -> Result<CompiledRole, PolicyError> {
-        let declared = vec![SELF_MEMBER_ATTRIBUTE.to_owned()];
-        let statements = validate_inputs(&self.statements(), &declared)?;
-        let mut attrs = BTreeMap::new();
-        attrs.insert(SELF_MEMBER_ATTRIBUTE.to_owned(), vec![member_id.to_owned()]);
-        CompiledRole::compile(
-            &format!("base:{}", self.as_str()),
-            &statements,
-            BasePermissions::NoAccess,
-            &attrs,
-        )
     }
 }

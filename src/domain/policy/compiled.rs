@@ -30,11 +30,11 @@
 use std::collections::BTreeMap;
 
 use super::action::{self, ActionId, ActionSet};
-use super::base_role::BasePermissions;
+use super::base_role::{BasePermissions, BaseRole, SELF_MEMBER_ATTRIBUTE};
 use super::glob::Glob;
 use super::resource::{PropertyValue, Resource, ResourceSegment, ResourceType};
 use super::specifier::{Selector, Specifier};
-use super::statement::{Effect, PolicyError, PolicyStatement};
+use super::statement::{Effect, PolicyError, PolicyStatement, validate_inputs};
 
 /// Upper bound on concrete alternatives one specifier may expand to.
 pub const MAX_EXPANSIONS_PER_SPECIFIER: usize = 4096;
@@ -514,5 +514,24 @@ impl ResourceMatcher {
     /// Whether the specifier matches the resource.
     pub fn matches(&self, resource: &Resource) -> bool {
         self.alternatives.iter().any(|s| s.matches(resource))
+    }
+}
+
+/// A built-in role compiled like a custom one (here, beside the compiler, so that the base
+/// roles' module stays below it).
+impl BaseRole {
+    /// The built-in role for member `member_id` (used by the writer's own-token statement),
+    /// keyed `base:<name>`.
+    pub fn compile(self, member_id: &str) -> Result<CompiledRole, PolicyError> {
+        let declared = vec![SELF_MEMBER_ATTRIBUTE.to_owned()];
+        let statements = validate_inputs(&self.statements(), &declared)?;
+        let mut attrs = BTreeMap::new();
+        attrs.insert(SELF_MEMBER_ATTRIBUTE.to_owned(), vec![member_id.to_owned()]);
+        CompiledRole::compile(
+            &format!("base:{}", self.as_str()),
+            &statements,
+            BasePermissions::NoAccess,
+            &attrs,
+        )
     }
 }

@@ -2,7 +2,6 @@
 //! `proj/default;mobile:env/production;{critical:true}:flag/my-flag;beta`.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -432,20 +431,4 @@ pub struct ResourceParseError {
     pub position: usize,
     /// Human-readable description, naming the offending character.
     pub message: String,
-}
-
-impl FromStr for Resource {
-    type Err = ResourceParseError;
-
-    /// Parses the canonical form produced by `Display`. Globs and placeholders are not
-    /// allowed (this is a concrete resource, not a specifier). Tags and properties may come
-    /// in any order; they are normalised.
-    fn from_str(s: &str) -> Result<Resource, ResourceParseError> {
-        let spec = super::specifier::Specifier::parse(s).map_err(|e| ResourceParseError {
-            position: e.position,
-            message: e.message,
-        })?;
-        spec.to_concrete()
-            .map_err(|(position, message)| ResourceParseError { position, message })
-    }
 }

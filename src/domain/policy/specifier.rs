@@ -17,9 +17,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 use super::resource::{
-    PropertyValue, Resource, ResourceSegment, ResourceType, is_key_char, is_property_name_char,
+    PropertyValue, Resource, ResourceParseError, ResourceSegment, ResourceType, is_key_char,
+    is_property_name_char,
 };
 
 /// A parse error: where (character offset, not byte) and what, naming the offending
@@ -457,6 +459,24 @@ impl Parser {
         }
         self.expect('}', "expected '}' to close the role attribute placeholder")?;
         Ok(key)
+    }
+}
+
+/// Concrete resources parse as specifiers without globs or placeholders (here, beside the
+/// specifier parser, so that the resource model stays below it).
+impl FromStr for Resource {
+    type Err = ResourceParseError;
+
+    /// Parses the canonical form produced by `Display`. Globs and placeholders are not
+    /// allowed (this is a concrete resource, not a specifier). Tags and properties may come
+    /// in any order; they are normalised.
+    fn from_str(s: &str) -> Result<Resource, ResourceParseError> {
+        let spec = Specifier::parse(s).map_err(|e| ResourceParseError {
+            position: e.position,
+            message: e.message,
+        })?;
+        spec.to_concrete()
+            .map_err(|(position, message)| ResourceParseError { position, message })
     }
 }
 

@@ -34,9 +34,8 @@ use crate::domain::scim::schema::{GATEHOUSE_URN, LAUNCHDARKLY_URN, USER, USER_UR
 use crate::domain::scim::user::{self, Previously, UserRecord, user_record};
 use crate::service::authz::authorize;
 use crate::service::connections::mapping_rules;
-use crate::service::members::{
-    rep_with_teams, revoke_member_credentials, team_keys, validate_email,
-};
+use crate::service::credentials::revoke_member_credentials;
+use crate::service::members::{rep_with_teams, team_keys, validate_email};
 use crate::service::provisioning::{
     ACTIVE, DEACTIVATED, apply_plan, authorize_plan, current_member, role_catalogue,
 };

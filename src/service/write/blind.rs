@@ -12,22 +12,12 @@
 //! change in it is told to write alone, through the ordinary path, where a failure is its
 //! own.
 
-use sea_orm::Statement;
 use tokio::sync::oneshot;
 
-use super::gate::Outcome;
-use super::{AuditDraft, Together, WriteTx};
+use super::gate::{BlindChange, QueuedChange};
+use super::{Together, WriteTx};
 use crate::error::{Error, Result};
 use crate::service::{Ctx, Service};
-
-/// A change decided before the write path: its writes and its audit entry.
-pub(crate) struct BlindChange {
-    pub writes: Vec<Statement>,
-    pub draft: AuditDraft,
-    /// The writes touch rows no other change writes (inserts of new rows), so PostgreSQL may
-    /// run them with others as one statement.
-    pub disjoint: bool,
-}
 
 /// What became of a blind change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +26,6 @@ pub(crate) enum BlindOutcome {
     Written,
     /// Not written: the shared write failed; the caller writes it alone.
     Alone,
-}
-
-/// A queued change and where to say that it was written (the batch outcome to wait for).
-pub(crate) struct QueuedChange {
-    pub id: u64,
-    ctx: Ctx,
-    change: BlindChange,
-    written: oneshot::Sender<oneshot::Receiver<Outcome>>,
 }
 
 /// Takes a change back out of the queue if its writer stops waiting before anyone wrote it

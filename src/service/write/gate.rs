@@ -20,11 +20,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard, oneshot};
 
 use super::super::metrics::Metrics;
+use super::AuditDraft;
 use crate::domain::audit::ChainHead;
+use crate::service::Ctx;
 
 /// Writers one batch holds at most, so that answers are not held back indefinitely while
 /// others keep arriving.
@@ -51,8 +53,27 @@ pub(crate) struct WriteGate {
     /// How long a writer waits for the gate at most, in milliseconds.
     max_wait_ms: AtomicU64,
     /// Blind changes waiting for whoever holds the gate next to write them.
-    blind: std::sync::Mutex<Vec<super::blind::QueuedChange>>,
+    blind: std::sync::Mutex<Vec<QueuedChange>>,
     blind_ids: AtomicU64,
+}
+
+/// A blind change (one decided in full before the write path) waits in the gate for the
+/// next holder to write it; the types live here, with the queue.
+/// A change decided before the write path: its writes and its audit entry.
+pub(crate) struct BlindChange {
+    pub writes: Vec<Statement>,
+    pub draft: AuditDraft,
+    /// The writes touch rows no other change writes (inserts of new rows), so PostgreSQL may
+    /// run them with others as one statement.
+    pub disjoint: bool,
+}
+
+/// A queued change and where to say that it was written (the batch outcome to wait for).
+pub(crate) struct QueuedChange {
+    pub id: u64,
+    pub ctx: Ctx,
+    pub change: BlindChange,
+    pub written: oneshot::Sender<oneshot::Receiver<Outcome>>,
 }
 
 /// What the gate guards.
@@ -172,7 +193,7 @@ impl WriteGate {
     }
 
     /// Queues a blind change (made with its queue id) for the next holder of the gate.
-    pub fn queue_blind(&self, change: impl FnOnce(u64) -> super::blind::QueuedChange) -> u64 {
+    pub fn queue_blind(&self, change: impl FnOnce(u64) -> QueuedChange) -> u64 {
         let id = self.blind_ids.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut queue) = self.blind.lock() {
             queue.push(change(id));
@@ -188,7 +209,7 @@ impl WriteGate {
     }
 
     /// Takes the blind changes queued so far (a holder of the gate writes them).
-    pub fn take_blind(&self) -> Vec<super::blind::QueuedChange> {
+    pub fn take_blind(&self) -> Vec<QueuedChange> {
         self.blind
             .lock()
             .map(|mut queue| std::mem::take(&mut *queue))

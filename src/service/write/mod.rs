@@ -13,8 +13,9 @@ use sea_orm::{
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub(crate) use blind::{BlindChange, BlindOutcome};
+pub(crate) use blind::BlindOutcome;
 pub use conn::WriteConn;
+pub(crate) use gate::BlindChange;
 pub(crate) use gate::WriteGate;
 
 use super::{Ctx, Service};

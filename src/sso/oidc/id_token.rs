@@ -175,7 +175,7 @@ pub fn validate(
         return Err(Refusal::NotYetValid);
     }
     let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
-    if nonce.is_empty() || !crate::service::sessions::constant_time_eq(nonce, expect.nonce) {
+    if nonce.is_empty() || !crate::service::secrets::constant_time_eq(nonce, expect.nonce) {
         return Err(Refusal::NonceMismatch);
     }
     if claims
