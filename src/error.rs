@@ -55,22 +55,6 @@ impl Error {
         }
     }
 
-    /// The HTTP status that goes with the code.
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::InvalidRequest(_) => 400,
-            Error::Unauthorized(_) => 401,
-            Error::Forbidden(_) => 403,
-            Error::NotFound(_) => 404,
-            Error::Conflict(_) => 409,
-            Error::PreconditionFailed(_) => 412,
-            Error::PayloadTooLarge(_) => 413,
-            Error::ApprovalRequired(_) => 422,
-            Error::RateLimited(_) => 429,
-            Error::Internal(_) => 500,
-        }
-    }
-
     /// The message safe to show a client: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {

@@ -169,16 +169,6 @@ impl Refusal {
             }
         }
     }
-
-    /// The HTTP status of the refusal page.
-    pub fn status(self) -> u16 {
-        match self {
-            Refusal::MalformedInput | Refusal::InvalidIdentity => 400,
-            Refusal::NotConfigured => 404,
-            Refusal::ProviderUnavailable => 502,
-            _ => 403,
-        }
-    }
 }
 
 /// Where the browser goes after sign-in: only a same-origin relative path, never another

@@ -50,12 +50,13 @@ pub(crate) fn wants_json(req: &Request) -> bool {
 /// A refused sign-in: a small page for people, `{"code", "message", "reason"}` for programs.
 /// Nothing of what was sent is echoed back.
 pub(crate) fn refusal_response(req: &Request, refusal: Refusal) -> Response {
-    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
-    let code = match refusal.status() {
-        400 => "invalid_request",
-        404 => "not_found",
-        502 => "bad_gateway",
-        _ => "forbidden",
+    let (status, code) = match refusal {
+        Refusal::MalformedInput | Refusal::InvalidIdentity => {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        }
+        Refusal::NotConfigured => (StatusCode::NOT_FOUND, "not_found"),
+        Refusal::ProviderUnavailable => (StatusCode::BAD_GATEWAY, "bad_gateway"),
+        _ => (StatusCode::FORBIDDEN, "forbidden"),
     };
     if wants_json(req) {
         return Json(json!({
@@ -90,7 +91,19 @@ pub(crate) fn page(status: StatusCode, title: &str, text: &str, reason: Option<&
 
 /// An internal failure, logged with the request id, shown without detail.
 pub(crate) fn internal_response(req: &Request, err: &crate::error::Error) -> Response {
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    use crate::error::Error as E;
+    let status = match err {
+        E::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        E::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+        E::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        E::ApprovalRequired(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
     if let crate::error::Error::Internal(detail) = err {
         tracing::error!(error = %detail, "sso internal error");
     }
