@@ -1,6 +1,20 @@
-//! The write path and the read queries: every command runs authorize -> change -> audit in one
-//! database transaction. Edges (REST, CLI, later SCIM and SSO) call these commands and nothing
-//! below them.
+//! The commands and queries of the governance domain: every command runs authorize -> change
+//! -> audit in one database transaction. The edges (REST in `api`, SCIM in `scim`, sign-in in
+//! `sso`, and the CLI) call these and nothing below them; this layer knows no HTTP.
+//!
+//! Layout, lowest first (nothing imports a group listed after its own, and no file imports
+//! back into a file that imports it):
+//! - `write`: the one write path (`WriteTx`, the group-commit gate), and `write::Chore`, the
+//!   only writes without an audit entry, each named with why;
+//! - shared pieces the commands use: `util`, `secrets` (tokens, hashes, comparison),
+//!   `principal` (who is asking, and their `AccessPolicy`), `authz`, `member_rows`,
+//!   `credentials` (revoking a member's tokens and sessions), `team_members`, `chain_scan`;
+//! - the commands, one module per area, each adding its methods to `Service`: a handler
+//!   calling `service.create_team(..)` finds it in `teams`, `service.scim_create_user(..)` in
+//!   `scim::users`; a command's name says its area.
+//!
+//! Where a service type is itself the REST shape (a poem-openapi `Object`), it stays one type
+//! rather than a copy at the edge.
 
 pub mod access;
 pub mod account;

@@ -1,9 +1,11 @@
 //! Who is acting: principals, the request context and token authentication.
 
+use sea_orm::QueryTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use std::sync::Arc;
 
 use super::secrets::hash_secret;
+use super::write::Chore;
 use crate::domain::policy::{CompiledRole, Decision, Resource, decide};
 
 use super::Service;
@@ -175,19 +177,6 @@ pub fn token_from_header(value: &str) -> &str {
 }
 
 impl Service {
-    /// Records that a credential was used (`last used`, a minute's resolution), off the
-    /// request's path: on SQLite the write waits for the write lock, which a request must
-    /// never wait behind just to be authenticated. A lost update only makes `last used`
-    /// older.
-    pub(crate) fn note_use<E: EntityTrait>(&self, write: sea_orm::UpdateMany<E>) {
-        let db = self.db().clone();
-        tokio::spawn(async move {
-            if let Err(error) = write.exec(&db).await {
-                tracing::debug!(%error, "could not record a credential's last use");
-            }
-        });
-    }
-
     /// Resolves an Authorization header to a principal, or 401.
     pub async fn authenticate(&self, header: &str) -> Result<Principal> {
         let secret = token_from_header(header);
@@ -260,8 +249,9 @@ impl Service {
         {
             let write = entity::api_token::Entity::update_many()
                 .col_expr(entity::api_token::Column::LastUsed, Expr::value(now))
-                .filter(entity::api_token::Column::Id.eq(token.id.clone()));
-            self.note_use(write);
+                .filter(entity::api_token::Column::Id.eq(token.id.clone()))
+                .build(self.db().get_database_backend());
+            self.housekeep_later(Chore::CredentialUsed, write);
         }
         Ok(Principal::Token(TokenPrincipal {
             token_id: token.id,

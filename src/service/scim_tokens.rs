@@ -8,11 +8,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use sea_orm::QueryTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 
 use super::Service;
 use super::principal::{AppPrincipal, token_from_header};
 use super::secrets::hash_secret;
+use super::write::Chore;
 use crate::error::{Error, Result};
 
 /// How long a looked-up token is trusted without looking again.
@@ -102,8 +104,9 @@ impl Service {
         {
             let write = entity::scim_token::Entity::update_many()
                 .col_expr(entity::scim_token::Column::LastUsed, Expr::value(now))
-                .filter(entity::scim_token::Column::Id.eq(token.id.clone()));
-            self.note_use(write);
+                .filter(entity::scim_token::Column::Id.eq(token.id.clone()))
+                .build(self.db().get_database_backend());
+            self.housekeep_later(Chore::CredentialUsed, write);
         }
         let principal = AppPrincipal::scim(&connection);
         self.remembered_scim_tokens().put(

@@ -3,12 +3,14 @@
 //! absolute timeouts, a CSRF token for cookie-authenticated writes, and revoked at once when
 //! the member is deactivated or deleted.
 
+use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr,
 };
 
 use super::principal::{MemberRef, SessionPrincipal};
 use super::secrets::{hash_secret, random_token};
+use super::write::Chore;
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, member_rows};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
@@ -131,11 +133,11 @@ impl Service {
             .ok_or_else(|| Error::internal("stored member role is unknown"))?;
         let policy = self.member_policy(self.db(), &member).await?;
         if now - row.last_seen_at >= TOUCH_RESOLUTION_MS {
-            entity::session::Entity::update_many()
+            let touch = entity::session::Entity::update_many()
                 .col_expr(entity::session::Column::LastSeenAt, Expr::value(now))
                 .filter(entity::session::Column::Id.eq(row.id.clone()))
-                .exec(self.db())
-                .await?;
+                .build(self.db().get_database_backend());
+            self.housekeep(Chore::SessionSeen, touch).await?;
         }
         Ok(Principal::Session(SessionPrincipal {
             session_id: row.id,

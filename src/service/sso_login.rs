@@ -17,6 +17,7 @@
 //! - Sign-in bookkeeping (issued request ids, OIDC states) is written without audit entries:
 //!   an unauthenticated browser could otherwise flood the log.
 
+use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -32,6 +33,7 @@ use super::provisioning::{apply_plan, authorize_plan, current_member, role_catal
 use super::secrets::hash_secret;
 use super::sessions::{NewSession, open_session};
 use super::util::{new_id, snapshot, validate_key};
+use super::write::Chore;
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections, team_members};
 use crate::domain::mapping::{self, IdpProfile};
 use crate::domain::policy::{BaseRole, Resource};
@@ -151,15 +153,16 @@ impl Service {
     ) -> Result<()> {
         let now = self.now_ms();
         self.purge_expired_sso_records(now).await?;
-        entity::saml_request::ActiveModel {
+        let request = entity::saml_request::ActiveModel {
             id: Set(request_id.to_owned()),
             connection_id: Set(connection.id.clone()),
             return_to: Set(return_to.to_owned()),
             created_at: Set(now),
             expires_at: Set(now + LOGIN_TTL_MS),
-        }
-        .insert(self.db())
-        .await?;
+        };
+        let insert =
+            entity::saml_request::Entity::insert(request).build(self.db().get_database_backend());
+        self.housekeep(Chore::SignInState, insert).await?;
         Ok(())
     }
 
@@ -174,7 +177,7 @@ impl Service {
     ) -> Result<()> {
         let now = self.now_ms();
         self.purge_expired_sso_records(now).await?;
-        entity::oidc_login::ActiveModel {
+        let login = entity::oidc_login::ActiveModel {
             id: Set(hash_secret(state)),
             connection_id: Set(connection.id.clone()),
             browser_hash: Set(hash_secret(browser_binding)),
@@ -183,9 +186,10 @@ impl Service {
             return_to: Set(pending.return_to.clone()),
             created_at: Set(now),
             expires_at: Set(now + LOGIN_TTL_MS),
-        }
-        .insert(self.db())
-        .await?;
+        };
+        let insert =
+            entity::oidc_login::Entity::insert(login).build(self.db().get_database_backend());
+        self.housekeep(Chore::SignInState, insert).await?;
         Ok(())
     }
 
@@ -208,10 +212,10 @@ impl Service {
             // A state without its browser is someone else's login: leave it for its owner.
             return Err(LoginError::Refused(Refusal::StateMismatch));
         }
-        let deleted = entity::oidc_login::Entity::delete_by_id(id)
-            .exec(self.db())
-            .await?;
-        if deleted.rows_affected != 1 {
+        let take = entity::oidc_login::Entity::delete_many()
+            .filter(entity::oidc_login::Column::Id.eq(id))
+            .build(self.db().get_database_backend());
+        if self.housekeep(Chore::SignInState, take).await? != 1 {
             return Err(LoginError::Refused(Refusal::StateMismatch));
         }
         if row.expires_at <= self.now_ms() {
@@ -226,18 +230,21 @@ impl Service {
 
     /// Drops expired request ids, OIDC states and replay records.
     async fn purge_expired_sso_records(&self, now: i64) -> Result<()> {
-        entity::saml_request::Entity::delete_many()
-            .filter(entity::saml_request::Column::ExpiresAt.lt(now))
-            .exec(self.db())
-            .await?;
-        entity::oidc_login::Entity::delete_many()
-            .filter(entity::oidc_login::Column::ExpiresAt.lt(now))
-            .exec(self.db())
-            .await?;
-        entity::saml_replay::Entity::delete_many()
-            .filter(entity::saml_replay::Column::ExpiresAt.lt(now))
-            .exec(self.db())
-            .await?;
+        let backend = self.db().get_database_backend();
+        let purges = [
+            entity::saml_request::Entity::delete_many()
+                .filter(entity::saml_request::Column::ExpiresAt.lt(now))
+                .build(backend),
+            entity::oidc_login::Entity::delete_many()
+                .filter(entity::oidc_login::Column::ExpiresAt.lt(now))
+                .build(backend),
+            entity::saml_replay::Entity::delete_many()
+                .filter(entity::saml_replay::Column::ExpiresAt.lt(now))
+                .build(backend),
+        ];
+        for purge in purges {
+            self.housekeep(Chore::SignInState, purge).await?;
+        }
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 mod blind;
 mod conn;
 mod gate;
+mod housekeeping;
 mod rows;
 
 use sea_orm::{
@@ -17,6 +18,7 @@ pub(crate) use blind::BlindOutcome;
 pub use conn::WriteConn;
 pub(crate) use gate::BlindChange;
 pub(crate) use gate::WriteGate;
+pub(crate) use housekeeping::Chore;
 
 use super::{Ctx, Service};
 use crate::domain::audit::{Access, AuditEntry, ChainHead, Parent, Target};
