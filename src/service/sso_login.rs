@@ -645,8 +645,39 @@ async fn sync_teams(
     connection: &entity::connection::Model,
     notes: &mut Vec<Value>,
 ) -> Result<()> {
-    let now = tx.now_ms();
-    let mut wanted_ids: Vec<String> = Vec::new();
+    let wanted = wanted_teams(tx, desired, explicit, connection, notes).await?;
+    let current: Vec<String> = entity::team_member::Entity::find()
+        .filter(entity::team_member::Column::MemberId.eq(member_id))
+        .all(tx.db())
+        .await?
+        .into_iter()
+        .map(|tm| tm.team_id)
+        .collect();
+    let managed = managed_teams(tx, &current).await?;
+    let changes = TeamChanges::between(&current, &managed, &wanted);
+    let member = &[member_id.to_owned()];
+    let mut writes = Vec::new();
+    for team_id in &changes.leave {
+        writes.extend(team_members::remove(tx.backend(), team_id, member));
+    }
+    for team_id in &changes.join {
+        writes.extend(team_members::add(tx.backend(), team_id, member));
+    }
+    team_members::run(tx.db(), writes).await?;
+    bump_team_versions(tx, changes.touched()).await
+}
+
+/// The ids of the teams the mapping rules put the member in: existing teams, and new ones
+/// created for implicit (rule-derived) keys. Explicit keys of unknown teams, invalid keys and
+/// SCIM-synced teams are skipped with a note.
+async fn wanted_teams(
+    tx: &mut WriteTx<'_>,
+    desired: &[String],
+    explicit: &[String],
+    connection: &entity::connection::Model,
+    notes: &mut Vec<Value>,
+) -> Result<Vec<String>> {
+    let mut wanted = Vec::new();
     for key in desired {
         if validate_key("teamKey", key).is_err() {
             notes.push(json!({"skipped": "team", "key": key, "reason": "not a valid team key"}));
@@ -662,38 +693,7 @@ async fn sync_teams(
                 notes.push(json!({"skipped": "team", "key": key, "reason": "unknown team"}));
                 continue;
             }
-            None => {
-                authorize(&tx.ctx().principal, "createTeam", &Resource::team(key))?;
-                let t = entity::team::ActiveModel {
-                    id: Set(new_id()),
-                    key: Set(key.clone()),
-                    name: Set(key.clone()),
-                    description: Set(format!(
-                        "Created by mapping rules of connection {}",
-                        connection.key
-                    )),
-                    custom_roles: Set("[]".to_owned()),
-                    role_attributes: Set("{}".to_owned()),
-                    idp_synced: Set(false),
-                    connection_key: Set(None),
-                    external_id: Set(None),
-                    member_count: Set(0),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(tx.db())
-                .await?;
-                tx.audit(
-                    AuditDraft::new("team", key, "createTeam", &Resource::team(key))
-                        .describe(format!(
-                            "{} created team {key} for a mapping rule",
-                            connection.key
-                        ))
-                        .after(Some(json!({"key": key, "name": key}))),
-                );
-                t
-            }
+            None => create_mapped_team(tx, key, connection).await?,
         };
         if team.idp_synced {
             notes.push(
@@ -701,63 +701,135 @@ async fn sync_teams(
             );
             continue;
         }
-        wanted_ids.push(team.id);
+        wanted.push(team.id);
     }
-    let current = entity::team_member::Entity::find()
-        .filter(entity::team_member::Column::MemberId.eq(member_id))
+    Ok(wanted)
+}
+
+/// Creates the team a mapping rule names, audited as the connection's change.
+async fn create_mapped_team(
+    tx: &mut WriteTx<'_>,
+    key: &str,
+    connection: &entity::connection::Model,
+) -> Result<entity::team::Model> {
+    authorize(&tx.ctx().principal, "createTeam", &Resource::team(key))?;
+    let now = tx.now_ms();
+    let team = entity::team::ActiveModel {
+        id: Set(new_id()),
+        key: Set(key.to_owned()),
+        name: Set(key.to_owned()),
+        description: Set(format!(
+            "Created by mapping rules of connection {}",
+            connection.key
+        )),
+        custom_roles: Set("[]".to_owned()),
+        role_attributes: Set("{}".to_owned()),
+        idp_synced: Set(false),
+        connection_key: Set(None),
+        external_id: Set(None),
+        member_count: Set(0),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(tx.db())
+    .await?;
+    tx.audit(
+        AuditDraft::new("team", key, "createTeam", &Resource::team(key))
+            .describe(format!(
+                "{} created team {key} for a mapping rule",
+                connection.key
+            ))
+            .after(Some(json!({"key": key, "name": key}))),
+    );
+    Ok(team)
+}
+
+/// Of the member's teams, those sign-in manages (not synced from SCIM).
+async fn managed_teams(tx: &WriteTx<'_>, current: &[String]) -> Result<Vec<String>> {
+    if current.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(entity::team::Entity::find()
+        .filter(entity::team::Column::Id.is_in(current.to_vec()))
+        .filter(entity::team::Column::IdpSynced.eq(false))
         .all(tx.db())
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect())
+}
+
+/// Team versions move with their membership, so caches and ETags see the change.
+async fn bump_team_versions(tx: &WriteTx<'_>, touched: Vec<String>) -> Result<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    entity::team::Entity::update_many()
+        .col_expr(
+            entity::team::Column::Version,
+            Expr::col(entity::team::Column::Version).add(1),
+        )
+        .col_expr(entity::team::Column::UpdatedAt, Expr::value(tx.now_ms()))
+        .filter(entity::team::Column::Id.is_in(touched))
+        .exec(tx.db())
         .await?;
-    let current_ids: Vec<String> = current.iter().map(|tm| tm.team_id.clone()).collect();
-    let managed: Vec<String> = if current_ids.is_empty() {
-        Vec::new()
-    } else {
-        entity::team::Entity::find()
-            .filter(entity::team::Column::Id.is_in(current_ids.clone()))
-            .filter(entity::team::Column::IdpSynced.eq(false))
-            .all(tx.db())
-            .await?
-            .into_iter()
-            .map(|t| t.id)
-            .collect()
-    };
-    let remove: Vec<String> = managed
-        .iter()
-        .filter(|id| !wanted_ids.contains(id))
-        .cloned()
-        .collect();
-    let mut writes = Vec::new();
-    for team_id in &remove {
-        writes.extend(team_members::remove(
-            tx.backend(),
-            team_id,
-            std::slice::from_ref(&member_id.to_owned()),
-        ));
-    }
-    for team_id in wanted_ids.iter().filter(|id| !current_ids.contains(id)) {
-        writes.extend(team_members::add(
-            tx.backend(),
-            team_id,
-            std::slice::from_ref(&member_id.to_owned()),
-        ));
-    }
-    team_members::run(tx.db(), writes).await?;
-    // Team versions move with their membership, so caches and ETags see the change.
-    let touched: Vec<String> = wanted_ids
-        .iter()
-        .filter(|id| !current_ids.contains(id))
-        .chain(managed.iter().filter(|id| !wanted_ids.contains(id)))
-        .cloned()
-        .collect();
-    if !touched.is_empty() {
-        entity::team::Entity::update_many()
-            .col_expr(
-                entity::team::Column::Version,
-                Expr::col(entity::team::Column::Version).add(1),
-            )
-            .col_expr(entity::team::Column::UpdatedAt, Expr::value(now))
-            .filter(entity::team::Column::Id.is_in(touched))
-            .exec(tx.db())
-            .await?;
-    }
     Ok(())
+}
+
+/// Which teams a sign-in's member joins and leaves: it joins the wanted teams it is not in,
+/// and leaves the managed teams it is in that are no longer wanted (SCIM-synced teams are
+/// never left here).
+#[derive(Debug, PartialEq, Eq)]
+struct TeamChanges {
+    join: Vec<String>,
+    leave: Vec<String>,
+}
+
+impl TeamChanges {
+    fn between(current: &[String], managed: &[String], wanted: &[String]) -> TeamChanges {
+        TeamChanges {
+            join: wanted
+                .iter()
+                .filter(|id| !current.contains(id))
+                .cloned()
+                .collect(),
+            leave: managed
+                .iter()
+                .filter(|id| !wanted.contains(id))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn touched(self) -> Vec<String> {
+        self.join.into_iter().chain(self.leave).collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::TeamChanges;
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn joins_the_wanted_and_leaves_only_managed_teams_no_longer_wanted() {
+        // In a, b (managed) and s (synced from SCIM); the rules want b and c.
+        let changes =
+            TeamChanges::between(&ids(&["a", "b", "s"]), &ids(&["a", "b"]), &ids(&["b", "c"]));
+        assert_eq!(
+            changes,
+            TeamChanges {
+                join: ids(&["c"]),
+                leave: ids(&["a"]),
+            }
+        );
+        assert_eq!(changes.touched(), ids(&["c", "a"]));
+        let none = TeamChanges::between(&ids(&["a"]), &ids(&["a"]), &ids(&["a"]));
+        assert!(none.touched().is_empty());
+    }
 }
