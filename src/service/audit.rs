@@ -194,6 +194,19 @@ fn parse_cursor(cursor: &str) -> Result<i64> {
         .ok_or_else(|| Error::invalid("cursor: not a cursor this API returned"))
 }
 
+/// Where a page starts (entries before the cursor's seq) and how long it is.
+#[derive(Clone, Copy)]
+struct Page {
+    cursor: Option<i64>,
+    limit: u64,
+}
+
+/// A `spec` filter, compiled.
+fn spec_matcher(spec: &str) -> Result<ResourceMatcher> {
+    let parsed = Specifier::parse(spec).map_err(|e| Error::invalid(format!("spec: {e}")))?;
+    ResourceMatcher::compile(&parsed).map_err(|e| Error::invalid(format!("spec: {}", e.message)))
+}
+
 impl Service {
     /// Lists entries newest first, filtered; a role sees only what it may view.
     pub async fn list_audit(&self, ctx: &Ctx, query: AuditQuery) -> Result<AuditPage> {
@@ -204,27 +217,32 @@ impl Service {
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit: must be between 1 and 1000"));
         }
-        let spec = match &query.spec {
-            Some(s) => {
-                let parsed =
-                    Specifier::parse(s).map_err(|e| Error::invalid(format!("spec: {e}")))?;
-                Some(
-                    ResourceMatcher::compile(&parsed)
-                        .map_err(|e| Error::invalid(format!("spec: {}", e.message)))?,
-                )
+        let spec = query.spec.as_deref().map(spec_matcher).transpose()?;
+        let cond = self.audit_condition(&query).await?;
+        let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        let page = Page { cursor, limit };
+        match spec {
+            None if full => self.audit_page_by_sql(cond, page).await,
+            spec => {
+                let seen = |r: &Resource| full || visible(&ctx.principal, r);
+                self.audit_page_by_match(cond, spec.as_ref(), seen, page)
+                    .await
             }
-            None => None,
-        };
+        }
+    }
+
+    /// The SQL part of the filters: actor (an id, or a member's email), action (a name or a
+    /// `prefix*`), dates, and free text.
+    async fn audit_condition(&self, query: &AuditQuery) -> Result<Condition> {
         let mut cond = Condition::all();
         if let Some(actor) = &query.actor {
-            let member_ids: Vec<String> = entity::member::Entity::find()
+            let mut ids: Vec<String> = entity::member::Entity::find()
                 .filter(entity::member::Column::EmailLower.eq(actor.to_lowercase()))
                 .select_only()
                 .column(entity::member::Column::Id)
                 .into_tuple()
                 .all(self.db())
                 .await?;
-            let mut ids = member_ids;
             ids.push(actor.clone());
             cond = cond.add(entity::audit_entry::Column::ActorId.is_in(ids));
         }
@@ -257,27 +275,38 @@ impl Service {
                 sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'),
             ));
         }
-        let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        Ok(cond)
+    }
 
-        if spec.is_none() && full {
-            let total_count = entity::audit_entry::Entity::find()
-                .filter(cond.clone())
-                .count(self.db())
-                .await?;
-            let mut page_cond = cond;
-            if let Some(c) = cursor {
-                page_cond = page_cond.add(entity::audit_entry::Column::Seq.lt(c));
-            }
-            let rows = entity::audit_entry::Entity::find()
-                .filter(page_cond)
-                .order_by_desc(entity::audit_entry::Column::Seq)
-                .limit(limit + 1)
-                .all(self.db())
-                .await?;
-            return self.page_from_rows(rows, limit, total_count);
+    /// A page of a log the caller may read whole, filtered by SQL alone.
+    async fn audit_page_by_sql(&self, cond: Condition, page: Page) -> Result<AuditPage> {
+        let total_count = entity::audit_entry::Entity::find()
+            .filter(cond.clone())
+            .count(self.db())
+            .await?;
+        let mut page_cond = cond;
+        if let Some(c) = page.cursor {
+            page_cond = page_cond.add(entity::audit_entry::Column::Seq.lt(c));
         }
-        // A specifier is matched by the policy grammar and visibility by the policy engine,
-        // not SQL: narrow by SQL first, then match each candidate's resources.
+        let rows = entity::audit_entry::Entity::find()
+            .filter(page_cond)
+            .order_by_desc(entity::audit_entry::Column::Seq)
+            .limit(page.limit + 1)
+            .all(self.db())
+            .await?;
+        self.page_from_rows(rows, page.limit, total_count)
+    }
+
+    /// A page filtered by a specifier or by what the caller may view. A specifier is matched
+    /// by the policy grammar and visibility by the policy engine, not SQL: narrow by SQL
+    /// first, then match each candidate's resources.
+    async fn audit_page_by_match(
+        &self,
+        cond: Condition,
+        spec: Option<&ResourceMatcher>,
+        seen: impl Fn(&Resource) -> bool,
+        page: Page,
+    ) -> Result<AuditPage> {
         let candidates: Vec<(i64, String)> = entity::audit_entry::Entity::find()
             .filter(cond)
             .select_only()
@@ -294,25 +323,23 @@ impl Service {
                     .split('\n')
                     .filter_map(|r| r.parse().ok())
                     .collect();
-                let matches_spec = spec
-                    .as_ref()
-                    .is_none_or(|m| parsed.iter().any(|r| m.matches(r)));
-                matches_spec && (full || parsed.iter().any(|r| visible(&ctx.principal, r)))
+                let matches_spec = spec.is_none_or(|m| parsed.iter().any(|r| m.matches(r)));
+                matches_spec && parsed.iter().any(&seen)
             })
             .map(|(seq, _)| *seq)
             .collect();
         let total_count = matching.len() as u64;
-        let page: Vec<i64> = matching
+        let seqs: Vec<i64> = matching
             .into_iter()
-            .filter(|seq| cursor.is_none_or(|c| *seq < c))
-            .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
+            .filter(|seq| page.cursor.is_none_or(|c| *seq < c))
+            .take(usize::try_from(page.limit + 1).unwrap_or(usize::MAX))
             .collect();
         let rows = entity::audit_entry::Entity::find()
-            .filter(entity::audit_entry::Column::Seq.is_in(page))
+            .filter(entity::audit_entry::Column::Seq.is_in(seqs))
             .order_by_desc(entity::audit_entry::Column::Seq)
             .all(self.db())
             .await?;
-        self.page_from_rows(rows, limit, total_count)
+        self.page_from_rows(rows, page.limit, total_count)
     }
 
     fn page_from_rows(
