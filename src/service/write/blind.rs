@@ -15,8 +15,8 @@
 use tokio::sync::oneshot;
 
 use super::gate::{BlindChange, QueuedChange};
-use super::{Together, WriteTx};
-use crate::error::{Error, Result};
+use super::{Together, WriteTx, committed};
+use crate::error::Result;
 use crate::service::{Ctx, Service};
 
 /// What became of a blind change.
@@ -28,9 +28,9 @@ pub(crate) enum BlindOutcome {
     Alone,
 }
 
-/// Takes a change back out of the queue if its writer stops waiting before anyone wrote it
-/// (the request was given up, or refused as too busy): a change is written only for a
-/// request that is still there to be told.
+/// Takes a change back out of the queue if its request is given up before a holder of the
+/// gate took it. (One taken is written, like any change a given-up request already handed
+/// in.)
 struct Withdraw<'a> {
     service: &'a Service,
     id: u64,
@@ -56,9 +56,15 @@ impl Service {
         let handed_in = tokio::select! {
             biased;
             handed_in = &mut was_written => handed_in,
-            tx = self.begin_write(ctx) => {
-                self.write_queued(tx?).await;
-                was_written.await
+            tx = self.begin_write(ctx) => match tx {
+                Ok(tx) => {
+                    self.write_queued(tx).await;
+                    was_written.await
+                }
+                // Too busy: refused, unless a holder took the change meanwhile; then it is
+                // being written, and its outcome is this request's answer.
+                Err(busy) if self.write_gate().withdraw_blind(id) => return Err(busy),
+                Err(_) => was_written.await,
             }
         };
         drop(withdraw);
@@ -66,13 +72,7 @@ impl Service {
         let Ok(outcome) = handed_in else {
             return Ok(BlindOutcome::Alone);
         };
-        match outcome.await {
-            Ok(Ok(())) => Ok(BlindOutcome::Written),
-            Ok(Err(reason)) => Err(Error::internal(format!(
-                "the change could not be committed: {reason}"
-            ))),
-            Err(_) => Err(Error::internal("the write batch ended without an outcome")),
-        }
+        committed(outcome).await.map(|()| BlindOutcome::Written)
     }
 
     /// Writes every queued blind change in the gate `tx` holds, and hands them in to the

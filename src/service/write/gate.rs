@@ -202,10 +202,15 @@ impl WriteGate {
     }
 
     /// Takes a blind change back out of the queue, if nobody took it to write it yet.
-    pub fn withdraw_blind(&self, id: u64) {
-        if let Ok(mut queue) = self.blind.lock() {
-            queue.retain(|q| q.id != id);
-        }
+    /// True when it was still queued.
+    pub fn withdraw_blind(&self, id: u64) -> bool {
+        let Ok(mut queue) = self.blind.lock() else {
+            // Nobody takes from a poisoned queue: the change will never be written.
+            return true;
+        };
+        let before = queue.len();
+        queue.retain(|q| q.id != id);
+        queue.len() < before
     }
 
     /// Takes the blind changes queued so far (a holder of the gate writes them).

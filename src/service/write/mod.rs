@@ -274,13 +274,7 @@ impl<'a> WriteTx<'a> {
         let outcome = outcomes
             .pop()
             .ok_or_else(|| Error::internal("the write batch gave no outcome"))?;
-        match outcome.await {
-            Ok(Ok(())) => Ok(entries),
-            Ok(Err(reason)) => Err(Error::internal(format!(
-                "the change could not be committed: {reason}"
-            ))),
-            Err(_) => Err(Error::internal("the write batch ended without an outcome")),
-        }
+        committed(outcome).await.map(|()| entries)
     }
 
     /// Hands the change in to its batch and leaves the gate: `writers` wait for the batch's
@@ -404,6 +398,17 @@ impl Drop for WriteTx<'_> {
         }
         drop(state);
         gate.abandoned();
+    }
+}
+
+/// Waits for the commit of the batch a change was handed in to.
+async fn committed(outcome: oneshot::Receiver<gate::Outcome>) -> Result<()> {
+    match outcome.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(Error::internal(format!(
+            "the change could not be committed: {reason}"
+        ))),
+        Err(_) => Err(Error::internal("the write batch ended without an outcome")),
     }
 }
 
