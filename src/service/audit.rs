@@ -224,8 +224,8 @@ impl Service {
         match spec {
             None if full => self.audit_page_by_sql(cond, page).await,
             spec => {
-                let seen = |r: &Resource| full || visible(&ctx.principal, r);
-                self.audit_page_by_match(cond, spec.as_ref(), seen, page)
+                let viewer = (!full).then_some(&ctx.principal);
+                self.audit_page_by_match(cond, spec.as_ref(), viewer, page)
                     .await
             }
         }
@@ -297,14 +297,14 @@ impl Service {
         self.page_from_rows(rows, page.limit, total_count)
     }
 
-    /// A page filtered by a specifier or by what the caller may view. A specifier is matched
-    /// by the policy grammar and visibility by the policy engine, not SQL: narrow by SQL
-    /// first, then match each candidate's resources.
+    /// A page filtered by a specifier, or by what `viewer` may view (`None`: the whole log).
+    /// A specifier is matched by the policy grammar and visibility by the policy engine, not
+    /// SQL: narrow by SQL first, then match each candidate's resources.
     async fn audit_page_by_match(
         &self,
         cond: Condition,
         spec: Option<&ResourceMatcher>,
-        seen: impl Fn(&Resource) -> bool,
+        viewer: Option<&super::Principal>,
         page: Page,
     ) -> Result<AuditPage> {
         let candidates: Vec<(i64, String)> = entity::audit_entry::Entity::find()
@@ -324,7 +324,7 @@ impl Service {
                     .filter_map(|r| r.parse().ok())
                     .collect();
                 let matches_spec = spec.is_none_or(|m| parsed.iter().any(|r| m.matches(r)));
-                matches_spec && parsed.iter().any(&seen)
+                matches_spec && viewer.is_none_or(|p| parsed.iter().any(|r| visible(p, r)))
             })
             .map(|(seq, _)| *seq)
             .collect();

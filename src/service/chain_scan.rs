@@ -292,10 +292,6 @@ fn pack_into(out: &mut String, link: &PackedLink<'_>) {
         c.id,
         c.kind,
         c.actor_kind,
-    ] {
-        out.push_str(part);
-    }
-    for part in [
         c.actor_id.unwrap_or(""),
         c.actions,
         c.resources,

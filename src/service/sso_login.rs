@@ -32,6 +32,7 @@ use super::principal::AppPrincipal;
 use super::provisioning::{apply_plan, authorize_plan, current_member, role_catalogue};
 use super::secrets::hash_secret;
 use super::sessions::{NewSession, open_session};
+use super::teams::new_team_row;
 use super::util::{new_id, snapshot, validate_key};
 use super::write::Chore;
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections, team_members};
@@ -714,26 +715,10 @@ async fn create_mapped_team(
 ) -> Result<entity::team::Model> {
     authorize(&tx.ctx().principal, "createTeam", &Resource::team(key))?;
     let now = tx.now_ms();
-    let team = entity::team::ActiveModel {
-        id: Set(new_id()),
-        key: Set(key.to_owned()),
-        name: Set(key.to_owned()),
-        description: Set(format!(
-            "Created by mapping rules of connection {}",
-            connection.key
-        )),
-        custom_roles: Set("[]".to_owned()),
-        role_attributes: Set("{}".to_owned()),
-        idp_synced: Set(false),
-        connection_key: Set(None),
-        external_id: Set(None),
-        member_count: Set(0),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(tx.db())
-    .await?;
+    let description = format!("Created by mapping rules of connection {}", connection.key);
+    let team = new_team_row(key, key.to_owned(), description, now)
+        .insert(tx.db())
+        .await?;
     tx.audit(
         AuditDraft::new("team", key, "createTeam", &Resource::team(key))
             .describe(format!(

@@ -160,6 +160,31 @@ async fn check_members(
     Ok(ids)
 }
 
+/// A new team made over REST or by sign-in's mapping rules: no members, no roles, not
+/// synced from an identity provider.
+pub(crate) fn new_team_row(
+    key: &str,
+    name: String,
+    description: String,
+    now: i64,
+) -> entity::team::ActiveModel {
+    entity::team::ActiveModel {
+        id: Set(new_id()),
+        key: Set(key.to_owned()),
+        name: Set(name),
+        description: Set(description),
+        custom_roles: Set("[]".to_owned()),
+        role_attributes: Set("{}".to_owned()),
+        idp_synced: Set(false),
+        connection_key: Set(None),
+        external_id: Set(None),
+        member_count: Set(0),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 impl Service {
     pub async fn list_teams(&self, ctx: &Ctx) -> Result<Vec<Team>> {
         let rows = entity::team::Entity::find()
@@ -193,19 +218,9 @@ impl Service {
         let members = check_members(tx.db(), "memberIds", &input.member_ids).await?;
         let now = tx.now_ms();
         let t = entity::team::ActiveModel {
-            id: Set(new_id()),
-            key: Set(input.key.clone()),
-            name: Set(name),
-            description: Set(input.description.clone()),
             custom_roles: Set(to_json(&roles)?),
             role_attributes: Set(to_json(&input.role_attributes)?),
-            idp_synced: Set(false),
-            connection_key: Set(None),
-            external_id: Set(None),
-            member_count: Set(0),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
+            ..new_team_row(&input.key, name, input.description.clone(), now)
         }
         .insert(tx.db())
         .await

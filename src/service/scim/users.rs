@@ -365,19 +365,10 @@ impl Service {
         // there one at a time), inserted at once, and the unique indexes refuse a name or
         // email taken meanwhile. Only then is the existing member looked at (SCIM may have
         // deleted it, and a create brings it back).
-        let change = UserChange {
-            existing: None,
-            op: Operation::Post,
-            delta: None,
-            now: self.now_ms(),
-        };
-        let prepared = match prepare_user(sc, change, record, &statement, Loaded::default()) {
-            Ok(Some(prepared)) => prepared,
-            Ok(None) => return Err(ScimError::internal("a new user planned no write")),
-            Err(failure) => return Err(self.fail(sc, failure).await),
-        };
+        let prepared = self.prepare_new_user(sc, record, &statement).await?;
         if prepared.deactivating {
-            // Created inactive: nothing to revoke yet, but the ordinary path says so.
+            // Created inactive: the ordinary path revokes the member's credentials (none
+            // yet) in its transaction, which a change written blind has none of.
             return self.create_alone(sc, doc, prepared, projection).await;
         }
         // A new active member's writes are all decided: they are written together with the
@@ -407,20 +398,29 @@ impl Service {
             // is made again alone, where its failure is its own.
             BlindOutcome::Alone => {
                 let record = user_record(doc.clone())?;
-                let change = UserChange {
-                    existing: None,
-                    op: Operation::Post,
-                    delta: None,
-                    now: self.now_ms(),
-                };
-                let prepared = match prepare_user(sc, change, record, &statement, Loaded::default())
-                {
-                    Ok(Some(prepared)) => prepared,
-                    Ok(None) => return Err(ScimError::internal("a new user planned no write")),
-                    Err(failure) => return Err(self.fail(sc, failure).await),
-                };
+                let prepared = self.prepare_new_user(sc, record, &statement).await?;
                 self.create_alone(sc, doc, prepared, projection).await
             }
+        }
+    }
+
+    /// Plans and builds the create of a new member; a refusal is recorded on its own.
+    async fn prepare_new_user(
+        &self,
+        sc: &ScimCtx,
+        record: UserRecord,
+        statement: &provisioning::Statement,
+    ) -> ScimResult<PreparedUser> {
+        let change = UserChange {
+            existing: None,
+            op: Operation::Post,
+            delta: None,
+            now: self.now_ms(),
+        };
+        match prepare_user(sc, change, record, statement, Loaded::default()) {
+            Ok(Some(prepared)) => Ok(prepared),
+            Ok(None) => Err(ScimError::internal("a new user planned no write")),
+            Err(failure) => Err(self.fail(sc, failure).await),
         }
     }
 
