@@ -12,6 +12,7 @@
 )]
 
 pub mod api;
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -24,7 +25,7 @@ pub mod sso;
 
 use poem::{EndpointExt, Route, get};
 
-pub use api::admission::AdmissionLimits;
+pub use app::admission::AdmissionLimits;
 
 /// How the HTTP application guards itself: body size and the work in flight.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ impl Default for AppLimits {
 /// The whole HTTP application: REST API, docs, operational endpoints and middleware.
 pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
     let max_body_bytes = limits.max_body_bytes;
-    let admission = api::admission::Admission::new(limits.admission);
+    let admission = app::admission::Admission::new(limits.admission);
     let api = api::openapi_service();
     let spec = api.spec_endpoint();
     let ui = api.swagger_ui();
@@ -60,10 +61,10 @@ pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::End
         .at("/metrics", get(api::ops::metrics))
         .nest("/sso", sso::routes())
         .with(poem::middleware::CookieJarManager::new())
-        .around(api::middleware::refuse_nul)
-        .around(move |ep, req| api::middleware::limit_body(ep, req, max_body_bytes))
-        .around(move |ep, req| api::admission::admit(ep, req, admission.clone()))
-        .around(api::middleware::observe)
+        .around(app::middleware::refuse_nul)
+        .around(move |ep, req| app::middleware::limit_body(ep, req, max_body_bytes))
+        .around(move |ep, req| app::admission::admit(ep, req, admission.clone()))
+        .around(app::middleware::observe)
         .data(service)
 }
 

@@ -3,7 +3,6 @@
 
 mod access;
 mod account;
-pub mod admission;
 mod approvals;
 mod audit;
 pub mod auth;
@@ -12,7 +11,6 @@ mod environments;
 pub mod error;
 mod flags;
 mod members;
-pub mod middleware;
 pub mod ops;
 mod projects;
 mod responses;

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::approvals::{
+use super::approval_settings::{
     self, ApprovalSettingsPatch, ApprovalSettingsRep, ResourceApprovalSettingsPatch,
     ResourceApprovalSettingsRep,
 };
@@ -71,7 +71,7 @@ pub struct EnvironmentPatch {
 }
 
 pub(crate) fn to_rep(m: &entity::environment::Model) -> Result<Environment> {
-    let settings = approvals::env_settings(m)?;
+    let settings = approval_settings::env_settings(m)?;
     Ok(Environment {
         id: m.id.clone(),
         key: m.key.clone(),
@@ -242,7 +242,7 @@ impl Service {
         }
         if patch.approval_settings.is_some() || patch.resource_approval_settings.is_some() {
             authorize(&ctx.principal, "updateApprovalSettings", &res)?;
-            let mut settings = approvals::env_settings(&m)?;
+            let mut settings = approval_settings::env_settings(&m)?;
             if let Some(flag) = &patch.approval_settings {
                 flag.merge_into(&mut settings.flag, ResourceKind::Flag, "approvalSettings")?;
             }
@@ -259,7 +259,7 @@ impl Service {
             }
             // Re-sending the settings an environment already has changes nothing and
             // writes no entry (idempotent clients such as Terraform do that).
-            if settings != approvals::env_settings(&m)? {
+            if settings != approval_settings::env_settings(&m)? {
                 am.approval_settings = Set(to_json(&settings)?);
                 draft = draft.access("updateApprovalSettings", &res);
             } else if patch.name.is_none() && patch.tags.is_none() && patch.critical.is_none() {

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::approvals;
+use super::approval_gate;
 use super::authz::authorize;
 use super::environments;
 use super::projects::{self, dup};
@@ -762,7 +762,7 @@ pub(crate) async fn patch_flag_in(
             continue;
         }
         let scoped_here = env_scoped && env_index == Some(i);
-        if let Some(gate) = approvals::flag_gate(
+        if let Some(gate) = approval_gate::flag_gate(
             env,
             project_key,
             flag_key,
@@ -774,7 +774,7 @@ pub(crate) async fn patch_flag_in(
             gates.push(gate);
         }
     }
-    let bypasses = approvals::pass_gate(&ctx.principal, gates)?;
+    let bypasses = approval_gate::pass_gate(&ctx.principal, gates)?;
     let now = tx.now_ms();
     // The response and the audit snapshot are built from the rows the updates return, not
     // read again: this is the hottest write path.
@@ -847,7 +847,7 @@ pub(crate) async fn patch_flag_in(
     if let ChangeOrigin::ApprovalRequest { id, .. } = origin {
         description.push_str(&format!(" (approval request {id})"));
     }
-    description.push_str(&approvals::describe_bypasses(&bypasses));
+    description.push_str(&approval_gate::describe_bypasses(&bypasses));
     let mut draft = AuditDraft {
         kind: "flag".to_owned(),
         name: after.name.clone(),

@@ -8,16 +8,20 @@
 //!   only writes without an audit entry, each named with why;
 //! - shared pieces the commands use: `util`, `secrets` (tokens, hashes, comparison),
 //!   `principal` (who is asking, and their `AccessPolicy`), `authz`, `member_rows`,
-//!   `credentials` (revoking a member's tokens and sessions), `team_members`, `chain_scan`;
+//!   `credentials` (revoking a member's tokens and sessions), `team_members`, `chain_scan`,
+//!   `approval_settings` and `approval_gate` (which changes need an approved request);
 //! - the commands, one module per area, each adding its methods to `Service`: a handler
 //!   calling `service.create_team(..)` finds it in `teams`, `service.scim_create_user(..)` in
-//!   `scim::users`; a command's name says its area.
+//!   `scim::users`; a command's name says its area. One area may use another's steps only
+//!   downward: `approvals` applies changes through `flags` and `variables`, never back.
 //!
 //! Where a service type is itself the REST shape (a poem-openapi `Object`), it stays one type
 //! rather than a copy at the edge.
 
 pub mod access;
 pub mod account;
+pub(crate) mod approval_gate;
+pub mod approval_settings;
 pub mod approvals;
 pub mod audit;
 pub mod authz;

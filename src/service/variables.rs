@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::approvals;
+use super::approval_gate;
 use super::authz::authorize;
 use super::flags::ChangeOrigin;
 use super::util::{new_id, snapshot, validate_key};
@@ -188,7 +188,7 @@ pub(crate) async fn put_variable_in(
         .describe(format!(
             "set variable {name} in {project_key}/{env_key}{}{}",
             origin_note(origin),
-            approvals::describe_bypasses(&bypasses)
+            approval_gate::describe_bypasses(&bypasses)
         ))
         .parent(&e.name, &environments::resource(&p, &e)?)
         .environment(Some(env_key.to_owned()))
@@ -227,7 +227,7 @@ pub(crate) async fn delete_variable_in(
         .describe(format!(
             "deleted variable {name} from {project_key}/{env_key}{}{}",
             origin_note(origin),
-            approvals::describe_bypasses(&bypasses)
+            approval_gate::describe_bypasses(&bypasses)
         ))
         .parent(&e.name, &environments::resource(&p, &e)?)
         .environment(Some(env_key.to_owned()))
@@ -255,10 +255,10 @@ fn variable_gate(
     name: &str,
     res: &crate::domain::policy::Resource,
     origin: ChangeOrigin<'_>,
-) -> Result<Vec<approvals::Bypass>> {
+) -> Result<Vec<approval_gate::Bypass>> {
     if origin.approved_in(&env.key) {
         return Ok(Vec::new());
     }
-    let gate = approvals::variable_gate(env, project_key, name, res.clone())?;
-    approvals::pass_gate(&tx.ctx().principal, gate.into_iter().collect())
+    let gate = approval_gate::variable_gate(env, project_key, name, res.clone())?;
+    approval_gate::pass_gate(&tx.ctx().principal, gate.into_iter().collect())
 }

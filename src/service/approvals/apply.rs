@@ -4,7 +4,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QuerySelect};
 use serde_json::Value;
 
-use super::gate::{member_id, token_id};
 use super::shapes::{ApplyPost, ApprovalRequest};
 use super::steps::{Step, guarded_update, raced};
 use super::stored::{Loaded, load};
@@ -13,6 +12,7 @@ use crate::domain::approval::{
 };
 use crate::domain::flag::Instruction;
 use crate::error::{Error, Result};
+use crate::service::approval_gate::{member_id, token_id};
 use crate::service::authz::authorize;
 use crate::service::flags::{self, ChangeOrigin, FlagSemanticPatch};
 use crate::service::util::{from_json, snapshot, to_json};

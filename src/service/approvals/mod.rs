@@ -1,5 +1,7 @@
-//! Approvals: per-environment settings, the gate every flag and variable change passes, and
-//! approval requests with their reviews and apply.
+//! Approval requests with their reviews and apply. The per-environment settings
+//! (`approval_settings`) and the gate every flag and variable change passes
+//! (`approval_gate`) are shared pieces below this area; this area stands above `flags`,
+//! `variables` and `environments`, because applying an approved request runs their changes.
 //!
 //! * A request names its resource as `proj/P:env/E:flag/F` or `proj/P:env/E:var/NAME`.
 //! * Approval actions (`createApprovalRequest`, `updateApprovalRequest`,
@@ -17,17 +19,13 @@
 //!   stale tally.
 
 mod apply;
-mod gate;
 mod requests;
 mod review;
-mod settings;
 mod shapes;
 mod steps;
 mod stored;
 
-pub(crate) use gate::{Bypass, describe_bypasses, flag_gate, pass_gate, variable_gate};
-pub(crate) use settings::env_settings;
-pub use settings::{
+pub use crate::service::approval_settings::{
     ApprovalSettingsPatch, ApprovalSettingsRep, ResourceApprovalSettingsPatch,
     ResourceApprovalSettingsRep,
 };

@@ -8,8 +8,6 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-use super::gate::{member_id, token_id};
-use super::settings::env_settings;
 use super::shapes::{
     ApprovalRequest, ApprovalRequestPage, ApprovalRequestPatch, ApprovalRequestPost,
     ApprovalRequestQuery,
@@ -23,6 +21,8 @@ use crate::domain::approval::{
     EnvironmentApprovalSettings, RequestStatus, ResourceKind, ReviewStatus,
 };
 use crate::error::{Error, Result};
+use crate::service::approval_gate::{member_id, token_id};
+use crate::service::approval_settings::env_settings;
 use crate::service::authz::authorize;
 use crate::service::util::{check_version, from_json, new_id, snapshot, to_json};
 use crate::service::{Ctx, Service, environments, projects};

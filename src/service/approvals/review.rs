@@ -2,12 +2,12 @@
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
-use super::gate::{member_id, token_id};
 use super::shapes::{ApprovalRequest, ReviewPost};
 use super::steps::{Step, closed, guarded_update, raced};
 use super::stored::load;
 use crate::domain::approval::{RequestStatus, ReviewKind};
 use crate::error::{Error, Result};
+use crate::service::approval_gate::{member_id, token_id};
 use crate::service::util::{new_id, snapshot};
 use crate::service::{Ctx, Service};
 

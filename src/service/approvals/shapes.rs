@@ -4,7 +4,7 @@ use poem_openapi::Object;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::settings::ApprovalSettingsRep;
+use crate::service::approval_settings::ApprovalSettingsRep;
 
 /// Body of `POST /api/v2/approval-requests`.
 #[derive(Debug, Clone, Object)]

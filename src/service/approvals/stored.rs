@@ -3,7 +3,6 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 
-use super::settings::{ApprovalSettingsRep, env_settings};
 use super::shapes::{ApprovalRequest, ConflictRep, ReviewRep};
 use crate::domain::approval::{
     self as domain, ApprovalSetting, Conflict, ResourceKind, ReviewFact, ReviewKind, Tally,
@@ -11,6 +10,7 @@ use crate::domain::approval::{
 };
 use crate::domain::policy::{Resource, ResourceType};
 use crate::error::{Error, Result};
+use crate::service::approval_settings::{ApprovalSettingsRep, env_settings};
 use crate::service::environments;
 use crate::service::flags;
 use crate::service::util::from_json;

@@ -118,7 +118,7 @@ pub fn too_busy(path: &str, expected: Duration) -> Response {
     let mut resp = if path.starts_with("/scim/") {
         crate::scim::error::respond(StatusCode::TOO_MANY_REQUESTS, None, message)
     } else {
-        super::error::rate_limited(message.to_owned())
+        crate::api::error::rate_limited(message.to_owned())
     };
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

@@ -35,7 +35,7 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> Result<Response>
                 } else if path.starts_with("/scim/") {
                     crate::scim::error::render_poem_error(&err)
                 } else {
-                    super::error::render_poem_error(&err)
+                    crate::api::error::render_poem_error(&err)
                 };
                 if let Some(op) = op {
                     resp.set_data(op);
@@ -147,7 +147,7 @@ pub async fn refuse_nul<E: Endpoint>(next: E, mut req: Request) -> Result<Respon
                     &message,
                 )
             } else {
-                super::error::invalid_request(message)
+                crate::api::error::invalid_request(message)
             })
         }
     }

@@ -1,7 +1,7 @@
 //! The gate every flag and variable change passes: which environments need an approved
 //! request, and who may bypass them.
 
-use super::settings::env_settings;
+use super::approval_settings::env_settings;
 use crate::domain::approval::ApprovalSetting;
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
@@ -153,13 +153,13 @@ fn is_service_token(principal: &Principal) -> bool {
     matches!(principal, Principal::Token(t) if t.service_token)
 }
 
-pub(super) fn token_id(principal: &Principal) -> Option<String> {
+pub(crate) fn token_id(principal: &Principal) -> Option<String> {
     match principal {
         Principal::Token(t) => Some(t.token_id.clone()),
         _ => None,
     }
 }
 
-pub(super) fn member_id(principal: &Principal) -> Option<String> {
+pub(crate) fn member_id(principal: &Principal) -> Option<String> {
     principal.member().map(|m| m.id.clone())
 }
