@@ -19,6 +19,7 @@
 //!   stale tally.
 
 mod apply;
+mod list;
 mod requests;
 mod review;
 mod shapes;

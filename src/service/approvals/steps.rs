@@ -208,6 +208,14 @@ pub(super) fn raced() -> Error {
     )
 }
 
+/// How lifecycle descriptions name a request's resource: `flag my-flag in production`.
+pub(super) fn subject(row: &entity::approval_request::Model) -> String {
+    format!(
+        "{} {} in {}",
+        row.resource_kind, row.resource_key, row.environment_key
+    )
+}
+
 pub(super) fn closed(row: &entity::approval_request::Model) -> Error {
     Error::conflict(format!(
         "approval request {} is {} and closed",
