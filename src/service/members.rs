@@ -15,7 +15,7 @@ use super::authz::authorize;
 use super::credentials::revoke_member_credentials;
 use super::member_rows::{find, parse_role};
 use super::util::{check_version, from_json, new_id, snapshot, to_json, validate_key};
-use super::{AuditDraft, Ctx, Service};
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 
@@ -332,111 +332,23 @@ impl Service {
         Ok(rep)
     }
 
+    /// Changes the fields a patch sets, each under its own permission; deactivating revokes
+    /// the member's tokens and sessions in the same transaction.
     pub async fn update_member(&self, ctx: &Ctx, id: &str, patch: MemberPatch) -> Result<Member> {
         let mut tx = self.begin_write(ctx).await?;
         let m = find(tx.db(), id).await?;
         check_version(patch.version, m.version, "member")?;
-        let res = Resource::member(&m.id);
         let before = to_rep(tx.db(), &m).await?;
-        let mut am: entity::member::ActiveModel = m.clone().into();
-        let mut draft = AuditDraft::new("member", &m.email, "updateRole", &res);
-        draft.accesses.clear();
-        let is_owner = m.role == "owner";
-        if patch.first_name.is_some() || patch.last_name.is_some() {
-            authorize(&ctx.principal, "updateMemberName", &res)?;
-            if let Some(f) = &patch.first_name {
-                super::util::plain("firstName", f)?;
-                am.first_name = Set(Some(f.clone()));
-            }
-            if let Some(l) = &patch.last_name {
-                super::util::plain("lastName", l)?;
-                am.last_name = Set(Some(l.clone()));
-            }
-            draft = draft.access("updateMemberName", &res);
-        }
-        if let Some(role) = &patch.role {
-            let role = parse_role("role", role)?;
-            authorize(&ctx.principal, "updateRole", &res)?;
-            if role == BaseRole::Owner || is_owner {
-                // Ownership moves only by the owner's own hand, and never leaves the account ownerless.
-                authorize(&ctx.principal, "updateAccountOwner", &Resource::acct())?;
-                if is_owner && role != BaseRole::Owner {
-                    return Err(Error::conflict(
-                        "role: the owner cannot be demoted; make another member owner first",
-                    ));
-                }
-                if !is_owner && active_owner_count(tx.db()).await? > 0 {
-                    return Err(Error::conflict(
-                        "role: the account already has its one owner",
-                    ));
-                }
-            }
-            am.role = Set(role.as_str().to_owned());
-            draft = draft.access("updateRole", &res);
-        }
-        if let Some(keys) = &patch.custom_roles {
-            authorize(&ctx.principal, "updateCustomRole", &res)?;
-            am.custom_roles = Set(to_json(
-                &check_custom_roles(tx.db(), "customRoles", keys).await?,
-            )?);
-            draft = draft.access("updateCustomRole", &res);
-        }
-        if let Some(attrs) = &patch.role_attributes {
-            authorize(&ctx.principal, "updateMemberRoleAttributes", &res)?;
-            check_role_attributes("roleAttributes", attrs)?;
-            am.role_attributes = Set(to_json(attrs)?);
-            draft = draft.access("updateMemberRoleAttributes", &res);
-        }
-        let mut revoked = 0;
-        let mut revoked_sessions = 0;
-        if let Some(status) = &patch.status {
-            if status != "active" && status != "deactivated" {
-                return Err(Error::invalid(format!(
-                    "status: {status:?} is not active or deactivated"
-                )));
-            }
-            authorize(&ctx.principal, "updateMemberStatus", &res)?;
-            if is_owner && status == "deactivated" {
-                return Err(Error::conflict("status: the owner cannot be deactivated"));
-            }
-            if status == "deactivated" && m.status == "active" {
-                (revoked, revoked_sessions) = revoke_member_credentials(&tx, &m.id).await?;
-            }
-            am.status = Set(status.clone());
-            draft = draft.access("updateMemberStatus", &res);
-        }
-        if draft.accesses.is_empty() {
-            return Err(Error::invalid("nothing to change"));
-        }
-        if patch.custom_roles.is_some() || patch.role_attributes.is_some() {
-            let roles: Vec<String> = match &am.custom_roles {
-                sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => from_json(v)?,
-                sea_orm::ActiveValue::NotSet => from_json(&m.custom_roles)?,
-            };
-            let attrs: RoleAttributes = match &am.role_attributes {
-                sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => from_json(v)?,
-                sea_orm::ActiveValue::NotSet => from_json(&m.role_attributes)?,
-            };
-            check_role_requirements(tx.db(), "customRoles", &roles, &attrs).await?;
-        }
-        am.version = Set(m.version + 1);
-        am.updated_at = Set(tx.now_ms());
-        let updated = am.update(tx.db()).await?;
+        let change = decide_change(tx.db(), &ctx.principal, &m, &patch).await?;
+        let (updated, revoked) = write_change(&tx, &m, &change).await?;
         let after = to_rep(tx.db(), &updated).await?;
-        let mut description = format!("updated member {}", m.email);
-        if revoked > 0 {
-            description.push_str(&format!("; revoked {revoked} token(s)"));
-        }
-        if revoked_sessions > 0 {
-            description.push_str(&format!("; ended {revoked_sessions} session(s)"));
-        }
-        tx.audit(
-            draft
-                .describe(description)
-                .before(Some(snapshot(&before)?))
-                .after(Some(snapshot(&after)?))
-                .comment(patch.comment),
-        );
+        tx.audit(update_audit(
+            &m,
+            &change.actions,
+            revoked,
+            (&before, &after),
+            patch.comment,
+        )?);
         tx.commit().await?;
         Ok(after)
     }
@@ -467,5 +379,272 @@ impl Service {
         );
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A member patch, authorized and checked, not yet written.
+#[derive(Debug, Default)]
+struct MemberChange {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    role: Option<BaseRole>,
+    custom_roles: Option<Vec<String>>,
+    role_attributes: Option<RoleAttributes>,
+    status: Option<String>,
+    /// The actions exercised, in the order the fields are checked.
+    actions: Vec<&'static str>,
+    /// Deactivating an active member revokes its tokens and sessions.
+    revoke: bool,
+}
+
+/// Authorizes and checks each field the patch sets, in a fixed order (names, role, custom
+/// roles, role attributes, status), so the first refusal is always the same one.
+async fn decide_change(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    m: &entity::member::Model,
+    patch: &MemberPatch,
+) -> Result<MemberChange> {
+    let res = Resource::member(&m.id);
+    let is_owner = m.role == "owner";
+    let mut change = MemberChange::default();
+    if patch.first_name.is_some() || patch.last_name.is_some() {
+        authorize(principal, "updateMemberName", &res)?;
+        if let Some(f) = &patch.first_name {
+            super::util::plain("firstName", f)?;
+        }
+        if let Some(l) = &patch.last_name {
+            super::util::plain("lastName", l)?;
+        }
+        change.first_name.clone_from(&patch.first_name);
+        change.last_name.clone_from(&patch.last_name);
+        change.actions.push("updateMemberName");
+    }
+    if let Some(role) = &patch.role {
+        change.role = Some(decide_role(db, principal, &res, is_owner, role).await?);
+        change.actions.push("updateRole");
+    }
+    if let Some(keys) = &patch.custom_roles {
+        authorize(principal, "updateCustomRole", &res)?;
+        change.custom_roles = Some(check_custom_roles(db, "customRoles", keys).await?);
+        change.actions.push("updateCustomRole");
+    }
+    if let Some(attrs) = &patch.role_attributes {
+        authorize(principal, "updateMemberRoleAttributes", &res)?;
+        check_role_attributes("roleAttributes", attrs)?;
+        change.role_attributes = Some(attrs.clone());
+        change.actions.push("updateMemberRoleAttributes");
+    }
+    if let Some(status) = &patch.status {
+        check_status(status)?;
+        authorize(principal, "updateMemberStatus", &res)?;
+        change.revoke = deactivation_revokes(is_owner, &m.status, status)?;
+        change.status = Some(status.clone());
+        change.actions.push("updateMemberStatus");
+    }
+    if change.actions.is_empty() {
+        return Err(Error::invalid("nothing to change"));
+    }
+    if change.custom_roles.is_some() || change.role_attributes.is_some() {
+        let roles = match &change.custom_roles {
+            Some(roles) => roles.clone(),
+            None => from_json(&m.custom_roles)?,
+        };
+        let attrs = match &change.role_attributes {
+            Some(attrs) => attrs.clone(),
+            None => from_json(&m.role_attributes)?,
+        };
+        check_role_requirements(db, "customRoles", &roles, &attrs).await?;
+    }
+    Ok(change)
+}
+
+/// Checks a base-role change: `updateRole`, and for a change touching the owner also
+/// `updateAccountOwner`, the demotion rule and the one-owner rule.
+async fn decide_role(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    res: &Resource,
+    is_owner: bool,
+    role: &str,
+) -> Result<BaseRole> {
+    let role = parse_role("role", role)?;
+    authorize(principal, "updateRole", res)?;
+    let effect = owner_effect(is_owner, role);
+    if effect != OwnerEffect::Unaffected {
+        // Ownership moves only by the owner's own hand, and never leaves the account ownerless.
+        authorize(principal, "updateAccountOwner", &Resource::acct())?;
+    }
+    match effect {
+        OwnerEffect::Demotion => Err(Error::conflict(
+            "role: the owner cannot be demoted; make another member owner first",
+        )),
+        OwnerEffect::Promotion if active_owner_count(db).await? > 0 => Err(Error::conflict(
+            "role: the account already has its one owner",
+        )),
+        _ => Ok(role),
+    }
+}
+
+/// How a base-role change touches the account's one owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnerEffect {
+    /// Neither the member nor the new role is the owner.
+    Unaffected,
+    /// The owner stays owner.
+    OwnerStays,
+    /// The owner would lose the role: refused.
+    Demotion,
+    /// Another member would become owner: only while the account has none.
+    Promotion,
+}
+
+fn owner_effect(is_owner: bool, role: BaseRole) -> OwnerEffect {
+    match (is_owner, role == BaseRole::Owner) {
+        (false, false) => OwnerEffect::Unaffected,
+        (true, true) => OwnerEffect::OwnerStays,
+        (true, false) => OwnerEffect::Demotion,
+        (false, true) => OwnerEffect::Promotion,
+    }
+}
+
+fn check_status(status: &str) -> Result<()> {
+    if status != "active" && status != "deactivated" {
+        return Err(Error::invalid(format!(
+            "status: {status:?} is not active or deactivated"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether setting `status` revokes the member's credentials: only deactivating an active
+/// member does. The owner is never deactivated.
+fn deactivation_revokes(is_owner: bool, current: &str, status: &str) -> Result<bool> {
+    if is_owner && status == "deactivated" {
+        return Err(Error::conflict("status: the owner cannot be deactivated"));
+    }
+    Ok(status == "deactivated" && current == "active")
+}
+
+/// Writes the change: a deactivation's revocations first, then the row at its next version.
+/// Returns the row and how many tokens and sessions were revoked.
+async fn write_change(
+    tx: &WriteTx<'_>,
+    m: &entity::member::Model,
+    change: &MemberChange,
+) -> Result<(entity::member::Model, (u64, u64))> {
+    let revoked = if change.revoke {
+        revoke_member_credentials(tx, &m.id).await?
+    } else {
+        (0, 0)
+    };
+    let mut am: entity::member::ActiveModel = m.clone().into();
+    if let Some(f) = &change.first_name {
+        am.first_name = Set(Some(f.clone()));
+    }
+    if let Some(l) = &change.last_name {
+        am.last_name = Set(Some(l.clone()));
+    }
+    if let Some(role) = change.role {
+        am.role = Set(role.as_str().to_owned());
+    }
+    if let Some(roles) = &change.custom_roles {
+        am.custom_roles = Set(to_json(roles)?);
+    }
+    if let Some(attrs) = &change.role_attributes {
+        am.role_attributes = Set(to_json(attrs)?);
+    }
+    if let Some(status) = &change.status {
+        am.status = Set(status.clone());
+    }
+    am.version = Set(m.version + 1);
+    am.updated_at = Set(tx.now_ms());
+    Ok((am.update(tx.db()).await?, revoked))
+}
+
+/// The audit entry of a member update: one access per action exercised.
+fn update_audit(
+    m: &entity::member::Model,
+    actions: &[&str],
+    revoked: (u64, u64),
+    (before, after): (&Member, &Member),
+    comment: Option<String>,
+) -> Result<AuditDraft> {
+    let res = Resource::member(&m.id);
+    // `new` sets the target; the accesses are exactly the actions exercised.
+    let mut draft = AuditDraft::new("member", &m.email, "updateRole", &res);
+    draft.accesses.clear();
+    for action in actions {
+        draft = draft.access(action, &res);
+    }
+    Ok(draft
+        .describe(update_description(&m.email, revoked))
+        .before(Some(snapshot(before)?))
+        .after(Some(snapshot(after)?))
+        .comment(comment))
+}
+
+/// What a member update did, in words, counting what a deactivation revoked.
+fn update_description(email: &str, (tokens, sessions): (u64, u64)) -> String {
+    let mut description = format!("updated member {email}");
+    if tokens > 0 {
+        description.push_str(&format!("; revoked {tokens} token(s)"));
+    }
+    if sessions > 0 {
+        description.push_str(&format!("; ended {sessions} session(s)"));
+    }
+    description
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_moves_ownership_and_never_away() {
+        use OwnerEffect::*;
+        assert_eq!(owner_effect(false, BaseRole::Writer), Unaffected);
+        assert_eq!(owner_effect(true, BaseRole::Owner), OwnerStays);
+        assert_eq!(owner_effect(true, BaseRole::Admin), Demotion);
+        assert_eq!(owner_effect(false, BaseRole::Owner), Promotion);
+    }
+
+    #[test]
+    fn a_status_is_active_or_deactivated() {
+        assert!(check_status("active").is_ok());
+        assert!(check_status("deactivated").is_ok());
+        let err = check_status("suspended").unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)));
+        assert_eq!(
+            err.to_string(),
+            r#"status: "suspended" is not active or deactivated"#
+        );
+    }
+
+    #[test]
+    fn deactivating_an_active_member_revokes_but_never_the_owner() {
+        assert!(deactivation_revokes(false, "active", "deactivated").unwrap());
+        assert!(!deactivation_revokes(false, "deactivated", "deactivated").unwrap());
+        assert!(!deactivation_revokes(false, "deactivated", "active").unwrap());
+        assert!(!deactivation_revokes(true, "active", "active").unwrap());
+        let err = deactivation_revokes(true, "active", "deactivated").unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+        assert_eq!(err.to_string(), "status: the owner cannot be deactivated");
+    }
+
+    #[test]
+    fn the_description_counts_what_was_revoked() {
+        assert_eq!(
+            update_description("ada@example.com", (0, 0)),
+            "updated member ada@example.com"
+        );
+        assert_eq!(
+            update_description("ada@example.com", (2, 1)),
+            "updated member ada@example.com; revoked 2 token(s); ended 1 session(s)"
+        );
+        assert_eq!(
+            update_description("ada@example.com", (0, 3)),
+            "updated member ada@example.com; ended 3 session(s)"
+        );
     }
 }

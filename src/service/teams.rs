@@ -17,7 +17,7 @@ use super::team_members;
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
 };
-use super::{AuditDraft, Ctx, Service};
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 
@@ -240,110 +240,27 @@ impl Service {
         Ok(rep)
     }
 
-    /// Applies team instructions atomically.
+    /// Applies team instructions atomically: each is authorized, then all are applied, or
+    /// none.
     pub async fn patch_team(&self, ctx: &Ctx, key: &str, patch: TeamPatch) -> Result<Team> {
-        if patch.instructions.is_empty() {
-            return Err(Error::invalid(
-                "instructions: at least one instruction is needed",
-            ));
-        }
-        let instructions: Vec<TeamInstruction> = patch
-            .instructions
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                serde_json::from_value(v.clone())
-                    .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
-            })
-            .collect::<Result<_>>()?;
+        let instructions = parse_instructions(&patch.instructions)?;
         let mut tx = self.begin_write(ctx).await?;
         let t = find(tx.db(), key).await?;
         check_version(patch.version, t.version, "team")?;
         let res = Resource::team(&t.key);
         let before = to_rep(tx.db(), &t).await?;
-        let mut draft = AuditDraft::new("team", &t.name, "updateTeamMembers", &res);
-        draft.accesses.clear();
-        for (i, instruction) in instructions.iter().enumerate() {
-            let action = instruction.action();
-            authorize(&ctx.principal, action, &res)?;
-            if t.idp_synced && instruction.touches_idp_owned() {
-                return Err(Error::forbidden(format!(
-                    "instructions[{i}]: team {key} is managed by identity provider: its name and members change only there"
-                )));
-            }
-            if !draft.accesses.iter().any(|(a, _)| a == action) {
-                draft = draft.access(action, &res);
-            }
-        }
-        let mut name = before.name.clone();
-        let mut description = before.description.clone();
-        let mut roles = before.custom_roles.clone();
-        let mut attrs = before.role_attributes.clone();
-        let mut members = before.member_ids.clone();
-        for (i, instruction) in instructions.into_iter().enumerate() {
-            let field = format!("instructions[{i}]");
-            match instruction {
-                TeamInstruction::AddMembers { values } => {
-                    members.extend(check_members(tx.db(), &field, &values).await?);
-                }
-                TeamInstruction::RemoveMembers { values } => {
-                    members.retain(|m| !values.contains(m))
-                }
-                TeamInstruction::ReplaceMembers { values } => {
-                    members = check_members(tx.db(), &field, &values).await?
-                }
-                TeamInstruction::AddCustomRoles { values } => {
-                    roles.extend(check_custom_roles(tx.db(), &field, &values).await?);
-                }
-                TeamInstruction::RemoveCustomRoles { values } => {
-                    roles.retain(|r| !values.contains(r))
-                }
-                TeamInstruction::ReplaceCustomRoles { values } => {
-                    roles = check_custom_roles(tx.db(), &field, &values).await?;
-                }
-                TeamInstruction::UpdateName { value } => name = validate_name(&field, &value)?,
-                TeamInstruction::UpdateDescription { value } => description = value,
-                TeamInstruction::ReplaceRoleAttributes { value } => {
-                    check_role_attributes(&field, &value)?;
-                    attrs = value;
-                }
-                TeamInstruction::UpdateRoleAttribute { key, values } => {
-                    let one: RoleAttributes = [(key, values)].into_iter().collect();
-                    check_role_attributes(&field, &one)?;
-                    attrs.extend(one);
-                }
-                TeamInstruction::RemoveRoleAttribute { key } => {
-                    attrs.remove(&key);
-                }
-            }
-        }
-        members.sort();
-        members.dedup();
-        roles.sort();
-        roles.dedup();
-        check_role_requirements(tx.db(), "customRoles", &roles, &attrs).await?;
-        if members != before.member_ids {
-            let mut writes = team_members::clear(tx.backend(), &t.id);
-            writes.extend(team_members::add(tx.backend(), &t.id, &members));
-            team_members::run(tx.db(), writes).await?;
-        }
-        let mut am: entity::team::ActiveModel = t.clone().into();
-        am.name = Set(name);
-        am.description = Set(description);
-        am.custom_roles = Set(to_json(&roles)?);
-        am.role_attributes = Set(to_json(&attrs)?);
-        am.version = Set(t.version + 1);
-        am.updated_at = Set(tx.now_ms());
-        let updated = am.update(tx.db()).await?;
+        let actions = authorize_instructions(&ctx.principal, &t, key, &res, &instructions)?;
+        let fields = edit_fields(tx.db(), &before, instructions).await?;
+        check_role_requirements(
+            tx.db(),
+            "customRoles",
+            &fields.custom_roles,
+            &fields.role_attributes,
+        )
+        .await?;
+        let updated = write_fields(&tx, &t, &before, fields).await?;
         let after = to_rep(tx.db(), &updated).await?;
-        tx.audit(
-            draft
-                .describe(format!("updated team {key}"))
-                .before(Some(snapshot(&before)?))
-                .after(Some(snapshot(&after)?))
-                .delta(serde_json::Value::Array(patch.instructions.clone()))
-                .comment(patch.comment),
-        );
+        tx.audit(patch_audit(&t, key, &actions, (&before, &after), patch)?);
         tx.commit().await?;
         Ok(after)
     }
@@ -370,5 +287,341 @@ impl Service {
         );
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Parses a patch's instructions, naming the index of the first bad one.
+fn parse_instructions(values: &[serde_json::Value]) -> Result<Vec<TeamInstruction>> {
+    if values.is_empty() {
+        return Err(Error::invalid(
+            "instructions: at least one instruction is needed",
+        ));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
+        })
+        .collect()
+}
+
+/// Authorizes each instruction in turn, refusing one that changes what the identity provider
+/// owns; returns the actions exercised, each once, in the order first used.
+fn authorize_instructions(
+    principal: &Principal,
+    team: &entity::team::Model,
+    key: &str,
+    res: &Resource,
+    instructions: &[TeamInstruction],
+) -> Result<Vec<&'static str>> {
+    let mut actions = Vec::new();
+    for (i, instruction) in instructions.iter().enumerate() {
+        let action = instruction.action();
+        authorize(principal, action, res)?;
+        refuse_idp_owned(team.idp_synced, key, i, instruction)?;
+        if !actions.contains(&action) {
+            actions.push(action);
+        }
+    }
+    Ok(actions)
+}
+
+/// A synced team's name and members change only at the identity provider.
+fn refuse_idp_owned(
+    idp_synced: bool,
+    key: &str,
+    index: usize,
+    instruction: &TeamInstruction,
+) -> Result<()> {
+    if idp_synced && instruction.touches_idp_owned() {
+        return Err(Error::forbidden(format!(
+            "instructions[{index}]: team {key} is managed by identity provider: its name and members change only there"
+        )));
+    }
+    Ok(())
+}
+
+/// What a team patch edits, as it stands after each instruction.
+#[derive(Debug, Clone, PartialEq)]
+struct TeamFields {
+    name: String,
+    description: String,
+    custom_roles: Vec<String>,
+    role_attributes: RoleAttributes,
+    member_ids: Vec<String>,
+}
+
+impl TeamFields {
+    fn of(team: &Team) -> Self {
+        TeamFields {
+            name: team.name.clone(),
+            description: team.description.clone(),
+            custom_roles: team.custom_roles.clone(),
+            role_attributes: team.role_attributes.clone(),
+            member_ids: team.member_ids.clone(),
+        }
+    }
+
+    /// Applies one instruction whose member ids and role keys are already checked
+    /// (`check_references`); `field` names the instruction in errors.
+    fn apply(&mut self, field: &str, instruction: TeamInstruction) -> Result<()> {
+        match instruction {
+            TeamInstruction::AddMembers { values } => self.member_ids.extend(values),
+            TeamInstruction::RemoveMembers { values } => {
+                self.member_ids.retain(|m| !values.contains(m))
+            }
+            TeamInstruction::ReplaceMembers { values } => self.member_ids = values,
+            TeamInstruction::AddCustomRoles { values } => self.custom_roles.extend(values),
+            TeamInstruction::RemoveCustomRoles { values } => {
+                self.custom_roles.retain(|r| !values.contains(r))
+            }
+            TeamInstruction::ReplaceCustomRoles { values } => self.custom_roles = values,
+            TeamInstruction::UpdateName { value } => self.name = validate_name(field, &value)?,
+            TeamInstruction::UpdateDescription { value } => self.description = value,
+            TeamInstruction::ReplaceRoleAttributes { value } => {
+                check_role_attributes(field, &value)?;
+                self.role_attributes = value;
+            }
+            TeamInstruction::UpdateRoleAttribute { key, values } => {
+                let one: RoleAttributes = [(key, values)].into_iter().collect();
+                check_role_attributes(field, &one)?;
+                self.role_attributes.extend(one);
+            }
+            TeamInstruction::RemoveRoleAttribute { key } => {
+                self.role_attributes.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Member ids and role keys as stored: sorted, each once.
+    fn normalized(mut self) -> Self {
+        self.member_ids.sort();
+        self.member_ids.dedup();
+        self.custom_roles.sort();
+        self.custom_roles.dedup();
+        self
+    }
+}
+
+/// Applies the instructions in order to the team's fields; each one's member ids and role keys
+/// are checked against the database just before it applies, so errors come in order.
+async fn edit_fields(
+    db: &impl ConnectionTrait,
+    before: &Team,
+    instructions: Vec<TeamInstruction>,
+) -> Result<TeamFields> {
+    let mut fields = TeamFields::of(before);
+    for (i, instruction) in instructions.into_iter().enumerate() {
+        let field = format!("instructions[{i}]");
+        let instruction = check_references(db, &field, instruction).await?;
+        fields.apply(&field, instruction)?;
+    }
+    Ok(fields.normalized())
+}
+
+/// The instruction with the members and custom roles it adds or sets checked to exist (and
+/// sorted, each once); other instructions pass unchanged.
+async fn check_references(
+    db: &impl ConnectionTrait,
+    field: &str,
+    instruction: TeamInstruction,
+) -> Result<TeamInstruction> {
+    Ok(match instruction {
+        TeamInstruction::AddMembers { values } => TeamInstruction::AddMembers {
+            values: check_members(db, field, &values).await?,
+        },
+        TeamInstruction::ReplaceMembers { values } => TeamInstruction::ReplaceMembers {
+            values: check_members(db, field, &values).await?,
+        },
+        TeamInstruction::AddCustomRoles { values } => TeamInstruction::AddCustomRoles {
+            values: check_custom_roles(db, field, &values).await?,
+        },
+        TeamInstruction::ReplaceCustomRoles { values } => TeamInstruction::ReplaceCustomRoles {
+            values: check_custom_roles(db, field, &values).await?,
+        },
+        other => other,
+    })
+}
+
+/// Writes the edited fields: the membership only when it changed, then the row at its next
+/// version.
+async fn write_fields(
+    tx: &WriteTx<'_>,
+    t: &entity::team::Model,
+    before: &Team,
+    fields: TeamFields,
+) -> Result<entity::team::Model> {
+    if fields.member_ids != before.member_ids {
+        let mut writes = team_members::clear(tx.backend(), &t.id);
+        writes.extend(team_members::add(tx.backend(), &t.id, &fields.member_ids));
+        team_members::run(tx.db(), writes).await?;
+    }
+    let mut am: entity::team::ActiveModel = t.clone().into();
+    am.name = Set(fields.name);
+    am.description = Set(fields.description);
+    am.custom_roles = Set(to_json(&fields.custom_roles)?);
+    am.role_attributes = Set(to_json(&fields.role_attributes)?);
+    am.version = Set(t.version + 1);
+    am.updated_at = Set(tx.now_ms());
+    Ok(am.update(tx.db()).await?)
+}
+
+/// The audit entry of a team patch: one access per action exercised, the instructions as the
+/// delta.
+fn patch_audit(
+    t: &entity::team::Model,
+    key: &str,
+    actions: &[&str],
+    (before, after): (&Team, &Team),
+    patch: TeamPatch,
+) -> Result<AuditDraft> {
+    let res = Resource::team(&t.key);
+    // `new` sets the target; the accesses are exactly the actions exercised.
+    let mut draft = AuditDraft::new("team", &t.name, "updateTeamMembers", &res);
+    draft.accesses.clear();
+    for action in actions {
+        draft = draft.access(action, &res);
+    }
+    Ok(draft
+        .describe(format!("updated team {key}"))
+        .before(Some(snapshot(before)?))
+        .after(Some(snapshot(after)?))
+        .delta(serde_json::Value::Array(patch.instructions))
+        .comment(patch.comment))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fields() -> TeamFields {
+        TeamFields {
+            name: "Platform".into(),
+            description: "Runs the platform".into(),
+            custom_roles: vec!["deployer".into()],
+            role_attributes: [("projects".to_owned(), vec!["shop".to_owned()])]
+                .into_iter()
+                .collect(),
+            member_ids: vec!["m2".into(), "m1".into()],
+        }
+    }
+
+    fn instruction(value: serde_json::Value) -> TeamInstruction {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_patch_needs_instructions_and_names_the_first_bad_one() {
+        let err = parse_instructions(&[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "instructions: at least one instruction is needed"
+        );
+        let values = [
+            json!({"kind": "addMembers", "values": ["m1"]}),
+            json!({"kind": "addMembers", "value": "m1"}),
+        ];
+        let err = parse_instructions(&values).unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)));
+        assert!(err.to_string().starts_with("instructions[1]: "), "{err}");
+    }
+
+    #[test]
+    fn a_synced_team_keeps_its_name_and_members_at_the_identity_provider() {
+        let rename = instruction(json!({"kind": "updateName", "value": "Ops"}));
+        let add = instruction(json!({"kind": "addMembers", "values": ["m3"]}));
+        let roles = instruction(json!({"kind": "addCustomRoles", "values": ["reader"]}));
+        let err = refuse_idp_owned(true, "platform", 2, &rename).unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+        assert_eq!(
+            err.to_string(),
+            "instructions[2]: team platform is managed by identity provider: its name and members change only there"
+        );
+        assert!(refuse_idp_owned(true, "platform", 0, &add).is_err());
+        // Role bindings stay editable here, and a local team is all ours.
+        assert!(refuse_idp_owned(true, "platform", 0, &roles).is_ok());
+        assert!(refuse_idp_owned(false, "platform", 0, &rename).is_ok());
+    }
+
+    #[test]
+    fn instructions_apply_in_order_and_store_sorted_unique_keys() {
+        let mut f = fields();
+        for (i, v) in [
+            json!({"kind": "addMembers", "values": ["m3", "m1"]}),
+            json!({"kind": "removeMembers", "values": ["m2"]}),
+            json!({"kind": "addCustomRoles", "values": ["auditor"]}),
+            json!({"kind": "updateName", "value": "  Platform Ops "}),
+            json!({"kind": "updateRoleAttribute", "key": "envs", "values": ["prod"]}),
+            json!({"kind": "removeRoleAttribute", "key": "projects"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            f.apply(&format!("instructions[{i}]"), instruction(v))
+                .unwrap();
+        }
+        let f = f.normalized();
+        assert_eq!(f.member_ids, ["m1", "m3"]);
+        assert_eq!(f.custom_roles, ["auditor", "deployer"]);
+        assert_eq!(f.name, "Platform Ops");
+        assert_eq!(f.description, "Runs the platform");
+        let expected: RoleAttributes = [("envs".to_owned(), vec!["prod".to_owned()])]
+            .into_iter()
+            .collect();
+        assert_eq!(f.role_attributes, expected);
+    }
+
+    #[test]
+    fn replacing_sets_the_whole_list() {
+        let mut f = fields();
+        f.apply(
+            "i",
+            instruction(json!({"kind": "replaceMembers", "values": []})),
+        )
+        .unwrap();
+        f.apply(
+            "i",
+            instruction(json!({"kind": "replaceCustomRoles", "values": ["a", "b"]})),
+        )
+        .unwrap();
+        f.apply(
+            "i",
+            instruction(json!({"kind": "replaceRoleAttributes", "value": {}})),
+        )
+        .unwrap();
+        assert!(f.member_ids.is_empty());
+        assert_eq!(f.custom_roles, ["a", "b"]);
+        assert!(f.role_attributes.is_empty());
+    }
+
+    #[test]
+    fn a_bad_name_or_attribute_is_named_by_its_instruction() {
+        let mut f = fields();
+        let err = f
+            .apply(
+                "instructions[3]",
+                instruction(json!({"kind": "updateName", "value": "   "})),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "instructions[3]: must be 1 to 256 characters"
+        );
+        let err = f
+            .apply(
+                "instructions[4]",
+                instruction(json!({"kind": "updateRoleAttribute", "key": "envs", "values": [""]})),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "instructions[4].envs: values must be 1 to 256 characters"
+        );
+        assert_eq!(f, fields());
     }
 }
