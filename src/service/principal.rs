@@ -176,6 +176,44 @@ pub fn token_from_header(value: &str) -> &str {
     }
 }
 
+/// One answer for an unknown, revoked or expired token and an unusable owner, so the
+/// answer does not tell which.
+fn invalid_token() -> Error {
+    Error::Unauthorized("invalid or revoked API token".into())
+}
+
+/// Whether a stored token may still be used at `now`.
+fn token_is_live(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> bool {
+    revoked_at.is_none() && expires_at.is_none_or(|e| e > now)
+}
+
+/// The base role a token row asks for, if any.
+fn stored_token_role(role: Option<&str>) -> Result<Option<BaseRole>> {
+    role.map(|r| BaseRole::parse(r).ok_or_else(|| Error::internal("stored token role is unknown")))
+        .transpose()
+}
+
+/// The role shown for a personal token: the member's, or the lower one the token asked for.
+fn personal_token_role(token_role: Option<BaseRole>, member_role: BaseRole) -> BaseRole {
+    match token_role {
+        Some(t) if t.rank() < member_role.rank() => t,
+        _ => member_role,
+    }
+}
+
+/// Whether `last used` is old enough to write again (see `LAST_USED_RESOLUTION_MS`).
+fn last_use_is_stale(last_used: Option<i64>, now: i64) -> bool {
+    last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
+}
+
+/// What a token may do and whom it acts as.
+struct TokenGrant {
+    owner: Option<MemberRef>,
+    role: BaseRole,
+    policy: AccessPolicy,
+    limit: Option<AccessPolicy>,
+}
+
 impl Service {
     /// Resolves an Authorization header to a principal, or 401.
     pub async fn authenticate(&self, header: &str) -> Result<Principal> {
@@ -183,84 +221,174 @@ impl Service {
         if secret.is_empty() {
             return Err(Error::Unauthorized("missing API token".into()));
         }
-        let invalid = || Error::Unauthorized("invalid or revoked API token".into());
+        // Looked up by its hash: the secret itself is never compared.
         let token = entity::api_token::Entity::find()
             .filter(entity::api_token::Column::SecretHash.eq(hash_secret(secret)))
             .one(self.db())
             .await?
-            .ok_or_else(invalid)?;
+            .ok_or_else(invalid_token)?;
         let now = self.now_ms();
-        if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
-            return Err(invalid());
+        if !token_is_live(token.revoked_at, token.expires_at, now) {
+            return Err(invalid_token());
         }
-        let token_role = token
-            .role
-            .as_deref()
-            .map(|r| {
-                BaseRole::parse(r).ok_or_else(|| Error::internal("stored token role is unknown"))
-            })
-            .transpose()?;
-        let token_custom_roles: Vec<String> = super::util::from_json(&token.custom_roles)?;
-        let (owner, role, policy, limit) = match &token.owner_id {
+        let token_role = stored_token_role(token.role.as_deref())?;
+        let custom_roles: Vec<String> = super::util::from_json(&token.custom_roles)?;
+        let grant = match &token.owner_id {
             Some(owner_id) => {
-                let member = entity::member::Entity::find_by_id(owner_id.clone())
-                    .one(self.db())
+                self.personal_token_grant(owner_id, token_role, &custom_roles)
                     .await?
-                    .ok_or_else(invalid)?;
-                if member.status != "active" {
-                    return Err(invalid());
-                }
-                if member.role != "owner" && self.sso_only().await? {
-                    return Err(Error::Unauthorized(
-                        "this account requires sign-in through SSO: personal API tokens of members do not work".into(),
-                    ));
-                }
-                let member_role = BaseRole::parse(&member.role)
-                    .ok_or_else(|| Error::internal("stored member role is unknown"))?;
-                let role = match token_role {
-                    Some(t) if t.rank() < member_role.rank() => t,
-                    _ => member_role,
-                };
-                let policy = self.member_policy(self.db(), &member).await?;
-                let limit = self
-                    .token_grant(self.db(), token_role, &token_custom_roles, Some(&member.id))
-                    .await?;
-                (
-                    Some(MemberRef {
-                        id: member.id,
-                        email: member.email,
-                    }),
-                    role,
-                    policy,
-                    limit,
-                )
             }
-            None => {
-                let policy = self
-                    .token_grant(self.db(), token_role, &token_custom_roles, None)
-                    .await?
-                    .unwrap_or(AccessPolicy { roles: Vec::new() });
-                (None, token_role.unwrap_or(BaseRole::NoAccess), policy, None)
-            }
+            None => self.service_token_grant(token_role, &custom_roles).await?,
         };
-        if token
-            .last_used
-            .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
-        {
-            let write = entity::api_token::Entity::update_many()
-                .col_expr(entity::api_token::Column::LastUsed, Expr::value(now))
-                .filter(entity::api_token::Column::Id.eq(token.id.clone()))
-                .build(self.db().get_database_backend());
-            self.housekeep_later(Chore::CredentialUsed, write);
+        if last_use_is_stale(token.last_used, now) {
+            self.note_token_used(&token.id, now);
         }
         Ok(Principal::Token(TokenPrincipal {
             token_id: token.id,
             name: token.name,
             service_token: token.service_token,
-            owner,
-            role,
+            owner: grant.owner,
+            role: grant.role,
+            policy: grant.policy,
+            limit: grant.limit,
+        }))
+    }
+
+    /// A personal token acts as its member, while the member is active (and, under an
+    /// SSO-only policy, only for owners); its own grant limits what it may do.
+    async fn personal_token_grant(
+        &self,
+        owner_id: &str,
+        token_role: Option<BaseRole>,
+        custom_roles: &[String],
+    ) -> Result<TokenGrant> {
+        let member = entity::member::Entity::find_by_id(owner_id.to_owned())
+            .one(self.db())
+            .await?
+            .ok_or_else(invalid_token)?;
+        if member.status != "active" {
+            return Err(invalid_token());
+        }
+        if member.role != "owner" && self.sso_only().await? {
+            return Err(Error::Unauthorized(
+                "this account requires sign-in through SSO: personal API tokens of members do not work".into(),
+            ));
+        }
+        let member_role = BaseRole::parse(&member.role)
+            .ok_or_else(|| Error::internal("stored member role is unknown"))?;
+        let policy = self.member_policy(self.db(), &member).await?;
+        let limit = self
+            .token_grant(self.db(), token_role, custom_roles, Some(&member.id))
+            .await?;
+        Ok(TokenGrant {
+            owner: Some(MemberRef {
+                id: member.id,
+                email: member.email,
+            }),
+            role: personal_token_role(token_role, member_role),
             policy,
             limit,
-        }))
+        })
+    }
+
+    /// A service token acts as itself: its grant is all it may do.
+    async fn service_token_grant(
+        &self,
+        token_role: Option<BaseRole>,
+        custom_roles: &[String],
+    ) -> Result<TokenGrant> {
+        let policy = self
+            .token_grant(self.db(), token_role, custom_roles, None)
+            .await?
+            .unwrap_or(AccessPolicy { roles: Vec::new() });
+        Ok(TokenGrant {
+            owner: None,
+            role: token_role.unwrap_or(BaseRole::NoAccess),
+            policy,
+            limit: None,
+        })
+    }
+
+    /// Records the use off the request's path, as a chore without an audit entry.
+    fn note_token_used(&self, token_id: &str, now: i64) {
+        let write = entity::api_token::Entity::update_many()
+            .col_expr(entity::api_token::Column::LastUsed, Expr::value(now))
+            .filter(entity::api_token::Column::Id.eq(token_id.to_owned()))
+            .build(self.db().get_database_backend());
+        self.housekeep_later(Chore::CredentialUsed, write);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_prefix_is_optional() {
+        assert_eq!(token_from_header("  Bearer  abc "), "abc");
+        assert_eq!(token_from_header("bearer abc"), "abc");
+        assert_eq!(token_from_header("abc"), "abc");
+        assert_eq!(token_from_header("Basic abc"), "Basic abc");
+        assert_eq!(token_from_header("   "), "");
+    }
+
+    #[test]
+    fn a_token_is_live_until_revoked_or_expired() {
+        assert!(token_is_live(None, None, 1_000));
+        assert!(token_is_live(None, Some(1_001), 1_000));
+        // Expiry is exclusive: at the instant it expires the token no longer works.
+        assert!(!token_is_live(None, Some(1_000), 1_000));
+        assert!(!token_is_live(None, Some(10), 1_000));
+        assert!(!token_is_live(Some(5), None, 1_000));
+        assert!(!token_is_live(Some(5), Some(2_000), 1_000));
+    }
+
+    #[test]
+    fn stored_roles_parse_or_fail_as_internal() {
+        assert_eq!(stored_token_role(None).unwrap(), None);
+        assert_eq!(
+            stored_token_role(Some("writer")).unwrap(),
+            Some(BaseRole::Writer)
+        );
+        assert_eq!(
+            stored_token_role(Some("noAccess")).unwrap(),
+            Some(BaseRole::NoAccess)
+        );
+        let e = stored_token_role(Some("root")).unwrap_err();
+        assert!(
+            matches!(&e, Error::Internal(m) if m == "stored token role is unknown"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_personal_token_never_outranks_its_member() {
+        use BaseRole::*;
+        assert_eq!(personal_token_role(None, Admin), Admin);
+        assert_eq!(personal_token_role(Some(Reader), Admin), Reader);
+        assert_eq!(personal_token_role(Some(NoAccess), Reader), NoAccess);
+        assert_eq!(personal_token_role(Some(Owner), Writer), Writer);
+        assert_eq!(personal_token_role(Some(Writer), Writer), Writer);
+    }
+
+    #[test]
+    fn last_use_is_written_at_most_once_a_minute() {
+        assert!(last_use_is_stale(None, 0));
+        assert!(!last_use_is_stale(Some(1_000), 1_000));
+        assert!(!last_use_is_stale(
+            Some(1_000),
+            1_000 + LAST_USED_RESOLUTION_MS - 1
+        ));
+        assert!(last_use_is_stale(
+            Some(1_000),
+            1_000 + LAST_USED_RESOLUTION_MS
+        ));
+    }
+
+    #[test]
+    fn every_refused_token_gets_the_same_answer() {
+        let e = invalid_token();
+        assert!(matches!(e, Error::Unauthorized(_)));
+        assert_eq!(e.to_string(), "invalid or revoked API token");
     }
 }

@@ -340,106 +340,27 @@ impl Service {
             .filter(Column::Key.eq(key))
             .one(tx.db())
             .await?;
-        if let Some(t) = &existing
-            && t.idp_synced
-        {
-            return Err(ScimError::uniqueness(format!(
-                "a Group for team {key:?} already exists{}",
-                if t.connection_key.as_deref() == Some(sc.key()) {
-                    ""
-                } else {
-                    " (synced by another connection)"
-                }
-            ))
-            .into());
-        }
-        let res = Resource::team(key);
+        check_adoptable(existing.as_ref(), key, sc.key())?;
         let now = tx.now_ms();
-        let backend = tx.backend();
         let delta = MembershipDelta {
             reset: true,
             add: members.clone(),
             remove: Vec::new(),
         };
-        let (team, before, change, mut writes) = match existing {
-            // Adopting a team no IdP owns: its membership becomes the group's.
-            Some(t) => {
-                let stored = team_members::ids_of(tx.db(), &t.id).await?;
-                let change = resolve(tx.db(), sc, &t.id, &delta, Some(stored)).await?;
-                let adopted = Model {
-                    name: name.clone(),
-                    idp_synced: true,
-                    connection_key: Some(sc.key().to_owned()),
-                    external_id,
-                    version: t.version + 1,
-                    updated_at: now,
-                    member_count: change.count_after(t.member_count),
-                    ..t.clone()
-                };
-                let writes = vec![team_row_update(backend, &adopted)];
-                (adopted, Some(t), change, writes)
-            }
-            None => {
-                let t = Model {
-                    id: new_id(),
-                    key: key.to_owned(),
-                    name: name.clone(),
-                    description: String::new(),
-                    custom_roles: "[]".to_owned(),
-                    role_attributes: "{}".to_owned(),
-                    idp_synced: true,
-                    connection_key: Some(sc.key().to_owned()),
-                    external_id,
-                    member_count: 0,
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let change = resolve(tx.db(), sc, &t.id, &delta, Some(Vec::new())).await?;
-                let t = Model {
-                    member_count: change.count_after(0),
-                    ..t
-                };
-                let writes = vec![Entity::insert(ActiveModel::from(t.clone())).build(backend)];
-                (t, None, change, writes)
-            }
+        let landing = match existing {
+            Some(t) => adopt_team(tx.db(), sc, t, name, external_id, now, &delta).await?,
+            None => new_team(tx.db(), sc, key, name, external_id, now, &delta).await?,
         };
-        writes.extend(team_members::change_rows(backend, &team.id, &change));
-        writes.extend(index_rewrites(
-            backend,
-            Kind::Group,
-            &team.id,
-            index_values(&GROUP, &group_doc(&team)),
-            before.is_none(),
-        ));
-        let count_before = before.as_ref().map_or(0, |t| t.member_count);
-        let count_after = change.count_after(count_before);
-        let (action, what) = if before.is_some() {
-            ("updateTeamMembers", "adopted existing team")
-        } else {
-            ("createTeam", "created team")
-        };
-        let mut draft = AuditDraft::new("team", &team.name, action, &res);
-        if before.is_some() {
-            draft = draft.access("updateTeamName", &res);
-        }
-        let draft = draft
-            .describe(format!(
-                "SCIM POST by connection {}: {what} {key} with {} member(s); the IdP now owns its name and membership",
-                sc.key(),
-                members.len()
-            ))
-            .before(before.as_ref().map(|t| audit_snapshot(t, count_before)))
-            .after(Some(audit_snapshot(&team, count_after)))
-            .delta(membership_delta(Operation::Post, sc, &change, count_before, count_after));
+        let writes = landing_writes(tx.backend(), &landing);
+        let draft = group_create_draft(sc.key(), key, &landing, members.len());
         authorize_draft(&sc.ctx.principal, &draft)?;
-        if before.is_none() {
+        if landing.before.is_none() {
             // A new team's rows: all inserts of rows nobody else writes.
             tx.write_audited_disjoint(writes, draft).await?;
         } else {
             tx.write_audited(writes, draft).await?;
         }
-        Ok(Some(team.id))
+        Ok(Some(landing.team.id))
     }
 
     /// `PUT /Groups/{id}`: name, externalId and the whole membership.
@@ -610,12 +531,183 @@ impl Service {
                 removed.removed.len()
             ))
             .before(Some(audit_snapshot(&t, t.member_count)))
-            .delta(membership_delta(Operation::Delete, sc, &removed, t.member_count, 0));
+            .delta(membership_delta(Operation::Delete, sc.key(), &removed, t.member_count, 0));
         authorize_draft(&sc.ctx.principal, &draft)?;
         tx.write_audited(writes, draft).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Refuses a POST for a team some IdP already owns; a team no IdP owns may be adopted.
+fn check_adoptable(existing: Option<&Model>, key: &str, connection: &str) -> ScimResult<()> {
+    match existing {
+        Some(t) if t.idp_synced => Err(ScimError::uniqueness(format!(
+            "a Group for team {key:?} already exists{}",
+            if t.connection_key.as_deref() == Some(connection) {
+                ""
+            } else {
+                " (synced by another connection)"
+            }
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Where a POSTed group lands: its team after the change, the team before when an existing
+/// one is adopted, and the membership change.
+#[derive(Debug)]
+struct GroupLanding {
+    team: Model,
+    before: Option<Model>,
+    change: MembershipChange,
+}
+
+/// A team no IdP owns, taken over by a group: the IdP now owns its name and membership.
+fn adopted(
+    t: &Model,
+    name: String,
+    connection: &str,
+    external_id: Option<String>,
+    now: i64,
+    member_count: i64,
+) -> Model {
+    Model {
+        name,
+        idp_synced: true,
+        connection_key: Some(connection.to_owned()),
+        external_id,
+        version: t.version + 1,
+        updated_at: now,
+        member_count,
+        ..t.clone()
+    }
+}
+
+/// The team a new group creates, before its members count.
+fn created(
+    key: &str,
+    name: String,
+    connection: &str,
+    external_id: Option<String>,
+    now: i64,
+) -> Model {
+    Model {
+        id: new_id(),
+        key: key.to_owned(),
+        name,
+        description: String::new(),
+        custom_roles: "[]".to_owned(),
+        role_attributes: "{}".to_owned(),
+        idp_synced: true,
+        connection_key: Some(connection.to_owned()),
+        external_id,
+        member_count: 0,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Adopting a team no IdP owns: its membership becomes the group's.
+async fn adopt_team(
+    db: &impl ConnectionTrait,
+    sc: &ScimCtx,
+    t: Model,
+    name: String,
+    external_id: Option<String>,
+    now: i64,
+    delta: &MembershipDelta,
+) -> ScimResult<GroupLanding> {
+    let stored = team_members::ids_of(db, &t.id).await?;
+    let change = resolve(db, sc, &t.id, delta, Some(stored)).await?;
+    let count = change.count_after(t.member_count);
+    Ok(GroupLanding {
+        team: adopted(&t, name, sc.key(), external_id, now, count),
+        before: Some(t),
+        change,
+    })
+}
+
+/// A new team for the group, with the members the request names.
+async fn new_team(
+    db: &impl ConnectionTrait,
+    sc: &ScimCtx,
+    key: &str,
+    name: String,
+    external_id: Option<String>,
+    now: i64,
+    delta: &MembershipDelta,
+) -> ScimResult<GroupLanding> {
+    let t = created(key, name, sc.key(), external_id, now);
+    let change = resolve(db, sc, &t.id, delta, Some(Vec::new())).await?;
+    Ok(GroupLanding {
+        team: Model {
+            member_count: change.count_after(0),
+            ..t
+        },
+        before: None,
+        change,
+    })
+}
+
+/// The statements of a POST: the team row (updated when adopted, else inserted), the
+/// membership rows that change and the team's filter index.
+fn landing_writes(backend: sea_orm::DatabaseBackend, landing: &GroupLanding) -> Vec<Statement> {
+    let team = &landing.team;
+    let mut writes = match landing.before {
+        Some(_) => vec![team_row_update(backend, team)],
+        None => vec![Entity::insert(ActiveModel::from(team.clone())).build(backend)],
+    };
+    writes.extend(team_members::change_rows(
+        backend,
+        &team.id,
+        &landing.change,
+    ));
+    writes.extend(index_rewrites(
+        backend,
+        Kind::Group,
+        &team.id,
+        index_values(&GROUP, &group_doc(team)),
+        landing.before.is_none(),
+    ));
+    writes
+}
+
+/// The audit entry of a POST: `createTeam`, or for an adopted team `updateTeamMembers` and
+/// `updateTeamName` (the IdP takes its name over), with the team before and after.
+fn group_create_draft(
+    connection: &str,
+    key: &str,
+    landing: &GroupLanding,
+    named: usize,
+) -> AuditDraft {
+    let res = Resource::team(key);
+    let before = landing.before.as_ref();
+    let count_before = before.map_or(0, |t| t.member_count);
+    let count_after = landing.change.count_after(count_before);
+    let (action, what) = if before.is_some() {
+        ("updateTeamMembers", "adopted existing team")
+    } else {
+        ("createTeam", "created team")
+    };
+    let mut draft = AuditDraft::new("team", &landing.team.name, action, &res);
+    if before.is_some() {
+        draft = draft.access("updateTeamName", &res);
+    }
+    draft
+        .describe(format!(
+            "SCIM POST by connection {connection}: {what} {key} with {named} member(s); the IdP now owns its name and membership",
+        ))
+        .before(before.map(|t| audit_snapshot(t, count_before)))
+        .after(Some(audit_snapshot(&landing.team, count_after)))
+        .delta(membership_delta(
+            Operation::Post,
+            connection,
+            &landing.change,
+            count_before,
+            count_after,
+        ))
 }
 
 /// The UPDATE of what SCIM owns of a team's row, with its member count after the change.
@@ -636,13 +728,13 @@ fn team_row_update(backend: sea_orm::DatabaseBackend, t: &Model) -> Statement {
 /// and after.
 fn membership_delta(
     op: Operation,
-    sc: &ScimCtx,
+    connection: &str,
     change: &MembershipChange,
     count_before: i64,
     count_after: i64,
 ) -> Value {
     json!({
-        "scim": {"operation": op.as_str(), "connection": sc.key()},
+        "scim": {"operation": op.as_str(), "connection": connection},
         "addedMembers": change.added,
         "removedMembers": change.removed,
         "memberCount": {"before": count_before, "after": count_after},
@@ -702,7 +794,7 @@ fn group_update_draft(
         .after(Some(audit_snapshot(after, after.member_count)))
         .delta(membership_delta(
             op,
-            sc,
+            sc.key(),
             change,
             before.member_count,
             after.member_count,
@@ -718,4 +810,176 @@ fn group_doc(t: &Model) -> Map<String, Value> {
         doc.insert("externalId".into(), json!(x));
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team(key: &str, synced_by: Option<&str>) -> Model {
+        Model {
+            id: format!("id-{key}"),
+            key: key.to_owned(),
+            name: "Old name".to_owned(),
+            description: "kept".to_owned(),
+            custom_roles: r#"["dev"]"#.to_owned(),
+            role_attributes: "{}".to_owned(),
+            idp_synced: synced_by.is_some(),
+            connection_key: synced_by.map(str::to_owned),
+            external_id: None,
+            member_count: 2,
+            version: 4,
+            created_at: 10,
+            updated_at: 20,
+        }
+    }
+
+    fn change(added: &[&str], removed: &[&str]) -> MembershipChange {
+        MembershipChange {
+            added: added.iter().map(|s| s.to_string()).collect(),
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_post_adopts_only_a_team_no_idp_owns() {
+        assert!(check_adoptable(None, "eng", "okta").is_ok());
+        assert!(check_adoptable(Some(&team("eng", None)), "eng", "okta").is_ok());
+        let e = check_adoptable(Some(&team("eng", Some("okta"))), "eng", "okta").unwrap_err();
+        assert_eq!(e.scim_type.map(|t| t.as_str()), Some("uniqueness"));
+        assert_eq!(e.detail, r#"a Group for team "eng" already exists"#);
+        let e = check_adoptable(Some(&team("eng", Some("azure"))), "eng", "okta").unwrap_err();
+        assert_eq!(
+            e.detail,
+            r#"a Group for team "eng" already exists (synced by another connection)"#
+        );
+    }
+
+    #[test]
+    fn an_adopted_team_keeps_its_identity_and_roles() {
+        let before = team("eng", None);
+        let after = adopted(&before, "Eng".into(), "okta", Some("x1".into()), 99, 3);
+        assert_eq!(
+            after,
+            Model {
+                name: "Eng".into(),
+                idp_synced: true,
+                connection_key: Some("okta".into()),
+                external_id: Some("x1".into()),
+                version: 5,
+                updated_at: 99,
+                member_count: 3,
+                ..before
+            }
+        );
+    }
+
+    #[test]
+    fn a_created_team_starts_synced_and_empty() {
+        let t = created("eng", "Eng".into(), "okta", None, 7);
+        assert!(!t.id.is_empty());
+        assert_eq!((t.key.as_str(), t.name.as_str()), ("eng", "Eng"));
+        assert_eq!(
+            (t.custom_roles.as_str(), t.role_attributes.as_str()),
+            ("[]", "{}")
+        );
+        assert!(t.idp_synced);
+        assert_eq!(t.connection_key.as_deref(), Some("okta"));
+        assert_eq!(
+            (t.member_count, t.version, t.created_at, t.updated_at),
+            (0, 1, 7, 7)
+        );
+    }
+
+    #[test]
+    fn a_new_team_is_inserted_and_an_adopted_one_updated() {
+        let backend = sea_orm::DatabaseBackend::Sqlite;
+        let fresh = GroupLanding {
+            team: created("eng", "Eng".into(), "okta", None, 7),
+            before: None,
+            change: change(&["u1"], &[]),
+        };
+        let sql: Vec<String> = landing_writes(backend, &fresh)
+            .into_iter()
+            .map(|s| s.sql)
+            .collect();
+        assert!(sql[0].starts_with(r#"INSERT INTO "team""#), "{sql:?}");
+        assert!(
+            sql[1].starts_with(r#"INSERT INTO "team_member""#),
+            "{sql:?}"
+        );
+        // A fresh team has no filter-index rows to delete.
+        assert!(!sql.iter().any(|s| s.starts_with("DELETE")), "{sql:?}");
+        let before = team("eng", None);
+        let adopting = GroupLanding {
+            team: adopted(&before, "Eng".into(), "okta", None, 9, 1),
+            before: Some(before),
+            change: change(&[], &["u2"]),
+        };
+        let sql: Vec<String> = landing_writes(backend, &adopting)
+            .into_iter()
+            .map(|s| s.sql)
+            .collect();
+        assert!(sql[0].starts_with(r#"UPDATE "team""#), "{sql:?}");
+        assert!(
+            sql[1].starts_with(r#"DELETE FROM "team_member""#),
+            "{sql:?}"
+        );
+        assert!(sql[2].starts_with(r#"DELETE FROM "scim_value""#), "{sql:?}");
+    }
+
+    #[test]
+    fn a_post_is_audited_as_a_creation_or_an_adoption() {
+        let res = Resource::team("eng").to_string();
+        let fresh = GroupLanding {
+            team: Model {
+                member_count: 1,
+                ..created("eng", "Eng".into(), "okta", None, 7)
+            },
+            before: None,
+            change: change(&["u1"], &[]),
+        };
+        let draft = group_create_draft("okta", "eng", &fresh, 1);
+        assert_eq!(draft.accesses, vec![("createTeam".to_owned(), res.clone())]);
+        assert_eq!(
+            draft.description,
+            "SCIM POST by connection okta: created team eng with 1 member(s); the IdP now owns its name and membership"
+        );
+        assert_eq!(draft.previous_version, None);
+        assert_eq!(draft.current_version.unwrap()["memberCount"], json!(1));
+        assert_eq!(
+            draft.delta,
+            Some(json!({
+                "scim": {"operation": "POST", "connection": "okta"},
+                "addedMembers": ["u1"], "removedMembers": [],
+                "memberCount": {"before": 0, "after": 1},
+            }))
+        );
+        let before = team("eng", None);
+        let adopting = GroupLanding {
+            team: adopted(&before, "Eng".into(), "okta", None, 9, 1),
+            before: Some(before),
+            change: change(&["u3"], &["u1", "u2"]),
+        };
+        let draft = group_create_draft("okta", "eng", &adopting, 1);
+        assert_eq!(
+            draft.accesses,
+            vec![
+                ("updateTeamMembers".to_owned(), res.clone()),
+                ("updateTeamName".to_owned(), res)
+            ]
+        );
+        assert_eq!(draft.name, "Eng");
+        assert!(
+            draft
+                .description
+                .contains(": adopted existing team eng with 1 member(s);")
+        );
+        assert_eq!(draft.previous_version.unwrap()["memberCount"], json!(2));
+        assert_eq!(draft.current_version.unwrap()["memberCount"], json!(1));
+        assert_eq!(
+            draft.delta.unwrap()["memberCount"],
+            json!({"before": 2, "after": 1})
+        );
+    }
 }

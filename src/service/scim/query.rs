@@ -239,7 +239,12 @@ pub fn write_filter(sql: &mut Sql, kind: Kind, f: &Filter) -> ScimResult<()> {
         }
         Filter::Compare { path, op, value } => {
             let (src, def) = source(kind, path)?;
-            compare(sql, kind, &src, def, path, *op, value)
+            let c = Comparison {
+                path,
+                op: *op,
+                value,
+            };
+            compare(sql, kind, &src, def, &c)
         }
         Filter::ValuePath { path, filter } => value_path(sql, kind, path, filter),
     }
@@ -247,7 +252,6 @@ pub fn write_filter(sql: &mut Sql, kind: Kind, f: &Filter) -> ScimResult<()> {
 
 fn present(sql: &mut Sql, kind: Kind, src: &Source, positive: bool) {
     let t = kind.table();
-    let not = if positive { "" } else { "NOT " };
     match src {
         Source::Column {
             column,
@@ -262,10 +266,7 @@ fn present(sql: &mut Sql, kind: Kind, src: &Source, positive: bool) {
         }
         Source::Membership => membership(sql, kind, !positive, None),
         Source::Index { path, .. } => {
-            sql.push(&format!("{t}.\"id\" {not}IN (SELECT v.resource_id FROM scim_value v WHERE v.resource_kind = "));
-            sql.param(kind.as_str());
-            sql.push(" AND v.path = ");
-            sql.param(path.clone());
+            open_index_subquery(sql, kind, path, !positive);
             sql.push(")");
         }
     }
@@ -287,14 +288,93 @@ fn membership(sql: &mut Sql, kind: Kind, negated: bool, id: Option<&str>) {
     sql.push(")");
 }
 
-/// The literal as the text the index or a column holds, checked against the attribute type.
-fn text_literal(
-    def: &AttrDef,
-    path: &AttrPath,
+/// One comparison of a filter: `path op value`.
+#[derive(Debug, Clone, Copy)]
+struct Comparison<'a> {
+    path: &'a AttrPath,
     op: CompareOp,
-    value: &Literal,
-) -> ScimResult<String> {
-    match (def.ty, value) {
+    value: &'a Literal,
+}
+
+/// How an operator compares; each family writes its own SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// `eq` and `ne`, with their SQL symbol.
+    Equality(&'static str),
+    /// `co`, `sw` and `ew`: a pattern, open before and/or after the value.
+    Pattern { before: bool, after: bool },
+    /// `gt`, `ge`, `lt` and `le`, with their SQL symbol; byte order.
+    Order(&'static str),
+}
+
+fn family(op: CompareOp) -> Family {
+    match op {
+        CompareOp::Eq => Family::Equality("="),
+        CompareOp::Ne => Family::Equality("<>"),
+        CompareOp::Co => Family::Pattern {
+            before: true,
+            after: true,
+        },
+        CompareOp::Sw => Family::Pattern {
+            before: false,
+            after: true,
+        },
+        CompareOp::Ew => Family::Pattern {
+            before: true,
+            after: false,
+        },
+        CompareOp::Gt => Family::Order(">"),
+        CompareOp::Ge => Family::Order(">="),
+        CompareOp::Lt => Family::Order("<"),
+        CompareOp::Le => Family::Order("<="),
+    }
+}
+
+/// An escaped value with `wildcard` on the sides the operator leaves open.
+fn pattern(escaped: &str, wildcard: char, before: bool, after: bool) -> String {
+    let mut out = String::with_capacity(escaped.len() + 2);
+    if before {
+        out.push(wildcard);
+    }
+    out.push_str(escaped);
+    if after {
+        out.push(wildcard);
+    }
+    out
+}
+
+/// `ne` against a set of rows is "no row equals", so it becomes a negated `eq`: the answer
+/// is whether to negate, and the operator to write.
+fn split_negation(op: CompareOp) -> (bool, CompareOp) {
+    match op {
+        CompareOp::Ne => (true, CompareOp::Eq),
+        other => (false, other),
+    }
+}
+
+/// `eq null` asks for absence and `ne null` for presence: whether the value must be present.
+fn null_means_present(c: &Comparison) -> ScimResult<bool> {
+    match c.op {
+        CompareOp::Eq => Ok(false),
+        CompareOp::Ne => Ok(true),
+        _ => Err(unsupported(c.path, "null compares with eq and ne")),
+    }
+}
+
+/// The index column a value compares against: the stored text when case matters, else its
+/// lower-cased copy.
+fn value_column(alias: &str, case_exact: bool) -> String {
+    if case_exact {
+        format!("{alias}.value")
+    } else {
+        format!("{alias}.value_lower")
+    }
+}
+
+/// The literal as the text the index or a column holds, checked against the attribute type.
+fn text_literal(def: &AttrDef, c: &Comparison) -> ScimResult<String> {
+    let (path, op) = (c.path, c.op);
+    match (def.ty, c.value) {
         (AttrType::Boolean, Literal::Bool(b)) => {
             if matches!(op, CompareOp::Eq | CompareOp::Ne) {
                 Ok(b.to_string())
@@ -329,110 +409,55 @@ fn text_literal(
 
 /// Writes `<expr> <op> <value>` for a text value; `exact` selects the case-exact form.
 fn text_compare(sql: &mut Sql, expr: &str, exact: bool, op: CompareOp, value: String) {
-    let pattern = |v: &str| match op {
-        CompareOp::Co => (
-            format!("%{}%", like_escape(v)),
-            format!("*{}*", glob_escape(v)),
-        ),
-        CompareOp::Sw => (
-            format!("{}%", like_escape(v)),
-            format!("{}*", glob_escape(v)),
-        ),
-        _ => (
-            format!("%{}", like_escape(v)),
-            format!("*{}", glob_escape(v)),
-        ),
-    };
-    match op {
-        CompareOp::Eq | CompareOp::Ne => {
-            sql.push(expr);
-            sql.push(if op == CompareOp::Eq { " = " } else { " <> " });
+    sql.push(expr);
+    match family(op) {
+        Family::Equality(symbol) => {
+            sql.push(&format!(" {symbol} "));
             sql.param(value);
         }
-        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
-            let (like, glob) = pattern(&value);
-            if exact && !sql.pg() {
-                sql.push(expr);
-                sql.push(" GLOB ");
-                sql.param(glob);
-            } else {
-                sql.push(expr);
-                sql.push(" LIKE ");
-                sql.param(like);
-                sql.push(" ESCAPE '\\'");
-            }
+        // SQLite's LIKE ignores ASCII case, so case-exact patterns there use GLOB.
+        Family::Pattern { before, after } if exact && !sql.pg() => {
+            sql.push(" GLOB ");
+            sql.param(pattern(&glob_escape(&value), '*', before, after));
         }
-        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
-            let sym = match op {
-                CompareOp::Gt => " > ",
-                CompareOp::Ge => " >= ",
-                CompareOp::Lt => " < ",
-                _ => " <= ",
-            };
-            sql.push(expr);
+        Family::Pattern { before, after } => {
+            sql.push(" LIKE ");
+            sql.param(pattern(&like_escape(&value), '%', before, after));
+            sql.push(" ESCAPE '\\'");
+        }
+        Family::Order(symbol) => {
             let collate = sql.collate();
             sql.push(collate);
-            sql.push(sym);
+            sql.push(&format!(" {symbol} "));
             sql.param(value);
         }
     }
 }
 
+/// Writes a comparison against the place `src` keeps the attribute.
 fn compare(
     sql: &mut Sql,
     kind: Kind,
     src: &Source,
     def: &'static AttrDef,
-    path: &AttrPath,
-    op: CompareOp,
-    value: &Literal,
+    c: &Comparison,
 ) -> ScimResult<()> {
-    let t = kind.table();
-    if let Literal::Null = value {
-        return match op {
-            CompareOp::Eq => {
-                present(sql, kind, src, false);
-                Ok(())
-            }
-            CompareOp::Ne => {
-                present(sql, kind, src, true);
-                Ok(())
-            }
-            _ => Err(unsupported(path, "null compares with eq and ne")),
-        };
+    if let Literal::Null = c.value {
+        present(sql, kind, src, null_means_present(c)?);
+        return Ok(());
     }
+    let t = kind.table();
     match src {
         Source::Column {
             column,
             lowered,
             nullable,
         } => {
-            let v = text_literal(def, path, op, value)?;
-            let v = if *lowered { v.to_lowercase() } else { v };
             let expr = format!("{t}.\"{column}\"");
-            if op == CompareOp::Ne && *nullable {
-                sql.push(&format!("({expr} IS NULL OR "));
-                text_compare(sql, &expr, !lowered, op, v);
-                sql.push(")");
-            } else {
-                text_compare(sql, &expr, !lowered, op, v);
-            }
-            Ok(())
+            compare_column(sql, &expr, *lowered, *nullable, def, c)
         }
         Source::Status => {
-            let active = match value {
-                Literal::Bool(b) => *b,
-                Literal::String(s) => {
-                    crate::domain::scim::filter::as_bool(&serde_json::Value::String(s.clone()))
-                        .ok_or_else(|| unsupported(path, "compare active with true or false"))?
-                }
-                _ => return Err(unsupported(path, "compare active with true or false")),
-            };
-            let wanted = match op {
-                CompareOp::Eq => active,
-                CompareOp::Ne => !active,
-                _ => return Err(unsupported(path, "booleans compare with eq and ne")),
-            };
+            let wanted = status_is_active(c)?;
             sql.push(&format!(
                 "{t}.\"status\" {} ",
                 if wanted { "=" } else { "<>" }
@@ -441,69 +466,125 @@ fn compare(
             Ok(())
         }
         Source::Timestamp(column) => {
-            let Literal::String(s) = value else {
-                return Err(unsupported(
-                    path,
-                    "compare a dateTime with an RFC 3339 string",
-                ));
-            };
-            let ms = chrono::DateTime::parse_from_rfc3339(s)
-                .map_err(|_| unsupported(path, &format!("{s:?} is not an RFC 3339 dateTime")))?
-                .timestamp_millis();
-            let sym = match op {
-                CompareOp::Eq => "=",
-                CompareOp::Ne => "<>",
-                CompareOp::Gt => ">",
-                CompareOp::Ge => ">=",
-                CompareOp::Lt => "<",
-                CompareOp::Le => "<=",
-                _ => {
-                    return Err(unsupported(
-                        path,
-                        "dateTimes compare with eq, ne, gt, ge, lt and le",
-                    ));
-                }
-            };
-            sql.push(&format!("{t}.\"{column}\" {sym} "));
+            let (symbol, ms) = timestamp_comparison(c)?;
+            sql.push(&format!("{t}.\"{column}\" {symbol} "));
             sql.param(ms);
             Ok(())
         }
         Source::Membership => {
-            let Literal::String(id) = value else {
-                return Err(unsupported(path, "compare members by id"));
-            };
-            match op {
-                CompareOp::Eq => membership(sql, kind, false, Some(id)),
-                CompareOp::Ne => membership(sql, kind, true, Some(id)),
-                _ => return Err(unsupported(path, "members compare with eq and ne")),
-            }
+            let (negated, id) = membership_comparison(c)?;
+            membership(sql, kind, negated, Some(id));
             Ok(())
         }
-        Source::Index {
-            path: index_path,
-            def,
-        } => {
-            let v = text_literal(def, path, op, value)?;
-            let negated = op == CompareOp::Ne;
-            let op = if negated { CompareOp::Eq } else { op };
-            sql.push(&format!(
-                "{t}.\"id\" {}IN (SELECT v.resource_id FROM scim_value v WHERE v.resource_kind = ",
-                if negated { "NOT " } else { "" }
-            ));
-            sql.param(kind.as_str());
-            sql.push(" AND v.path = ");
-            sql.param(index_path.clone());
-            sql.push(" AND ");
-            let column = if def.case_exact {
-                "v.value"
-            } else {
-                "v.value_lower"
-            };
-            text_compare(sql, column, def.case_exact, op, v);
-            sql.push(")");
-            Ok(())
-        }
+        Source::Index { path, def } => compare_index(sql, kind, path, def, c),
     }
+}
+
+/// A text column; `ne` on a nullable column also matches the rows without a value.
+fn compare_column(
+    sql: &mut Sql,
+    expr: &str,
+    lowered: bool,
+    nullable: bool,
+    def: &AttrDef,
+    c: &Comparison,
+) -> ScimResult<()> {
+    let v = text_literal(def, c)?;
+    let v = if lowered { v.to_lowercase() } else { v };
+    if c.op == CompareOp::Ne && nullable {
+        sql.push(&format!("({expr} IS NULL OR "));
+        text_compare(sql, expr, !lowered, c.op, v);
+        sql.push(")");
+    } else {
+        text_compare(sql, expr, !lowered, c.op, v);
+    }
+    Ok(())
+}
+
+/// `active` as a condition on `status`: true when the rows wanted have `status = 'active'`.
+fn status_is_active(c: &Comparison) -> ScimResult<bool> {
+    let active = match c.value {
+        Literal::Bool(b) => *b,
+        Literal::String(s) => {
+            crate::domain::scim::filter::as_bool(&serde_json::Value::String(s.clone()))
+                .ok_or_else(|| unsupported(c.path, "compare active with true or false"))?
+        }
+        _ => return Err(unsupported(c.path, "compare active with true or false")),
+    };
+    match c.op {
+        CompareOp::Eq => Ok(active),
+        CompareOp::Ne => Ok(!active),
+        _ => Err(unsupported(c.path, "booleans compare with eq and ne")),
+    }
+}
+
+/// A `meta` date as the SQL symbol and the epoch milliseconds the column holds.
+fn timestamp_comparison(c: &Comparison) -> ScimResult<(&'static str, i64)> {
+    let Literal::String(s) = c.value else {
+        return Err(unsupported(
+            c.path,
+            "compare a dateTime with an RFC 3339 string",
+        ));
+    };
+    let ms = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|_| unsupported(c.path, &format!("{s:?} is not an RFC 3339 dateTime")))?
+        .timestamp_millis();
+    match family(c.op) {
+        Family::Equality(symbol) | Family::Order(symbol) => Ok((symbol, ms)),
+        Family::Pattern { .. } => Err(unsupported(
+            c.path,
+            "dateTimes compare with eq, ne, gt, ge, lt and le",
+        )),
+    }
+}
+
+/// A membership comparison: whether it is negated (`ne`), and the id it names.
+fn membership_comparison<'a>(c: &Comparison<'a>) -> ScimResult<(bool, &'a str)> {
+    let Literal::String(id) = c.value else {
+        return Err(unsupported(c.path, "compare members by id"));
+    };
+    match c.op {
+        CompareOp::Eq => Ok((false, id)),
+        CompareOp::Ne => Ok((true, id)),
+        _ => Err(unsupported(c.path, "members compare with eq and ne")),
+    }
+}
+
+/// Opens `<row> [NOT] IN (SELECT ... FROM scim_value v WHERE <kind and path>`; the caller
+/// closes it.
+fn open_index_subquery(sql: &mut Sql, kind: Kind, index_path: &str, negated: bool) {
+    let t = kind.table();
+    let not = if negated { "NOT " } else { "" };
+    sql.push(&format!(
+        "{t}.\"id\" {not}IN (SELECT v.resource_id FROM scim_value v WHERE v.resource_kind = "
+    ));
+    sql.param(kind.as_str());
+    sql.push(" AND v.path = ");
+    sql.param(index_path.to_owned());
+}
+
+/// An attribute of the `scim_value` index: the rows with (or, for `ne`, without) a value
+/// that compares.
+fn compare_index(
+    sql: &mut Sql,
+    kind: Kind,
+    index_path: &str,
+    def: &AttrDef,
+    c: &Comparison,
+) -> ScimResult<()> {
+    let v = text_literal(def, c)?;
+    let (negated, op) = split_negation(c.op);
+    open_index_subquery(sql, kind, index_path, negated);
+    sql.push(" AND ");
+    text_compare(
+        sql,
+        &value_column("v", def.case_exact),
+        def.case_exact,
+        op,
+        v,
+    );
+    sql.push(")");
+    Ok(())
 }
 
 fn value_path(sql: &mut Sql, kind: Kind, path: &AttrPath, inner: &Filter) -> ScimResult<()> {
@@ -530,7 +611,7 @@ fn value_path(sql: &mut Sql, kind: Kind, path: &AttrPath, inner: &Filter) -> Sci
     sql.push(" AND a.path = ");
     sql.param(r.index_path());
     sql.push(" AND ");
-    element_filter(sql, kind, r, inner)?;
+    element_filter(sql, r, inner)?;
     sql.push(")");
     Ok(())
 }
@@ -563,87 +644,96 @@ fn rewrite_membership(path: &AttrPath, inner: &Filter) -> ScimResult<Filter> {
 }
 
 /// A condition on the element row `a` (path = the attribute, elem = the element).
-fn element_filter(sql: &mut Sql, kind: Kind, r: ResolvedAttr, f: &Filter) -> ScimResult<()> {
+fn element_filter(sql: &mut Sql, r: ResolvedAttr, f: &Filter) -> ScimResult<()> {
     match f {
         Filter::And(x, y) | Filter::Or(x, y) => {
             sql.push("(");
-            element_filter(sql, kind, r, x)?;
+            element_filter(sql, r, x)?;
             sql.push(if matches!(f, Filter::And(..)) {
                 " AND "
             } else {
                 " OR "
             });
-            element_filter(sql, kind, r, y)?;
+            element_filter(sql, r, y)?;
             sql.push(")");
             Ok(())
         }
         Filter::Not(x) => {
             sql.push("NOT (");
-            element_filter(sql, kind, r, x)?;
+            element_filter(sql, r, x)?;
             sql.push(")");
             Ok(())
         }
         Filter::ValuePath { path, .. } => Err(unsupported(path, "value paths cannot nest")),
-        Filter::Present(p) | Filter::Compare { path: p, .. } => {
-            if p.uri.is_some() || p.sub.is_some() {
-                return Err(unsupported(
-                    p,
-                    &format!("inside [...] name a sub-attribute of {}", r.def.name),
-                ));
-            }
-            let sub = r.def.sub(&p.name).ok_or_else(|| {
-                unsupported(
-                    p,
-                    &format!("{} has no sub-attribute {:?}", r.def.name, p.name),
-                )
-            })?;
-            let sub_path = ResolvedAttr {
-                sub: Some(sub),
-                ..r
-            }
-            .index_path();
-            let (op, value) = match f {
-                Filter::Compare { op, value, .. } => (Some(*op), Some(value)),
-                _ => (None, None),
-            };
-            let exists = |sql: &mut Sql, negated: bool| {
-                sql.push(if negated { "NOT EXISTS (" } else { "EXISTS (" });
-                sql.push("SELECT 1 FROM scim_value s WHERE s.resource_kind = a.resource_kind AND s.resource_id = a.resource_id AND s.elem = a.elem AND s.path = ");
-                sql.param(sub_path.clone());
-            };
-            match (op, value) {
-                (None, _) => {
-                    exists(sql, false);
-                    sql.push(")");
-                }
-                (Some(op), Some(Literal::Null)) => {
-                    match op {
-                        CompareOp::Eq => exists(sql, true),
-                        CompareOp::Ne => exists(sql, false),
-                        _ => return Err(unsupported(p, "null compares with eq and ne")),
-                    }
-                    sql.push(")");
-                }
-                (Some(op), Some(value)) => {
-                    let v = text_literal(sub, p, op, value)?;
-                    let negated = op == CompareOp::Ne;
-                    let op = if negated { CompareOp::Eq } else { op };
-                    exists(sql, negated);
-                    sql.push(" AND ");
-                    let column = if sub.case_exact {
-                        "s.value"
-                    } else {
-                        "s.value_lower"
-                    };
-                    text_compare(sql, column, sub.case_exact, op, v);
-                    sql.push(")");
-                }
-                (Some(_), None) => {}
-            }
-            let _ = kind;
+        Filter::Present(p) => {
+            let (_, sub_path) = element_sub(r, p)?;
+            open_element_exists(sql, &sub_path, false);
+            sql.push(")");
             Ok(())
         }
+        Filter::Compare { path, op, value } => {
+            let c = Comparison {
+                path,
+                op: *op,
+                value,
+            };
+            element_compare(sql, r, &c)
+        }
     }
+}
+
+/// The sub-attribute a condition inside `[...]` names, and its index path.
+fn element_sub(r: ResolvedAttr, p: &AttrPath) -> ScimResult<(&'static AttrDef, String)> {
+    if p.uri.is_some() || p.sub.is_some() {
+        return Err(unsupported(
+            p,
+            &format!("inside [...] name a sub-attribute of {}", r.def.name),
+        ));
+    }
+    let sub = r.def.sub(&p.name).ok_or_else(|| {
+        unsupported(
+            p,
+            &format!("{} has no sub-attribute {:?}", r.def.name, p.name),
+        )
+    })?;
+    let sub_path = ResolvedAttr {
+        sub: Some(sub),
+        ..r
+    }
+    .index_path();
+    Ok((sub, sub_path))
+}
+
+/// Opens `[NOT] EXISTS (` a value of `sub_path` in the same element; the caller closes it.
+fn open_element_exists(sql: &mut Sql, sub_path: &str, negated: bool) {
+    sql.push(if negated { "NOT EXISTS (" } else { "EXISTS (" });
+    sql.push("SELECT 1 FROM scim_value s WHERE s.resource_kind = a.resource_kind AND s.resource_id = a.resource_id AND s.elem = a.elem AND s.path = ");
+    sql.param(sub_path.to_owned());
+}
+
+/// A comparison on a sub-attribute of the element: a value of it that compares exists (or,
+/// for `ne`, none does).
+fn element_compare(sql: &mut Sql, r: ResolvedAttr, c: &Comparison) -> ScimResult<()> {
+    let (sub, sub_path) = element_sub(r, c.path)?;
+    if let Literal::Null = c.value {
+        let present = null_means_present(c)?;
+        open_element_exists(sql, &sub_path, !present);
+        sql.push(")");
+        return Ok(());
+    }
+    let v = text_literal(sub, c)?;
+    let (negated, op) = split_negation(c.op);
+    open_element_exists(sql, &sub_path, negated);
+    sql.push(" AND ");
+    text_compare(
+        sql,
+        &value_column("s", sub.case_exact),
+        sub.case_exact,
+        op,
+        v,
+    );
+    sql.push(")");
+    Ok(())
 }
 
 /// `ORDER BY` terms for `sortBy`: missing values sort last ascending and first descending,
@@ -792,6 +882,223 @@ mod tests {
                 Some("invalidFilter"),
                 "{f}"
             );
+        }
+    }
+
+    fn cmp<'a>(path: &'a AttrPath, op: CompareOp, value: &'a Literal) -> Comparison<'a> {
+        Comparison { path, op, value }
+    }
+
+    fn attr(name: &str) -> AttrPath {
+        AttrPath {
+            uri: None,
+            name: name.into(),
+            sub: None,
+        }
+    }
+
+    fn detail(e: ScimError) -> String {
+        assert_eq!(e.scim_type.map(|t| t.as_str()), Some("invalidFilter"));
+        e.detail
+    }
+
+    #[test]
+    fn every_operator_has_one_family() {
+        use CompareOp::*;
+        assert_eq!(family(Eq), Family::Equality("="));
+        assert_eq!(family(Ne), Family::Equality("<>"));
+        assert_eq!(family(Gt), Family::Order(">"));
+        assert_eq!(family(Ge), Family::Order(">="));
+        assert_eq!(family(Lt), Family::Order("<"));
+        assert_eq!(family(Le), Family::Order("<="));
+        let open = |op| match family(op) {
+            Family::Pattern { before, after } => Some((before, after)),
+            _ => None,
+        };
+        assert_eq!(open(Co), Some((true, true)));
+        assert_eq!(open(Sw), Some((false, true)));
+        assert_eq!(open(Ew), Some((true, false)));
+    }
+
+    #[test]
+    fn patterns_open_the_sides_the_operator_leaves_open() {
+        assert_eq!(pattern(&like_escape("a_b"), '%', true, true), r"%a\_b%");
+        assert_eq!(pattern(&like_escape("a"), '%', false, true), "a%");
+        assert_eq!(pattern(&glob_escape("a*"), '*', true, false), "*a[*]");
+    }
+
+    #[test]
+    fn ne_on_a_set_is_a_negated_eq() {
+        assert_eq!(split_negation(CompareOp::Ne), (true, CompareOp::Eq));
+        assert_eq!(split_negation(CompareOp::Eq), (false, CompareOp::Eq));
+        assert_eq!(split_negation(CompareOp::Co), (false, CompareOp::Co));
+        assert_eq!(value_column("v", true), "v.value");
+        assert_eq!(value_column("s", false), "s.value_lower");
+    }
+
+    #[test]
+    fn null_asks_for_presence_with_eq_and_ne_only() {
+        let p = attr("externalId");
+        let null = Literal::Null;
+        assert!(!null_means_present(&cmp(&p, CompareOp::Eq, &null)).unwrap());
+        assert!(null_means_present(&cmp(&p, CompareOp::Ne, &null)).unwrap());
+        let e = null_means_present(&cmp(&p, CompareOp::Gt, &null)).unwrap_err();
+        assert_eq!(detail(e), "externalId: null compares with eq and ne");
+    }
+
+    #[test]
+    fn active_becomes_a_status_test() {
+        let p = attr("active");
+        let yes = Literal::Bool(true);
+        let no = Literal::String("False".into());
+        assert!(status_is_active(&cmp(&p, CompareOp::Eq, &yes)).unwrap());
+        assert!(!status_is_active(&cmp(&p, CompareOp::Ne, &yes)).unwrap());
+        assert!(!status_is_active(&cmp(&p, CompareOp::Eq, &no)).unwrap());
+        assert!(status_is_active(&cmp(&p, CompareOp::Ne, &no)).unwrap());
+        // The value is checked before the operator.
+        let word = Literal::String("yes".into());
+        let e = status_is_active(&cmp(&p, CompareOp::Gt, &word)).unwrap_err();
+        assert_eq!(detail(e), "active: compare active with true or false");
+        let e = status_is_active(&cmp(&p, CompareOp::Co, &yes)).unwrap_err();
+        assert_eq!(detail(e), "active: booleans compare with eq and ne");
+    }
+
+    #[test]
+    fn dates_compare_as_epoch_milliseconds() {
+        let p = attr("created");
+        let date = Literal::String("2024-01-01T00:00:00.5+01:00".into());
+        assert_eq!(
+            timestamp_comparison(&cmp(&p, CompareOp::Ge, &date)).unwrap(),
+            (">=", 1_704_063_600_500)
+        );
+        let e = timestamp_comparison(&cmp(&p, CompareOp::Sw, &date)).unwrap_err();
+        assert_eq!(
+            detail(e),
+            "created: dateTimes compare with eq, ne, gt, ge, lt and le"
+        );
+        let bad = Literal::String("yesterday".into());
+        let e = timestamp_comparison(&cmp(&p, CompareOp::Sw, &bad)).unwrap_err();
+        assert_eq!(
+            detail(e),
+            r#"created: "yesterday" is not an RFC 3339 dateTime"#
+        );
+        let e = timestamp_comparison(&cmp(&p, CompareOp::Eq, &Literal::Bool(true))).unwrap_err();
+        assert_eq!(
+            detail(e),
+            "created: compare a dateTime with an RFC 3339 string"
+        );
+    }
+
+    #[test]
+    fn members_compare_by_id_with_eq_and_ne() {
+        let p = attr("members");
+        let id = Literal::String("u1".into());
+        assert_eq!(
+            membership_comparison(&cmp(&p, CompareOp::Eq, &id)).unwrap(),
+            (false, "u1")
+        );
+        assert_eq!(
+            membership_comparison(&cmp(&p, CompareOp::Ne, &id)).unwrap(),
+            (true, "u1")
+        );
+        let e = membership_comparison(&cmp(&p, CompareOp::Co, &id)).unwrap_err();
+        assert_eq!(detail(e), "members: members compare with eq and ne");
+        let e = membership_comparison(&cmp(&p, CompareOp::Co, &Literal::Null)).unwrap_err();
+        assert_eq!(detail(e), "members: compare members by id");
+    }
+
+    #[test]
+    fn conditions_in_brackets_name_a_sub_attribute() {
+        let emails = Kind::User.schema().resolve(None, "emails", None).unwrap();
+        let (sub, path) = element_sub(emails, &attr("Type")).unwrap();
+        assert_eq!((sub.name, path.as_str()), ("type", "emails.type"));
+        let e = element_sub(emails, &attr("nope")).unwrap_err();
+        assert_eq!(detail(e), r#"nope: emails has no sub-attribute "nope""#);
+        let dotted = AttrPath {
+            sub: Some("x".into()),
+            ..attr("type")
+        };
+        let e = element_sub(emails, &dotted).unwrap_err();
+        assert_eq!(
+            detail(e),
+            "type.x: inside [...] name a sub-attribute of emails"
+        );
+    }
+
+    #[test]
+    fn each_attribute_kind_writes_its_sql() {
+        let gh = crate::domain::scim::schema::GATEHOUSE_URN;
+        let cases = [
+            (
+                Kind::User,
+                r#"externalId ne "X""#.to_owned(),
+                DatabaseBackend::Sqlite,
+                r#"("member"."external_id" IS NULL OR "member"."external_id" <> ?)"#,
+            ),
+            (
+                Kind::User,
+                r#"externalId co "X*""#.to_owned(),
+                DatabaseBackend::Sqlite,
+                r#""member"."external_id" GLOB ?"#,
+            ),
+            (
+                Kind::User,
+                r#"externalId co "X*""#.to_owned(),
+                DatabaseBackend::Postgres,
+                r#""member"."external_id" LIKE $1 ESCAPE '\'"#,
+            ),
+            (
+                Kind::User,
+                "userName eq null".to_owned(),
+                DatabaseBackend::Sqlite,
+                "1 = 0",
+            ),
+            (
+                Kind::User,
+                "active eq false".to_owned(),
+                DatabaseBackend::Postgres,
+                r#""member"."status" <> $1"#,
+            ),
+            (
+                Kind::Group,
+                r#"meta.lastModified le "2024-01-01T00:00:00Z""#.to_owned(),
+                DatabaseBackend::Postgres,
+                r#""team"."updated_at" <= $1"#,
+            ),
+            (
+                Kind::User,
+                r#"groups.value ne "g""#.to_owned(),
+                DatabaseBackend::Sqlite,
+                r#""member"."id" NOT IN (SELECT tm.member_id FROM team_member tm WHERE tm.team_id = ?)"#,
+            ),
+            (
+                Kind::User,
+                format!(r#"{gh}:customRole lt "b""#),
+                DatabaseBackend::Postgres,
+                r#""member"."id" IN (SELECT v.resource_id FROM scim_value v WHERE v.resource_kind = $1 AND v.path = $2 AND v.value COLLATE "C" < $3)"#,
+            ),
+            (
+                Kind::User,
+                r#"emails.type ne "Work""#.to_owned(),
+                DatabaseBackend::Sqlite,
+                r#""member"."id" NOT IN (SELECT v.resource_id FROM scim_value v WHERE v.resource_kind = ? AND v.path = ? AND v.value_lower = ?)"#,
+            ),
+            (
+                Kind::User,
+                "emails[type eq null]".to_owned(),
+                DatabaseBackend::Sqlite,
+                "\"member\".\"id\" IN (SELECT a.resource_id FROM scim_value a WHERE a.resource_kind = ? AND a.path = ? AND NOT EXISTS (SELECT 1 FROM scim_value s WHERE s.resource_kind = a.resource_kind AND s.resource_id = a.resource_id AND s.elem = a.elem AND s.path = ?))",
+            ),
+            (
+                Kind::User,
+                r#"emails[type ne "X"]"#.to_owned(),
+                DatabaseBackend::Sqlite,
+                "\"member\".\"id\" IN (SELECT a.resource_id FROM scim_value a WHERE a.resource_kind = ? AND a.path = ? AND NOT EXISTS (SELECT 1 FROM scim_value s WHERE s.resource_kind = a.resource_kind AND s.resource_id = a.resource_id AND s.elem = a.elem AND s.path = ? AND s.value_lower = ?))",
+            ),
+        ];
+        for (kind, f, backend, want) in cases {
+            let (text, _) = sql(kind, &f, backend).unwrap();
+            assert_eq!(text, want, "{f}");
         }
     }
 }
