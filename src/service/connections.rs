@@ -209,13 +209,13 @@ fn parse_oidc(value: &Value, previous: Option<&OidcSettings>) -> Result<OidcSett
     Ok(s)
 }
 
-/// The stored SAML settings of a connection.
-pub fn saml_settings(m: &entity::connection::Model) -> Result<Option<SamlSettings>> {
+/// The stored SAML settings of a connection (with the SP private key).
+pub(super) fn saml_settings(m: &entity::connection::Model) -> Result<Option<SamlSettings>> {
     m.saml.as_deref().map(from_json).transpose()
 }
 
-/// The stored OIDC settings of a connection (with its secret: for the SSO code only).
-pub fn oidc_settings(m: &entity::connection::Model) -> Result<Option<OidcSettings>> {
+/// The stored OIDC settings of a connection (with its secret).
+pub(super) fn oidc_settings(m: &entity::connection::Model) -> Result<Option<OidcSettings>> {
     m.oidc.as_deref().map(from_json).transpose()
 }
 
@@ -369,11 +369,6 @@ impl Service {
     pub async fn get_connection(&self, ctx: &Ctx, key: &str) -> Result<Connection> {
         authorize(&ctx.principal, "viewConnection", &Resource::connection(key))?;
         to_rep(self.db(), &find(self.db(), key).await?).await
-    }
-
-    /// The stored connection with this key, for the SCIM and SSO edges.
-    pub async fn connection_by_key(&self, key: &str) -> Result<entity::connection::Model> {
-        find(self.db(), key).await
     }
 
     pub async fn create_connection(&self, ctx: &Ctx, input: ConnectionPost) -> Result<Connection> {

@@ -4,7 +4,7 @@
 //! audit entries, the connection acting as `Actor::App { is_sso: true }`. A refusal changes
 //! nothing and is audited on its own with its reason.
 //!
-//! Decisions where the issue is silent:
+//! What sign-in decides, where an IdP could expect otherwise:
 //! - The owner signs in but is never re-roled: only its names follow the IdP.
 //! - A member bound to another connection cannot sign in through this one (`account_conflict`);
 //!   a local member's first SSO sign-in binds it to the connection.
@@ -16,6 +16,11 @@
 //!   Teams synced from SCIM groups keep their SCIM-owned membership.
 //! - Sign-in bookkeeping (issued request ids, OIDC states) is written without audit entries:
 //!   an unauthenticated browser could otherwise flood the log.
+//!
+//! The edge reads the connection through `Service::sign_in_connection` (in `connection`): its
+//! SAML and OIDC settings parsed, and what these commands need from it.
+
+mod connection;
 
 use sea_orm::QueryTrait;
 use sea_orm::{
@@ -28,20 +33,23 @@ use serde_json::{Value, json};
 
 use super::authz::{authorize, authorize_draft};
 use super::members::{self, Member};
-use super::principal::AppPrincipal;
 use super::provisioning::{apply_plan, authorize_plan, current_member, role_catalogue};
 use super::secrets::hash_secret;
 use super::sessions::{NewSession, open_session};
 use super::teams::new_team_row;
 use super::util::{new_id, snapshot, validate_key};
 use super::write::Chore;
-use super::{AuditDraft, Ctx, Principal, Service, WriteTx, connections, team_members};
+use super::{AuditDraft, Ctx, Principal, Service, WriteTx, team_members};
 use crate::domain::mapping::{self, IdpProfile};
-use crate::domain::policy::{BaseRole, Resource};
-use crate::domain::provisioning::{self, Activity, Channel, NameUpdate, Plan, Skipped, Statement};
+use crate::domain::policy::Resource;
+use crate::domain::provisioning::{
+    self, Activity, Channel, CurrentMember, NameUpdate, Plan, RoleCatalogue, Skipped, Statement,
+};
 use crate::domain::sso::Refusal;
 use crate::domain::text::check_plain;
 use crate::error::{Error, Result};
+
+pub use connection::SignInConnection;
 
 /// How long a started sign-in may take.
 pub const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
@@ -116,27 +124,26 @@ pub struct PendingOidcLogin {
     pub return_to: String,
 }
 
-fn app_ctx(ctx: &Ctx, connection: &entity::connection::Model) -> Ctx {
+fn app_ctx(ctx: &Ctx, connection: &SignInConnection) -> Ctx {
     Ctx {
-        principal: Principal::App(AppPrincipal::sso(connection)),
+        principal: Principal::App(connection.principal.clone()),
         request_id: ctx.request_id.clone(),
         source_ip: ctx.source_ip.clone(),
     }
 }
 
 /// Whether this connection leaves roles and teams to SCIM for this protocol.
-fn leaves_roles_to_scim(
-    connection: &entity::connection::Model,
-    protocol: Protocol,
-) -> Result<bool> {
-    Ok(match protocol {
-        Protocol::Saml => {
-            connections::saml_settings(connection)?.is_some_and(|s| s.leave_roles_to_scim)
-        }
-        Protocol::Oidc => {
-            connections::oidc_settings(connection)?.is_some_and(|s| s.leave_roles_to_scim)
-        }
-    })
+fn leaves_roles_to_scim(connection: &SignInConnection, protocol: Protocol) -> bool {
+    match protocol {
+        Protocol::Saml => connection
+            .saml
+            .as_ref()
+            .is_some_and(|s| s.leave_roles_to_scim),
+        Protocol::Oidc => connection
+            .oidc
+            .as_ref()
+            .is_some_and(|s| s.leave_roles_to_scim),
+    }
 }
 
 /// The replay-store key of an assertion: connection, issuer and id hashed together.
@@ -148,7 +155,7 @@ impl Service {
     /// Remembers an AuthnRequest id we are about to send; it can be answered once.
     pub async fn start_saml_login(
         &self,
-        connection: &entity::connection::Model,
+        connection: &SignInConnection,
         request_id: &str,
         return_to: &str,
     ) -> Result<()> {
@@ -171,7 +178,7 @@ impl Service {
     /// the browser cookie.
     pub async fn start_oidc_login(
         &self,
-        connection: &entity::connection::Model,
+        connection: &SignInConnection,
         state: &str,
         browser_binding: &str,
         pending: &PendingOidcLogin,
@@ -197,7 +204,7 @@ impl Service {
     /// Takes (once) the OIDC login a callback's `state` names, if this browser started it.
     pub async fn take_oidc_login(
         &self,
-        connection: &entity::connection::Model,
+        connection: &SignInConnection,
         state: &str,
         browser_binding: Option<&str>,
     ) -> std::result::Result<PendingOidcLogin, LoginError> {
@@ -253,7 +260,7 @@ impl Service {
     pub async fn record_login_refusal(
         &self,
         ctx: &Ctx,
-        connection: &entity::connection::Model,
+        connection: &SignInConnection,
         protocol: Protocol,
         refusal: Refusal,
         subject: Option<&str>,
@@ -283,14 +290,14 @@ impl Service {
         Ok(())
     }
 
-    /// Completes a verified sign-in - one transaction: the one-time ids are spent, the
-    /// member is loaded, the provisioning planner decides what the IdP's claims change, the
-    /// connection is authorized for it, the member and its teams are written, a session
-    /// opens, and all of it is audited.
+    /// Completes a verified sign-in - one transaction: the one-time ids are spent, then
+    /// load (the member and the IdP's statement), plan (the provisioning planner decides, the
+    /// connection is authorized for it), write (the member and its teams), a session opens,
+    /// and audit (the member change, then the sign-in).
     pub async fn complete_sso_login(
         &self,
         ctx: &Ctx,
-        connection: &entity::connection::Model,
+        connection: &SignInConnection,
         identity: VerifiedIdentity,
     ) -> std::result::Result<SignedIn, LoginError> {
         let app = app_ctx(ctx, connection);
@@ -298,104 +305,199 @@ impl Service {
         let now = tx.now_ms();
         let return_to = spend_one_time_ids(&tx, connection, &identity, now).await?;
         check_identity_text(&identity)?;
-        // ---- load ----
-        let email = identity.email.trim().to_owned();
-        let existing = entity::member::Entity::find()
-            .filter(entity::member::Column::EmailLower.eq(email.to_lowercase()))
-            .one(tx.db())
-            .await?;
-        let statement = sign_in_statement(connection, &identity, &email, existing.is_none())?;
-        let catalogue = role_catalogue(tx.db(), &statement.mapped.custom_roles).await?;
-        let current = existing
-            .as_ref()
-            .map(|m| current_member(m, &connection.key))
-            .transpose()?;
-        // ---- plan ----
-        let plan = provisioning::plan(current.as_ref(), &statement, &catalogue)
-            .map_err(|r| LoginError::Refused(sign_in_refusal(&r)))?;
-        let id = existing.as_ref().map_or_else(new_id, |m| m.id.clone());
-        let res = Resource::member(&id);
-        authorize_plan(&app.principal, &plan, &res)?;
-        let mut notes: Vec<Value> = plan.skipped.iter().map(skipped_note).collect();
-        // ---- write ----
-        let before = match &existing {
-            Some(m) => Some(members::to_rep(tx.db(), m).await?),
-            None => None,
-        };
-        let member = write_member(
-            &tx,
-            connection,
-            &identity,
-            existing.as_ref(),
-            &plan,
-            &id,
-            now,
-        )
-        .await?;
-        if let Some(desired) = &plan.teams {
-            let explicit: Vec<String> = identity
-                .profile
-                .values(mapping::TEAM_KEY_ATTRIBUTE)
-                .flat_map(|v| v.split(','))
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .collect();
-            sync_teams(
-                &mut tx, &member.id, desired, &explicit, connection, &mut notes,
-            )
-            .await?;
-        }
-        let after = members::to_rep(tx.db(), &member).await?;
-        // ---- audit: the member change, then the sign-in ----
-        if let Some(draft) = member_change_draft(connection, before.as_ref(), &after, &plan)? {
-            authorize_draft(&app.principal, &draft)?;
-            tx.audit(draft);
-        }
+        let loaded = load_sign_in(&tx, connection, &identity).await?;
+        let mut planned = plan_sign_in(&app.principal, &loaded)?;
+        let written =
+            write_sign_in(&mut tx, connection, &identity, &loaded, &mut planned, now).await?;
         let session = open_session(
             &tx,
             self.session_policy(),
-            &member.id,
+            &written.after.id,
             &connection.key,
             identity.protocol.as_str(),
         )
         .await?;
-        let changes = login_changes(before.as_ref(), &after);
-        tx.audit(
-            AuditDraft::new("session", &after.email, "signIn", &res)
-                .describe(format!(
-                    "{} signed in through {} ({})",
-                    after.email,
-                    connection.key,
-                    identity.protocol.as_str()
-                ))
-                .parent(&connection.key, &Resource::connection(&connection.key))
-                .delta(json!({
-                    "outcome": "signedIn",
-                    "protocol": identity.protocol.as_str(),
-                    "connection": connection.key,
-                    "subject": identity.subject,
-                    "sourceIp": ctx.source_ip,
-                    "created": plan.created,
-                    "changes": changes,
-                    "matchedRules": statement.mapped.matched_rules,
-                    "notes": notes,
-                })),
-        );
+        audit_sign_in(&mut tx, connection, &identity, &loaded, &planned, &written)?;
         tx.commit().await?;
         Ok(SignedIn {
-            member: after,
+            member: written.after,
             session,
             return_to,
-            created: plan.created,
+            created: planned.plan.created,
         })
     }
+}
+
+/// What a sign-in starts from: the member its email names, and the IdP's claims as the
+/// planner's statement with the custom roles it names.
+struct Loaded {
+    existing: Option<entity::member::Model>,
+    current: Option<CurrentMember>,
+    statement: Statement,
+    catalogue: RoleCatalogue,
+}
+
+/// What the planner decided for the member with this id (new or existing), and the notes
+/// of what the sign-in skipped.
+struct Planned {
+    plan: Plan,
+    id: String,
+    notes: Vec<Value>,
+}
+
+/// The member as shown before and after the sign-in's writes.
+struct Written {
+    before: Option<Member>,
+    after: Member,
+}
+
+/// Load: the member the email names, and the statement the claims make about it.
+async fn load_sign_in(
+    tx: &WriteTx<'_>,
+    connection: &SignInConnection,
+    identity: &VerifiedIdentity,
+) -> Result<Loaded> {
+    let email = identity.email.trim().to_owned();
+    let existing = entity::member::Entity::find()
+        .filter(entity::member::Column::EmailLower.eq(email.to_lowercase()))
+        .one(tx.db())
+        .await?;
+    let statement = sign_in_statement(connection, identity, &email, existing.is_none())?;
+    let catalogue = role_catalogue(tx.db(), &statement.mapped.custom_roles).await?;
+    let current = existing
+        .as_ref()
+        .map(|m| current_member(m, &connection.key))
+        .transpose()?;
+    Ok(Loaded {
+        existing,
+        current,
+        statement,
+        catalogue,
+    })
+}
+
+/// Plan: the provisioning planner decides what the statement changes, and the connection
+/// must be allowed every action of it.
+fn plan_sign_in(
+    principal: &Principal,
+    loaded: &Loaded,
+) -> std::result::Result<Planned, LoginError> {
+    let plan = provisioning::plan(
+        loaded.current.as_ref(),
+        &loaded.statement,
+        &loaded.catalogue,
+    )
+    .map_err(|r| LoginError::Refused(sign_in_refusal(&r)))?;
+    let id = loaded
+        .existing
+        .as_ref()
+        .map_or_else(new_id, |m| m.id.clone());
+    authorize_plan(principal, &plan, &Resource::member(&id))?;
+    let notes = plan.skipped.iter().map(skipped_note).collect();
+    Ok(Planned { plan, id, notes })
+}
+
+/// Write: the member row after the plan, then its teams when the plan speaks about them
+/// (teams the sync skips join the notes).
+async fn write_sign_in(
+    tx: &mut WriteTx<'_>,
+    connection: &SignInConnection,
+    identity: &VerifiedIdentity,
+    loaded: &Loaded,
+    planned: &mut Planned,
+    now: i64,
+) -> std::result::Result<Written, LoginError> {
+    let existing = loaded.existing.as_ref();
+    let before = match existing {
+        Some(m) => Some(members::to_rep(tx.db(), m).await?),
+        None => None,
+    };
+    let member = write_member(
+        tx,
+        connection,
+        identity,
+        existing,
+        &planned.plan,
+        &planned.id,
+        now,
+    )
+    .await?;
+    if let Some(desired) = &planned.plan.teams {
+        let explicit = explicit_team_keys(&identity.profile);
+        sync_teams(
+            tx,
+            &member.id,
+            desired,
+            &explicit,
+            connection,
+            &mut planned.notes,
+        )
+        .await?;
+    }
+    let after = members::to_rep(tx.db(), &member).await?;
+    Ok(Written { before, after })
+}
+
+/// The `teamKey` values the IdP sent itself (comma-separated or several values), as opposed
+/// to the teams mapping rules derive.
+fn explicit_team_keys(profile: &IdpProfile) -> Vec<String> {
+    profile
+        .values(mapping::TEAM_KEY_ATTRIBUTE)
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Audit: the member change, if there was one (authorized like any change of the
+/// connection's), then the sign-in with its outcome, changes, matched rules and notes.
+fn audit_sign_in(
+    tx: &mut WriteTx<'_>,
+    connection: &SignInConnection,
+    identity: &VerifiedIdentity,
+    loaded: &Loaded,
+    planned: &Planned,
+    written: &Written,
+) -> Result<()> {
+    let (before, after) = (written.before.as_ref(), &written.after);
+    if let Some(draft) = member_change_draft(connection, before, after, &planned.plan)? {
+        authorize_draft(&tx.ctx().principal, &draft)?;
+        tx.audit(draft);
+    }
+    let protocol = identity.protocol.as_str();
+    let source_ip = tx.ctx().source_ip.clone();
+    tx.audit(
+        AuditDraft::new(
+            "session",
+            &after.email,
+            "signIn",
+            &Resource::member(&planned.id),
+        )
+        .describe(format!(
+            "{} signed in through {} ({protocol})",
+            after.email, connection.key
+        ))
+        .parent(&connection.key, &Resource::connection(&connection.key))
+        .delta(json!({
+            "outcome": "signedIn",
+            "protocol": protocol,
+            "connection": connection.key,
+            "subject": identity.subject,
+            "sourceIp": source_ip,
+            "created": planned.plan.created,
+            "changes": login_changes(before, after),
+            "matchedRules": loaded.statement.mapped.matched_rules,
+            "notes": planned.notes,
+        })),
+    );
+    Ok(())
 }
 
 /// Spends the one-time ids of a sign-in: the AuthnRequest it answers (whose `return_to` it
 /// takes) and the assertion id (into the replay store).
 async fn spend_one_time_ids(
     tx: &WriteTx<'_>,
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
     identity: &VerifiedIdentity,
     now: i64,
 ) -> std::result::Result<String, LoginError> {
@@ -455,14 +557,14 @@ fn check_identity_text(identity: &VerifiedIdentity) -> std::result::Result<(), L
 
 /// The sign-in's claims as a statement for the provisioning planner.
 fn sign_in_statement(
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
     identity: &VerifiedIdentity,
     email: &str,
     new: bool,
 ) -> Result<Statement> {
-    let rules = connections::mapping_rules(connection)?;
+    let rules = connection.rules()?;
     let profile = &identity.profile;
-    let (mapped, mapping_error) = match mapping::map_profile(&rules, profile) {
+    let (mapped, mapping_error) = match mapping::map_profile(rules, profile) {
         Ok(o) => (o, None),
         // A `role` the IdP may not give (owner, unknown) is dropped; the rest still maps.
         Err(e) => {
@@ -471,7 +573,7 @@ fn sign_in_statement(
                 .attributes
                 .retain(|k, _| !k.eq_ignore_ascii_case(mapping::ROLE_ATTRIBUTE));
             (
-                mapping::map_profile(&rules, &without_role).unwrap_or_default(),
+                mapping::map_profile(rules, &without_role).unwrap_or_default(),
                 Some(e),
             )
         }
@@ -479,10 +581,8 @@ fn sign_in_statement(
     let speaks = |attribute: &str| profile.values(attribute).next().is_some();
     Ok(Statement {
         channel: Channel::SignIn,
-        default_role: BaseRole::parse(&connection.default_role)
-            .filter(|r| *r != BaseRole::Owner)
-            .unwrap_or(BaseRole::Reader),
-        owns_roles: !leaves_roles_to_scim(connection, identity.protocol)?,
+        default_role: connection.default_role,
+        owns_roles: !leaves_roles_to_scim(connection, identity.protocol),
         creates: connection.jit,
         speaks_custom_roles: speaks(mapping::CUSTOM_ROLE_ATTRIBUTE)
             || !mapped.custom_roles.is_empty(),
@@ -528,7 +628,7 @@ fn skipped_note(s: &Skipped) -> Value {
 /// to the connection on its first SSO sign-in (the owner stays local).
 async fn write_member(
     tx: &WriteTx<'_>,
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
     identity: &VerifiedIdentity,
     existing: Option<&entity::member::Model>,
     plan: &Plan,
@@ -576,7 +676,7 @@ async fn write_member(
 /// The audit entry of the member change a sign-in made, if it made one: the member's own
 /// actions, and `updateTeamMembers` on each team it joined or left.
 fn member_change_draft(
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
     before: Option<&Member>,
     after: &Member,
     plan: &Plan,
@@ -643,7 +743,7 @@ async fn sync_teams(
     member_id: &str,
     desired: &[String],
     explicit: &[String],
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
     notes: &mut Vec<Value>,
 ) -> Result<()> {
     let wanted = wanted_teams(tx, desired, explicit, connection, notes).await?;
@@ -675,7 +775,7 @@ async fn wanted_teams(
     tx: &mut WriteTx<'_>,
     desired: &[String],
     explicit: &[String],
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
     notes: &mut Vec<Value>,
 ) -> Result<Vec<String>> {
     let mut wanted = Vec::new();
@@ -711,7 +811,7 @@ async fn wanted_teams(
 async fn create_mapped_team(
     tx: &mut WriteTx<'_>,
     key: &str,
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
 ) -> Result<entity::team::Model> {
     authorize(&tx.ctx().principal, "createTeam", &Resource::team(key))?;
     let now = tx.now_ms();

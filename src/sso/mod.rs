@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::domain::sso::Refusal;
 use crate::edge::RequestId;
+use crate::service::sso_login::SignInConnection;
 use crate::service::{Ctx, Service};
 
 /// The `/sso` routes, with the OIDC provider cache they share.
@@ -129,9 +130,9 @@ fn xml_free(text: &str) -> String {
 pub(crate) async fn connection_or_refusal(
     service: &Service,
     key: &str,
-) -> Result<entity::connection::Model, Refusal> {
+) -> Result<SignInConnection, Refusal> {
     service
-        .connection_by_key(key)
+        .sign_in_connection(key)
         .await
         .map_err(|_| Refusal::NotConfigured)
 }

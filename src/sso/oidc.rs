@@ -20,20 +20,19 @@ use crate::domain::connection::OidcSettings;
 use crate::domain::mapping::{IdpGroup, IdpProfile};
 use crate::domain::sso::{Refusal, safe_return_to};
 use crate::service::Service;
-use crate::service::connections::oidc_settings;
 use crate::service::secrets::random_token;
 use crate::service::sessions::SsoSettings;
-use crate::service::sso_login::{LoginError, PendingOidcLogin, Protocol, VerifiedIdentity};
+use crate::service::sso_login::{
+    LoginError, PendingOidcLogin, Protocol, SignInConnection, VerifiedIdentity,
+};
 
 /// Our redirect URI for a connection.
 pub fn redirect_uri(settings: &SsoSettings, key: &str) -> String {
     format!("{}/sso/{key}/oidc/callback", settings.public_url)
 }
 
-fn settings_of(connection: &entity::connection::Model) -> Result<OidcSettings, Refusal> {
-    oidc_settings(connection)
-        .map_err(|_| Refusal::NotConfigured)?
-        .ok_or(Refusal::NotConfigured)
+fn settings_of(connection: &SignInConnection) -> Result<OidcSettings, Refusal> {
+    connection.oidc.clone().ok_or(Refusal::NotConfigured)
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,9 +22,8 @@ use crate::domain::connection::SamlSettings;
 use crate::domain::mapping::{IdpGroup, IdpProfile};
 use crate::domain::sso::{Refusal, safe_return_to};
 use crate::service::Service;
-use crate::service::connections::saml_settings;
 use crate::service::sessions::SsoSettings;
-use crate::service::sso_login::{Protocol, VerifiedIdentity};
+use crate::service::sso_login::{Protocol, SignInConnection, VerifiedIdentity};
 
 /// Attribute names read for the email address when no `emailAttribute` is set.
 const EMAIL_ATTRIBUTES: &[&str] = &[
@@ -119,12 +118,10 @@ pub fn resolve(
 /// The connection's resolved SAML configuration, or why there is none.
 async fn saml_connection(
     service: &Service,
-    connection: &entity::connection::Model,
+    connection: &SignInConnection,
 ) -> Result<SamlConnection, Refusal> {
-    let settings = saml_settings(connection)
-        .map_err(|_| Refusal::NotConfigured)?
-        .ok_or(Refusal::NotConfigured)?;
-    resolve(&settings, &service.sso_settings(), &connection.key).map_err(|e| {
+    let settings = connection.saml.as_ref().ok_or(Refusal::NotConfigured)?;
+    resolve(settings, &service.sso_settings(), &connection.key).map_err(|e| {
         tracing::warn!(connection = %connection.key, error = %e, "SAML settings are unusable");
         Refusal::NotConfigured
     })
