@@ -62,8 +62,9 @@ pub struct RolePost {
     /// `reader` or `no_access` (default).
     pub base_permissions: Option<String>,
     pub policy: Vec<Value>,
-    #[oai(default)]
-    pub role_attributes: Vec<String>,
+    /// The role attributes the policy's placeholders may name. Optional, as in LaunchDarkly:
+    /// left out, the attributes the policy uses are declared; given, it must cover them.
+    pub role_attributes: Option<Vec<String>>,
 }
 
 /// Body of `PATCH /api/v2/roles/{roleKey}`: the fields to change.
@@ -142,13 +143,23 @@ fn check_base_permissions(value: &str) -> Result<()> {
     }
 }
 
-fn check_policy(statements: &[Value], attributes: &[String]) -> Result<()> {
-    for (i, a) in attributes.iter().enumerate() {
-        validate_key(&format!("roleAttributes[{i}]"), a)?;
+/// Validates a policy and says which role attributes the role declares: the explicit list
+/// when one is given (it must cover every placeholder), else those the policy uses.
+fn check_policy(statements: &[Value], explicit: Option<&[String]>) -> Result<Vec<String>> {
+    let invalid = |e: policy::PolicyError| Error::invalid(e.to_string());
+    match explicit {
+        Some(attributes) => {
+            for (i, a) in attributes.iter().enumerate() {
+                validate_key(&format!("roleAttributes[{i}]"), a)?;
+            }
+            policy::validate(statements, attributes).map_err(invalid)?;
+            Ok(attributes.to_vec())
+        }
+        None => {
+            let (_, used) = policy::validate_declaring(statements).map_err(invalid)?;
+            Ok(used)
+        }
     }
-    policy::validate(statements, attributes)
-        .map(|_| ())
-        .map_err(|e| Error::invalid(e.to_string()))
 }
 
 impl Service {
@@ -186,7 +197,7 @@ impl Service {
             .clone()
             .unwrap_or_else(|| "no_access".to_owned());
         check_base_permissions(&base)?;
-        check_policy(&input.policy, &input.role_attributes)?;
+        let role_attributes = check_policy(&input.policy, input.role_attributes.as_deref())?;
         let res = Resource::role(&input.key);
         authorize(&ctx.principal, "createRole", &res)?;
         let mut tx = self.begin_write(ctx).await?;
@@ -198,7 +209,7 @@ impl Service {
             description: Set(input.description.clone()),
             base_permissions: Set(base),
             policy: Set(to_json(&input.policy)?),
-            role_attributes: Set(to_json(&input.role_attributes)?),
+            role_attributes: Set(to_json(&role_attributes)?),
             preset: Set(None),
             version: Set(1),
             created_at: Set(now),
@@ -248,11 +259,9 @@ impl Service {
                 .policy
                 .clone()
                 .unwrap_or_else(|| before.policy.clone());
-            let attributes = patch
-                .role_attributes
-                .clone()
-                .unwrap_or_else(|| before.role_attributes.clone());
-            check_policy(&statements, &attributes)?;
+            // Without a list, a new policy declares what it uses; a list alone is checked
+            // against the stored policy.
+            let attributes = check_policy(&statements, patch.role_attributes.as_deref())?;
             let stored = added_statements(&m, &statements)?;
             am.policy = Set(to_json(&stored)?);
             am.role_attributes = Set(to_json(&attributes)?);

@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod connections;
 mod domain;
+mod ld_compat;
 mod members;
 mod no_alloc;
 mod ops;

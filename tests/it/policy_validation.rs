@@ -296,3 +296,23 @@ fn resource_display_and_parse() {
     }
     assert!(!Resource::project("a:b", NO_TAGS).is_well_formed());
 }
+
+#[test]
+fn role_attributes_are_declared_by_use() {
+    use gatehouse::domain::policy::validate_declaring;
+    let policy = [
+        json!({"effect": "allow", "actions": ["updateOn"], "resources": [
+        "proj/${roleAttribute/projects}:env/${roleAttribute/envs}:flag/*",
+        "proj/${roleAttribute/projects}:env/*;${roleAttribute/envs}:flag/*"]}),
+    ];
+    let (statements, used) = validate_declaring(&policy).unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(used, ["projects", "envs"]);
+    // An explicit list must cover every attribute used; the error names the one missing.
+    let e = validate(&policy, &["projects".to_owned()]).unwrap_err();
+    assert_eq!(e.path, "policy[0].resources[0]");
+    assert!(e.message.contains("`envs`"), "{}", e.message);
+    // A policy without placeholders declares nothing.
+    let plain = [json!({"effect": "allow", "actions": ["*"], "resources": ["proj/*"]})];
+    assert!(validate_declaring(&plain).unwrap().1.is_empty());
+}

@@ -2,7 +2,7 @@
 //! resource type, plus a dense [`ActionId`] per action *name* so compiled roles can use
 //! bitsets.
 //!
-//! Actions come from LaunchDarkly's published list (mission anchors §1.3.5). Gatehouse
+//! Actions come from LaunchDarkly's published action list, by the same names. Gatehouse
 //! additions (no LaunchDarkly equivalent) are marked "(Gatehouse)" in their description:
 //! environment variables (`var`), identity connections (`connection`), the approval-request
 //! resource (`request`), `updateMemberStatus`, and the read actions `viewMember`, `viewTeam`

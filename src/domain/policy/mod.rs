@@ -45,6 +45,6 @@ pub use glob::Glob;
 pub use resource::{NO_TAGS, PropertyValue, Resource, ResourceSegment, ResourceType};
 pub use specifier::{Pattern, PatternPart, Selector, SpecSegment, Specifier, SpecifierError};
 pub use statement::{
-    ActionsClause, Effect, PolicyError, PolicyStatement, ResourcesClause, StatementInput, validate,
-    validate_document, validate_inputs,
+    ActionsClause, Effect, PolicyError, PolicyStatement, ResourcesClause, StatementInput,
+    used_role_attributes, validate, validate_declaring, validate_document, validate_inputs,
 };

@@ -130,7 +130,43 @@ pub fn validate(
     statements: &[serde_json::Value],
     declared_role_attributes: &[String],
 ) -> Result<Vec<PolicyStatement>, PolicyError> {
-    let inputs = statements
+    let inputs = parse_inputs(statements)?;
+    validate_inputs(&inputs, declared_role_attributes)
+}
+
+/// Validates a policy whose role attributes are declared by using them, as LaunchDarkly's
+/// API has it: any `${roleAttribute/...}` placeholder is accepted, and the attributes used
+/// come back in order of first use, each once.
+pub fn validate_declaring(
+    statements: &[serde_json::Value],
+) -> Result<(Vec<PolicyStatement>, Vec<String>), PolicyError> {
+    let inputs = parse_inputs(statements)?;
+    let validated = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| validate_one(i, s, Declared::ByUse))
+        .collect::<Result<Vec<_>, _>>()?;
+    let used = used_role_attributes(&validated);
+    Ok((validated, used))
+}
+
+/// The role attributes a policy's placeholders name, in order of first use, each once.
+pub fn used_role_attributes(statements: &[PolicyStatement]) -> Vec<String> {
+    let mut used: Vec<String> = Vec::new();
+    let names = statements
+        .iter()
+        .flat_map(|s| s.resources.specifiers.iter())
+        .flat_map(|spec| spec.attributes());
+    for name in names {
+        if !used.iter().any(|u| u == name) {
+            used.push(name.to_owned());
+        }
+    }
+    used
+}
+
+fn parse_inputs(statements: &[serde_json::Value]) -> Result<Vec<StatementInput>, PolicyError> {
+    statements
         .iter()
         .enumerate()
         .map(|(i, v)| {
@@ -143,8 +179,7 @@ pub fn validate(
             StatementInput::deserialize(v)
                 .map_err(|e| PolicyError::new(format!("policy[{i}]"), e.to_string()))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    validate_inputs(&inputs, declared_role_attributes)
+        .collect()
 }
 
 /// Validates a whole policy document: a JSON array of statements.
@@ -169,7 +204,7 @@ pub fn validate_inputs(
     statements
         .iter()
         .enumerate()
-        .map(|(i, s)| validate_one(i, s, declared_role_attributes))
+        .map(|(i, s)| validate_one(i, s, Declared::Listed(declared_role_attributes)))
         .collect()
 }
 
@@ -192,10 +227,28 @@ fn pick<'a>(
     }
 }
 
+/// Which role attributes a policy may name.
+#[derive(Clone, Copy)]
+enum Declared<'a> {
+    /// Only these (an explicit `roleAttributes` list).
+    Listed(&'a [String]),
+    /// Any: using one declares it.
+    ByUse,
+}
+
+impl Declared<'_> {
+    fn allows(self, name: &str) -> bool {
+        match self {
+            Declared::Listed(list) => list.iter().any(|d| d == name),
+            Declared::ByUse => true,
+        }
+    }
+}
+
 fn validate_one(
     i: usize,
     s: &StatementInput,
-    declared: &[String],
+    declared: Declared<'_>,
 ) -> Result<PolicyStatement, PolicyError> {
     let base = format!("policy[{i}]");
     let (neg_a, actions) = pick(
@@ -234,10 +287,10 @@ fn validate_one(
     for (j, r) in resources.iter().enumerate() {
         let path = format!("{base}.{r_field}[{j}]");
         let spec = Specifier::parse(r).map_err(|e| PolicyError::new(&path, e.message))?;
-        if let Some(undeclared) = spec.attributes().find(|a| !declared.iter().any(|d| d == a)) {
+        if let Some(undeclared) = spec.attributes().find(|a| !declared.allows(a)) {
             return Err(PolicyError::new(
                 &path,
-                format!("role attribute `{undeclared}` is not declared by this role"),
+                format!("role attribute `{undeclared}` is not declared in `roleAttributes`"),
             ));
         }
         specifiers.push(spec);
