@@ -110,6 +110,12 @@ impl From<Error> for LoginError {
     }
 }
 
+impl From<Refusal> for LoginError {
+    fn from(r: Refusal) -> Self {
+        LoginError::Refused(r)
+    }
+}
+
 impl From<sea_orm::DbErr> for LoginError {
     fn from(e: sea_orm::DbErr) -> Self {
         LoginError::Failed(e.into())

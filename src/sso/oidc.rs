@@ -236,13 +236,26 @@ pub async fn callback(
     };
     let sso = service.sso_settings();
     let clear_binding = session::clear_oidc_binding_cookie(&sso);
-    let refuse = |refusal: Refusal, subject: Option<String>| {
-        let service = service.clone();
-        let connection = connection.clone();
-        let ctx = ctx.clone();
-        let clear_binding = clear_binding.clone();
-        async move {
-            if let Err(e) = service
+    let with_binding_cleared = |mut resp: Response| {
+        if let Ok(v) = clear_binding.parse() {
+            resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
+        }
+        resp
+    };
+    let signed_in = match verified_identity(req, &service, &providers, &connection, query).await {
+        Ok(identity) => {
+            let email = identity.email.clone();
+            service
+                .complete_sso_login(&ctx, &connection, identity)
+                .await
+                .map_err(|e| (e, Some(email)))
+        }
+        Err(e) => Err((e, None)),
+    };
+    match signed_in {
+        Ok(signed_in) => with_binding_cleared(complete_login_response(req, &sso, &signed_in)),
+        Err((LoginError::Refused(refusal), subject)) => {
+            let recorded = service
                 .record_login_refusal(
                     &ctx,
                     &connection,
@@ -250,76 +263,98 @@ pub async fn callback(
                     refusal,
                     subject.as_deref(),
                 )
-                .await
-            {
-                return super::internal_response(req, &e);
+                .await;
+            match recorded {
+                Ok(()) => with_binding_cleared(refusal_response(req, refusal)),
+                Err(e) => super::internal_response(req, &e),
             }
-            let mut resp = refusal_response(req, refusal);
-            if let Ok(v) = clear_binding.parse() {
-                resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
-            }
-            resp
         }
-    };
-    let settings = match settings_of(&connection) {
-        Ok(s) => s,
-        Err(r) => return refuse(r, None).await,
-    };
+        Err((LoginError::Failed(e), _)) => super::internal_response(req, &e),
+    }
+}
+
+/// The callback's checks in order: the connection's settings, the state bound to this
+/// browser, the code exchanged for tokens, the ID token (and userinfo), the identity.
+async fn verified_identity(
+    req: &Request,
+    service: &Service,
+    providers: &ProviderCache,
+    connection: &SignInConnection,
+    query: poem::Result<Query<CallbackQuery>>,
+) -> Result<VerifiedIdentity, LoginError> {
+    let settings = settings_of(connection)?;
     let Ok(Query(query)) = query else {
-        return refuse(Refusal::MalformedInput, None).await;
+        return Err(Refusal::MalformedInput.into());
     };
     let Some(state) = query.state.filter(|s| !s.is_empty() && s.len() <= 256) else {
-        return refuse(Refusal::StateMismatch, None).await;
+        return Err(Refusal::StateMismatch.into());
     };
     let binding = session::cookie_value(req, session::OIDC_BINDING_COOKIE);
-    let pending = match service
-        .take_oidc_login(&connection, &state, binding.as_deref())
-        .await
-    {
-        Ok(p) => p,
-        Err(LoginError::Refused(r)) => return refuse(r, None).await,
-        Err(LoginError::Failed(e)) => return super::internal_response(req, &e),
-    };
+    let pending = service
+        .take_oidc_login(connection, &state, binding.as_deref())
+        .await?;
     if query.error.is_some() {
-        return refuse(Refusal::ProviderError, None).await;
+        return Err(Refusal::ProviderError.into());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
-        return refuse(Refusal::MalformedInput, None).await;
+        return Err(Refusal::MalformedInput.into());
     };
-    let now = service.now_ms();
-    let discovery = match providers.discover(&settings.issuer, now).await {
-        Ok(d) => d,
-        Err(r) => return refuse(r, None).await,
+    let redirect = redirect_uri(&service.sso_settings(), &connection.key);
+    let exchange = CodeExchange {
+        settings: &settings,
+        pending: &pending,
+        code: &code,
+        redirect_uri: &redirect,
+        now_ms: service.now_ms(),
     };
-    let tokens = match providers
+    let claims = claims_for(providers, &exchange).await?;
+    Ok(identity_of(&claims, &settings, pending.return_to)?)
+}
+
+/// What the token request and the ID token's checks need.
+struct CodeExchange<'a> {
+    settings: &'a OidcSettings,
+    pending: &'a PendingOidcLogin,
+    code: &'a str,
+    redirect_uri: &'a str,
+    now_ms: i64,
+}
+
+/// The code exchanged for tokens, and the validated ID token's claims, completed from
+/// userinfo when the token lacks a claim the connection reads.
+async fn claims_for(
+    providers: &ProviderCache,
+    exchange: &CodeExchange<'_>,
+) -> Result<serde_json::Map<String, Value>, Refusal> {
+    let settings = exchange.settings;
+    let discovery = providers
+        .discover(&settings.issuer, exchange.now_ms)
+        .await?;
+    let tokens = providers
         .exchange_code(
             &discovery,
             &settings.client_id,
             settings.client_secret.as_deref(),
-            &code,
-            &redirect_uri(&sso, &connection.key),
-            &pending.pkce_verifier,
+            exchange.code,
+            exchange.redirect_uri,
+            &exchange.pending.pkce_verifier,
         )
-        .await
-    {
-        Ok(t) => t,
-        Err(r) => return refuse(r, None).await,
-    };
-    let Some(token) = tokens.id_token else {
-        return refuse(Refusal::ProviderUnavailable, None).await;
-    };
+        .await?;
+    let token = tokens.id_token.ok_or(Refusal::ProviderUnavailable)?;
     let expect = id_token::Expectations {
         issuer: &settings.issuer,
         client_id: &settings.client_id,
-        nonce: &pending.nonce,
-        now_s: now.div_euclid(1000),
+        nonce: &exchange.pending.nonce,
+        now_s: exchange.now_ms.div_euclid(1000),
     };
-    let mut claims =
-        match validate_id_token(&providers, &discovery.jwks_uri, &token, &expect, now).await {
-            Ok(c) => c,
-            Err(r) => return refuse(r, None).await,
-        };
-    // Claims the ID token lacks may come from userinfo; its `sub` must be the token's.
+    let mut claims = validate_id_token(
+        providers,
+        &discovery.jwks_uri,
+        &token,
+        &expect,
+        exchange.now_ms,
+    )
+    .await?;
     let missing = [
         &settings.email_claim,
         &settings.groups_claim,
@@ -334,35 +369,14 @@ pub async fn callback(
             tokens.access_token.as_deref(),
         )
     {
-        match providers.userinfo(endpoint, access).await {
-            Ok(info) => {
-                if info.get("sub") != claims.get("sub") {
-                    return refuse(Refusal::MissingSubject, None).await;
-                }
-                for (k, v) in info {
-                    claims.entry(k).or_insert(v);
-                }
-            }
-            Err(r) => return refuse(r, None).await,
+        // Claims the ID token lacks may come from userinfo; its `sub` must be the token's.
+        let info = providers.userinfo(endpoint, access).await?;
+        if info.get("sub") != claims.get("sub") {
+            return Err(Refusal::MissingSubject);
+        }
+        for (k, v) in info {
+            claims.entry(k).or_insert(v);
         }
     }
-    let identity = match identity_of(&claims, &settings, pending.return_to) {
-        Ok(i) => i,
-        Err(r) => return refuse(r, None).await,
-    };
-    let email = identity.email.clone();
-    match service
-        .complete_sso_login(&ctx, &connection, identity)
-        .await
-    {
-        Ok(signed_in) => {
-            let mut resp = complete_login_response(req, &sso, &signed_in);
-            if let Ok(v) = clear_binding.parse() {
-                resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
-            }
-            resp
-        }
-        Err(LoginError::Refused(r)) => refuse(r, Some(email)).await,
-        Err(LoginError::Failed(e)) => super::internal_response(req, &e),
-    }
+    Ok(claims)
 }
