@@ -11,7 +11,7 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
-use crate::service::members::{Member, MemberPatch, MemberPost};
+use crate::service::members::{CreatedMembers, Member, MemberPatch, NewMembers};
 
 pub struct MembersApi;
 
@@ -31,21 +31,27 @@ impl MembersApi {
         Ok(Json(Page::all(service.list_members(&ctx).await?)))
     }
 
-    /// Add a member
+    /// Add a member, or several as LaunchDarkly's API does
+    ///
+    /// The body is one new member (answered with the member), or LaunchDarkly's JSON array of 1 to
+    /// 50 new members, created in one transaction with an audit entry each and answered with
+    /// `{"items": [...]}`; one refused item refuses the whole request, its message led by the
+    /// item's index (`[2].email: ...`). `teamKeys` adds the new member to existing teams.
     ///
     /// **Permission:** `createMember` on `member/*` (and `updateCustomRole` when custom roles are given;
-    /// `updateAccountOwner` on `acct` for the owner role).
+    /// `updateAccountOwner` on `acct` for the owner role; `updateTeamMembers` on `team/{key}` for each
+    /// of `teamKeys`).
     #[oai(path = "/", method = "post", operation_id = "createMember")]
     async fn create(
         &self,
         service: Data<&Service>,
         auth: ApiToken,
         req: &Request,
-        body: Json<MemberPost>,
-    ) -> ApiResult<Created<Member>> {
+        body: Json<NewMembers>,
+    ) -> ApiResult<Created<CreatedMembers>> {
         let ctx = context(&service, &auth, req).await?;
         Ok(Created::Created(Json(
-            service.create_member(&ctx, body.0).await?,
+            service.create_members(&ctx, body.0).await?,
         )))
     }
 

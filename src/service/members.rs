@@ -14,10 +14,14 @@ use super::access::summarize;
 use super::authz::authorize;
 use super::credentials::revoke_member_credentials;
 use super::member_rows::{find, parse_role};
-use super::util::{check_version, from_json, new_id, snapshot, to_json, validate_key};
+use super::util::{check_version, from_json, snapshot, to_json, validate_key};
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
+
+mod create;
+
+pub use create::{CreatedMembers, Members, NewMembers};
 
 /// Role attributes: key -> values, given where a custom role is assigned.
 pub type RoleAttributes = BTreeMap<String, Vec<String>>;
@@ -30,7 +34,9 @@ pub struct Member {
     pub id: String,
     pub email: String,
     pub user_name: String,
+    #[oai(nullable)]
     pub first_name: Option<String>,
+    #[oai(nullable)]
     pub last_name: Option<String>,
     /// Base role: reader, writer, admin, owner or no_access.
     pub role: String,
@@ -43,6 +49,7 @@ pub struct Member {
     pub status: String,
     /// Where the member came from: local, scim, saml or oidc.
     pub source: String,
+    #[oai(nullable)]
     pub last_seen: Option<i64>,
     pub version: i64,
     pub creation_date: i64,
@@ -65,6 +72,9 @@ pub struct MemberPost {
     pub custom_roles: Vec<String>,
     #[oai(default)]
     pub role_attributes: RoleAttributes,
+    /// Keys of existing teams the new member joins (LaunchDarkly's `teamKeys`).
+    #[oai(default)]
+    pub team_keys: Vec<String>,
 }
 
 /// Body of `PATCH /api/v2/members/{id}`: the fields to change.
@@ -218,6 +228,35 @@ pub(crate) fn check_role_attributes(field: &str, attrs: &RoleAttributes) -> Resu
     Ok(())
 }
 
+/// A list field that LaunchDarkly's API names differently, given under our name, under
+/// LaunchDarkly's (`alias`), or both: both must hold the same values, in any order and with
+/// repeats ignored, else the request is refused naming both fields. Neither gives an empty list.
+/// Returns the list with the name it came by, for errors about its values.
+pub(crate) fn aliased_list<'a>(
+    (name, ours): (&'a str, Option<Vec<String>>),
+    (alias, theirs): (&'a str, Option<Vec<String>>),
+) -> Result<(&'a str, Vec<String>)> {
+    match (ours, theirs) {
+        (Some(ours), Some(theirs)) => {
+            let as_set = |list: &[String]| {
+                let mut list = list.to_vec();
+                list.sort();
+                list.dedup();
+                list
+            };
+            if as_set(&ours) != as_set(&theirs) {
+                return Err(Error::invalid(format!(
+                    "{name} and {alias} (LaunchDarkly's name for {name}) differ: give one of them, or the same values in both"
+                )));
+            }
+            Ok((name, ours))
+        }
+        (Some(ours), None) => Ok((name, ours)),
+        (None, Some(theirs)) => Ok((alias, theirs)),
+        (None, None) => Ok((name, Vec::new())),
+    }
+}
+
 async fn active_owner_count(db: &impl ConnectionTrait) -> Result<usize> {
     Ok(entity::member::Entity::find()
         .filter(entity::member::Column::Role.eq("owner"))
@@ -253,82 +292,6 @@ impl Service {
         }
         let mut rep = to_rep(self.db(), &m).await?;
         rep.access = summarize(&ctx.principal, &res);
-        Ok(rep)
-    }
-
-    pub async fn create_member(&self, ctx: &Ctx, input: MemberPost) -> Result<Member> {
-        let email = validate_email(&input.email)?;
-        let role = parse_role("role", input.role.as_deref().unwrap_or("reader"))?;
-        check_role_attributes("roleAttributes", &input.role_attributes)?;
-        let id = new_id();
-        let res = Resource::member(&id);
-        authorize(&ctx.principal, "createMember", &res)?;
-        if !input.custom_roles.is_empty() {
-            authorize(&ctx.principal, "updateCustomRole", &res)?;
-        }
-        let mut tx = self.begin_write(ctx).await?;
-        if role == BaseRole::Owner {
-            authorize(&ctx.principal, "updateAccountOwner", &Resource::acct())?;
-            if active_owner_count(tx.db()).await? > 0 {
-                return Err(Error::conflict(
-                    "role: the account already has its one owner",
-                ));
-            }
-        }
-        let custom_roles = check_custom_roles(tx.db(), "customRoles", &input.custom_roles).await?;
-        check_role_requirements(
-            tx.db(),
-            "customRoles",
-            &custom_roles,
-            &input.role_attributes,
-        )
-        .await?;
-        for (field, name) in [
-            ("firstName", &input.first_name),
-            ("lastName", &input.last_name),
-        ] {
-            if let Some(name) = name {
-                super::util::plain(field, name)?;
-            }
-        }
-        let now = tx.now_ms();
-        let m = entity::member::ActiveModel {
-            id: Set(id.clone()),
-            email: Set(email.clone()),
-            email_lower: Set(email.to_lowercase()),
-            user_name: Set(email.clone()),
-            user_name_lower: Set(email.to_lowercase()),
-            first_name: Set(input.first_name.clone()),
-            last_name: Set(input.last_name.clone()),
-            role: Set(role.as_str().to_owned()),
-            custom_roles: Set(to_json(&custom_roles)?),
-            role_attributes: Set(to_json(&input.role_attributes)?),
-            status: Set("active".to_owned()),
-            source: Set("local".to_owned()),
-            connection_key: Set(None),
-            external_id: Set(None),
-            last_seen: Set(None),
-            scim_attributes: Set(None),
-            scim_deleted_at: Set(None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(tx.db())
-        .await
-        .map_err(|e| match Error::from(e) {
-            Error::Conflict(_) => {
-                Error::conflict(format!("a member with email {email:?} already exists"))
-            }
-            other => other,
-        })?;
-        let rep = to_rep(tx.db(), &m).await?;
-        tx.audit(
-            AuditDraft::new("member", &rep.email, "createMember", &res)
-                .describe(format!("added member {} as {}", rep.email, rep.role))
-                .after(Some(snapshot(&rep)?)),
-        );
-        tx.commit().await?;
         Ok(rep)
     }
 
@@ -599,6 +562,61 @@ fn update_description(email: &str, (tokens, sessions): (u64, u64)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn list(values: &[&str]) -> Option<Vec<String>> {
+        Some(values.iter().map(|v| v.to_string()).collect())
+    }
+
+    #[test]
+    fn an_aliased_list_comes_from_either_name() {
+        let ours = |v| ("customRoles", v);
+        let alias = |v| ("customRoleKeys", v);
+        let given = |name: &str, values: &[&str]| (name.to_owned(), list(values).unwrap());
+        let got = |r: Result<(&str, Vec<String>)>| {
+            let (name, values) = r.unwrap();
+            (name.to_owned(), values)
+        };
+        assert_eq!(
+            got(aliased_list(ours(list(&["a"])), alias(None))),
+            given("customRoles", &["a"])
+        );
+        assert_eq!(
+            got(aliased_list(ours(None), alias(list(&["b", "a"])))),
+            given("customRoleKeys", &["b", "a"])
+        );
+        assert_eq!(
+            got(aliased_list(ours(None), alias(None))),
+            given("customRoles", &[])
+        );
+        // The same values twice are one statement, whatever their order or repeats.
+        assert_eq!(
+            got(aliased_list(
+                ours(list(&["a", "b"])),
+                alias(list(&["b", "a", "a"]))
+            )),
+            given("customRoles", &["a", "b"])
+        );
+        assert_eq!(
+            got(aliased_list(ours(list(&[])), alias(list(&[])))),
+            given("customRoles", &[])
+        );
+    }
+
+    #[test]
+    fn an_aliased_list_given_twice_differently_names_both_fields() {
+        for (ours, theirs) in [
+            (list(&["a"]), list(&["b"])),
+            (list(&[]), list(&["a"])),
+            (list(&["a", "b"]), list(&["a"])),
+        ] {
+            let err = aliased_list(("memberIds", ours), ("memberIDs", theirs)).unwrap_err();
+            assert!(matches!(err, Error::InvalidRequest(_)));
+            assert_eq!(
+                err.to_string(),
+                "memberIds and memberIDs (LaunchDarkly's name for memberIds) differ: give one of them, or the same values in both"
+            );
+        }
+    }
 
     #[test]
     fn only_the_owner_moves_ownership_and_never_away() {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::authz::authorize;
 use super::members::{
-    RoleAttributes, check_custom_roles, check_role_attributes, check_role_requirements,
+    RoleAttributes, aliased_list, check_custom_roles, check_role_attributes,
+    check_role_requirements,
 };
 use super::projects::dup;
 use super::team_members;
@@ -43,16 +44,53 @@ pub struct Team {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamPost {
+    /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
+    #[oai(validator(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        min_length = 1,
+        max_length = 128
+    ))]
     pub key: String,
+    /// Not blank, no control characters; at most 256.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: String,
     #[oai(default)]
     pub description: String,
-    #[oai(default)]
-    pub custom_roles: Vec<String>,
-    #[oai(default)]
-    pub member_ids: Vec<String>,
+    /// Keys of the team's custom roles.
+    pub custom_roles: Option<Vec<String>>,
+    /// LaunchDarkly alias of `customRoles`, as LaunchDarkly's `POST /api/v2/teams` names it.
+    /// Giving both with different values is a 400.
+    #[oai(rename = "customRoleKeys")]
+    pub ld_custom_role_keys: Option<Vec<String>>,
+    /// Ids of the team's members.
+    pub member_ids: Option<Vec<String>>,
+    /// LaunchDarkly alias of `memberIds`, as LaunchDarkly's `POST /api/v2/teams` names it.
+    /// Giving both with different values is a 400.
+    #[oai(rename = "memberIDs")]
+    pub ld_member_ids: Option<Vec<String>>,
     #[oai(default)]
     pub role_attributes: RoleAttributes,
+}
+
+/// A list with the name of the field it came by.
+type NamedList = (&'static str, Vec<String>);
+
+impl TeamPost {
+    /// The custom role keys and member ids, each given under our name or LaunchDarkly's.
+    fn roles_and_members(&mut self) -> Result<(NamedList, NamedList)> {
+        let roles = aliased_list(
+            ("customRoles", self.custom_roles.take()),
+            ("customRoleKeys", self.ld_custom_role_keys.take()),
+        )?;
+        let members = aliased_list(
+            ("memberIds", self.member_ids.take()),
+            ("memberIDs", self.ld_member_ids.take()),
+        )?;
+        Ok((roles, members))
+    }
 }
 
 /// One semantic-patch instruction on a team (LaunchDarkly's team instruction kinds).
@@ -206,16 +244,19 @@ impl Service {
         to_rep(self.db(), &t).await
     }
 
-    pub async fn create_team(&self, ctx: &Ctx, input: TeamPost) -> Result<Team> {
+    /// Creates a team; LaunchDarkly's `customRoleKeys` and `memberIDs` stand for
+    /// `customRoles` and `memberIds`.
+    pub async fn create_team(&self, ctx: &Ctx, mut input: TeamPost) -> Result<Team> {
         validate_key("key", &input.key)?;
         let name = validate_name("name", &input.name)?;
         check_role_attributes("roleAttributes", &input.role_attributes)?;
+        let ((roles_field, roles), (members_field, members)) = input.roles_and_members()?;
         let res = Resource::team(&input.key);
         authorize(&ctx.principal, "createTeam", &res)?;
         let mut tx = self.begin_write(ctx).await?;
-        let roles = check_custom_roles(tx.db(), "customRoles", &input.custom_roles).await?;
-        check_role_requirements(tx.db(), "customRoles", &roles, &input.role_attributes).await?;
-        let members = check_members(tx.db(), "memberIds", &input.member_ids).await?;
+        let roles = check_custom_roles(tx.db(), roles_field, &roles).await?;
+        check_role_requirements(tx.db(), roles_field, &roles, &input.role_attributes).await?;
+        let members = check_members(tx.db(), members_field, &members).await?;
         let now = tx.now_ms();
         let t = entity::team::ActiveModel {
             custom_roles: Set(to_json(&roles)?),

@@ -3,12 +3,15 @@
 
 use base64::Engine;
 use poem_openapi::Object;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
 use serde::Serialize;
 
 use super::authz::authorize;
 use super::member_rows::{self, parse_role};
-use super::members::check_custom_roles;
+use super::members::{aliased_list, check_custom_roles};
 use super::secrets::hash_secret;
 use super::util::{from_json, new_id, snapshot, to_json, validate_name};
 use super::{AuditDraft, Ctx, Principal, Service};
@@ -25,13 +28,17 @@ const SECRET_PREFIX: &str = "gat_";
 pub struct Token {
     pub id: String,
     pub name: String,
+    #[oai(nullable)]
     pub owner_id: Option<String>,
     pub service_token: bool,
+    #[oai(nullable)]
     pub role: Option<String>,
     pub custom_roles: Vec<String>,
     /// The last four characters of the secret.
     pub ending: String,
+    #[oai(nullable)]
     pub last_used: Option<i64>,
+    #[oai(nullable)]
     pub expires_at: Option<i64>,
     pub revoked: bool,
     pub creation_date: i64,
@@ -51,8 +58,13 @@ pub struct TokenPost {
     pub service_token: bool,
     /// Base role of the token; a personal token may not exceed its member's role.
     pub role: Option<String>,
-    #[oai(default)]
-    pub custom_roles: Vec<String>,
+    /// Keys of the custom roles the token acts with.
+    pub custom_roles: Option<Vec<String>>,
+    /// LaunchDarkly alias of `customRoles`, as LaunchDarkly's `POST /api/v2/tokens` names it:
+    /// custom role ids (as LaunchDarkly sends them) or keys, each stored as the role's key.
+    /// Giving both fields naming different roles is a 400.
+    #[oai(rename = "customRoleIds")]
+    pub ld_custom_role_ids: Option<Vec<String>>,
     /// Epoch milliseconds after which the token stops working.
     pub expires_at: Option<i64>,
 }
@@ -94,6 +106,26 @@ pub fn generate_secret() -> String {
 fn ending(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     chars.iter().skip(chars.len().saturating_sub(4)).collect()
+}
+
+/// LaunchDarkly names a token's custom roles by id: each value that is a role's id becomes that
+/// role's key; other values stay, as keys, for the usual check once the caller is authorized
+/// (so this lookup, made before, reveals nothing about keys).
+async fn role_keys_of(db: &impl ConnectionTrait, values: Vec<String>) -> Result<Vec<String>> {
+    if values.is_empty() {
+        return Ok(values);
+    }
+    let roles = entity::custom_role::Entity::find()
+        .filter(entity::custom_role::Column::Id.is_in(values.clone()))
+        .all(db)
+        .await?;
+    Ok(values
+        .into_iter()
+        .map(|v| match roles.iter().find(|r| r.id == v) {
+            Some(role) => role.key.clone(),
+            None => v,
+        })
+        .collect())
 }
 
 /// What a new token is: its owner (None for service tokens) and its access.
@@ -185,7 +217,10 @@ impl Service {
         })
     }
 
-    pub async fn create_token(&self, ctx: &Ctx, input: TokenPost) -> Result<Token> {
+    /// Creates a token for the caller, or a service token; LaunchDarkly's `customRoleIds`
+    /// stand for `customRoles`.
+    pub async fn create_token(&self, ctx: &Ctx, mut input: TokenPost) -> Result<Token> {
+        let custom_roles = self.token_custom_roles(&mut input).await?;
         let role = input
             .role
             .as_deref()
@@ -202,7 +237,7 @@ impl Service {
             })?;
             Some(me.id.clone())
         };
-        if input.service_token && role.is_none() && input.custom_roles.is_empty() {
+        if input.service_token && role.is_none() && custom_roles.is_empty() {
             return Err(Error::invalid(
                 "role: a service token needs a role or custom roles",
             ));
@@ -229,12 +264,26 @@ impl Service {
                 name: input.name,
                 owner_id,
                 role,
-                custom_roles: input.custom_roles,
+                custom_roles,
                 expires_at: input.expires_at,
                 secret: None,
             },
         )
         .await
+    }
+
+    /// A new token's custom role keys, given as `customRoles`, as LaunchDarkly's
+    /// `customRoleIds` (role ids or keys), or as both naming the same roles.
+    async fn token_custom_roles(&self, input: &mut TokenPost) -> Result<Vec<String>> {
+        let theirs = match input.ld_custom_role_ids.take() {
+            Some(values) => Some(role_keys_of(self.db(), values).await?),
+            None => None,
+        };
+        let (_, keys) = aliased_list(
+            ("customRoles", input.custom_roles.take()),
+            ("customRoleIds", theirs),
+        )?;
+        Ok(keys)
     }
 
     /// The caller's own personal tokens, and every token it may view.
