@@ -48,13 +48,10 @@ impl Default for AppLimits {
 pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
     let max_body_bytes = limits.max_body_bytes;
     let admission = app::admission::Admission::new(limits.admission);
-    let api = api::openapi_service();
-    let spec = api.spec_endpoint();
-    let ui = api.swagger_ui();
     Route::new()
-        .nest("/", api)
-        .at("/openapi.json", spec)
-        .nest("/docs", ui)
+        .nest("/", api::openapi_service())
+        .at("/openapi.json", get(api::document::serve_document))
+        .nest("/docs", get(api::document::serve_docs))
         .nest("/scim/v2", scim::http::routes())
         .at("/health", get(api::ops::health))
         .at("/ready", get(api::ops::ready))
@@ -70,5 +67,5 @@ pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::End
 
 /// The OpenAPI document the service serves, as pretty JSON (what `gatehouse openapi` prints).
 pub fn openapi_json() -> String {
-    api::openapi_service().spec()
+    api::document::document()
 }

@@ -35,12 +35,24 @@ impl ApprovalsApi {
         service: Data<&Service>,
         auth: ApiToken,
         req: &Request,
+        /// Comma-separated: `pending`, `completed`, `failed`.
+        #[oai(validator(
+            pattern = r"^\s*(pending|completed|failed)\s*(,\s*(pending|completed|failed)\s*)*$"
+        ))]
         status: Query<Option<String>>,
-        #[oai(name = "reviewStatus")] review_status: Query<Option<String>>,
+        /// Comma-separated: `pending`, `approved`, `declined`.
+        #[oai(
+            name = "reviewStatus",
+            validator(
+                pattern = r"^\s*(pending|approved|declined)\s*(,\s*(pending|approved|declined)\s*)*$"
+            )
+        )]
+        review_status: Query<Option<String>>,
         #[oai(name = "requestorId")] requestor_id: Query<Option<String>>,
         #[oai(name = "resourceId")] resource_id: Query<Option<String>>,
         #[oai(name = "projectKey")] project_key: Query<Option<String>>,
         /// Page size, 1 to 200 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Page<ApprovalRequest>>> {

@@ -48,6 +48,7 @@ impl AuditApi {
         before: Query<Option<i64>>,
         q: Query<Option<String>>,
         /// Page size, 1 to 1000 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u64>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Page<AuditEntryRep>>> {

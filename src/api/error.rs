@@ -9,7 +9,8 @@ use crate::error::Error;
 #[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ErrorBody {
     /// Stable machine-readable code: invalid_request, unauthorized, forbidden, not_found,
-    /// conflict, precondition_failed, payload_too_large, approval_required, rate_limited, internal.
+    /// conflict, precondition_failed, payload_too_large, unsupported_media_type,
+    /// approval_required, rate_limited, internal.
     pub code: String,
     /// What went wrong, naming the offending field where there is one.
     pub message: String,
@@ -39,6 +40,10 @@ pub enum ApiError {
     PreconditionFailed(Json<ErrorBody>),
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json` (missing or other `Content-Type`); answered by the
+    /// framework before the operation runs, documented here so every operation lists it.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// The environment requires an approval request for this change.
     #[oai(status = 422)]
     ApprovalRequired(Json<ErrorBody>),

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 pub mod auth;
 mod connections;
+pub mod document;
 mod environments;
 pub mod error;
 mod flags;
@@ -76,6 +77,8 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
         "The identity edge and governance core of a feature-flag platform: projects, \
              environments, flags, members, teams, custom roles, API tokens and a tamper-evident \
              audit log. Authenticate with `Authorization: <token>` (or `Bearer <token>`). Errors \
-             are `{\"code\", \"message\"}` JSON.",
+             are `{\"code\", \"message\"}` JSON. No string anywhere (path, query or JSON \
+             body) may contain U+0000: such a request is refused with 400 \
+             `invalid_request`.",
     )
 }

@@ -240,6 +240,7 @@ pub struct AccessCheckResult {
     pub allowed: bool,
     /// The deciding statement, or null when no statement decided (nothing matched, or an
     /// implicit allow: `basePermissions: reader` or the `viewProject` default).
+    #[oai(nullable)]
     pub decided_by: Option<DecidedByRep>,
     /// `statement`, `basePermissions`, `viewProjectDefault` or `notMatched`.
     pub reason: String,

@@ -13,6 +13,7 @@ use crate::error::Result;
 pub struct Me {
     /// The member id, or the token id for a service token.
     pub id: String,
+    #[oai(nullable)]
     pub email: Option<String>,
     /// The base role in force for this caller.
     pub role: String,
@@ -22,6 +23,7 @@ pub struct Me {
     /// `member` or `serviceToken`.
     pub kind: String,
     /// The API token used, if any.
+    #[oai(nullable)]
     pub token_id: Option<String>,
     /// For a browser session: the token cookie-authenticated writes send in `X-Gatehouse-CSRF`.
     #[oai(skip_serializing_if_is_none)]

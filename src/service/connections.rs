@@ -72,6 +72,7 @@ pub struct ScimToken {
     pub id: String,
     /// The last four characters of the secret.
     pub ending: String,
+    #[oai(nullable)]
     pub last_used: Option<i64>,
     pub revoked: bool,
     pub creation_date: i64,
@@ -90,16 +91,35 @@ pub struct ScimTokenCreated {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionPost {
+    /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
+    #[oai(validator(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        min_length = 1,
+        max_length = 128
+    ))]
     pub key: String,
     /// okta | entra | generic
+    #[oai(validator(pattern = "^(okta|entra|generic)$"))]
     pub kind: String,
     /// Defaults to the key.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: Option<String>,
     #[oai(default = "default_true")]
     pub jit: bool,
-    #[oai(default = "default_role")]
+    /// reader | writer | admin | no_access (never owner).
+    #[oai(
+        default = "default_role",
+        validator(pattern = "^(reader|writer|admin|no_access)$")
+    )]
     pub default_role: String,
-    #[oai(default = "default_deprovision")]
+    /// deactivate | delete
+    #[oai(
+        default = "default_deprovision",
+        validator(pattern = "^(deactivate|delete)$")
+    )]
     pub deprovision: String,
     #[oai(default)]
     pub sso_required: bool,
@@ -124,9 +144,16 @@ fn default_deprovision() -> String {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionPatch {
+    /// 1 to 256 characters, not blank, no control characters.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: Option<String>,
     pub jit: Option<bool>,
+    #[oai(validator(pattern = "^(reader|writer|admin|no_access)$"))]
     pub default_role: Option<String>,
+    #[oai(validator(pattern = "^(deactivate|delete)$"))]
     pub deprovision: Option<String>,
     pub sso_required: Option<bool>,
     pub saml: MaybeUndefined<Value>,

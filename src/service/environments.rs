@@ -47,7 +47,18 @@ pub struct Environment {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvironmentPost {
+    /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
+    #[oai(validator(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        min_length = 1,
+        max_length = 128
+    ))]
     pub key: String,
+    /// 1 to 256 characters, not blank, no control characters.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: String,
     #[oai(default)]
     pub tags: Vec<String>,
@@ -59,6 +70,11 @@ pub struct EnvironmentPost {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvironmentPatch {
+    /// 1 to 256 characters, not blank, no control characters.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: Option<String>,
     pub tags: Option<Vec<String>>,
     pub critical: Option<bool>,

@@ -33,7 +33,18 @@ pub struct Project {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPost {
+    /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
+    #[oai(validator(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        min_length = 1,
+        max_length = 128
+    ))]
     pub key: String,
+    /// 1 to 256 characters, not blank, no control characters.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: String,
     #[oai(default)]
     pub tags: Vec<String>,
@@ -43,6 +54,11 @@ pub struct ProjectPost {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
+    /// 1 to 256 characters, not blank, no control characters.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: Option<String>,
     pub tags: Option<Vec<String>>,
     /// The version the change was made against; 409 when it is stale.

@@ -47,6 +47,7 @@ pub struct ApprovalRequestPatch {
 #[oai(deny_unknown_fields)]
 pub struct ReviewPost {
     /// `approve`, `decline` or `comment`.
+    #[oai(validator(pattern = "^(approve|decline|comment)$"))]
     pub kind: String,
     pub comment: Option<String>,
 }
@@ -89,8 +90,10 @@ pub struct ReviewRep {
 #[oai(rename_all = "camelCase")]
 pub struct ConflictRep {
     /// The instruction concerned, when one is.
+    #[oai(nullable)]
     pub instruction: Option<Value>,
     /// The field it is about (`on`, `fallthrough`, `targets/<key>`, `rules/<id>`, `tags/<tag>`, `value`).
+    #[oai(nullable)]
     pub field: Option<String>,
     pub reason: String,
 }
@@ -110,8 +113,10 @@ pub struct ApprovalRequest {
     pub creation_date: i64,
     pub last_modified: i64,
     /// The requesting member (absent when a service token made the request).
+    #[oai(nullable)]
     pub requestor_id: Option<String>,
     /// The token the request was made with.
+    #[oai(nullable)]
     pub requestor_token_id: Option<String>,
     pub description: String,
     /// `proj/<project>:env/<environment>:flag/<flag>` or `...:var/<name>`.
@@ -135,13 +140,17 @@ pub struct ApprovalRequest {
     pub instructions: Vec<Value>,
     pub conflicts: Vec<ConflictRep>,
     /// The flag-state (or variable) version the instructions were made against.
+    #[oai(nullable)]
     pub base_version: Option<i64>,
     /// 1, plus one per edit of description or instructions.
     pub revision: i64,
     /// Requestor and editors: their own approvals count only with `canReviewOwnRequest`.
     pub authors: Vec<String>,
+    #[oai(nullable)]
     pub applied_date: Option<i64>,
+    #[oai(nullable)]
     pub applied_by_member_id: Option<String>,
+    #[oai(nullable)]
     pub applied_by_service_token_id: Option<String>,
     /// The environment's settings for this kind, as they are now.
     pub approval_settings: ApprovalSettingsRep,

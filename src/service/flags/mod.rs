@@ -39,6 +39,7 @@ pub(crate) use patch::{
 pub struct FlagEnvironment {
     pub on: bool,
     /// Index of the variation served when the flag is off.
+    #[oai(nullable)]
     pub off_variation: Option<u64>,
     /// `{"variation": i}` or `{"rollout": {"variations": [{"variation": i, "weight": w}], "bucketBy"?}}`; weights in thousandths of a percent.
     pub fallthrough: Value,
@@ -65,6 +66,7 @@ pub struct Flag {
     pub variations: Value,
     pub tags: Vec<String>,
     pub temporary: bool,
+    #[oai(nullable)]
     pub maintainer_id: Option<String>,
     pub archived: bool,
     /// Bumped by every change to the flag or any of its environment states.
@@ -78,7 +80,18 @@ pub struct Flag {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlagPost {
+    /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
+    #[oai(validator(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        min_length = 1,
+        max_length = 128
+    ))]
     pub key: String,
+    /// 1 to 256 characters, not blank, no control characters.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: String,
     #[oai(default)]
     pub description: String,
@@ -102,6 +115,7 @@ pub struct FlagSemanticPatch {
     /// Needed by environment-scoped instructions (turnFlagOn, addRule, ...).
     pub environment_key: Option<String>,
     /// `[{"kind": "turnFlagOn"}, {"kind": "addTargets", "variation": 0, "values": ["alice"]}, ...]`.
+    #[oai(validator(min_items = 1))]
     pub instructions: Vec<Value>,
     pub comment: Option<String>,
     /// The flag version the change was made against; 409 when stale.
@@ -123,6 +137,7 @@ pub struct EvaluationContext {
 #[oai(rename_all = "camelCase")]
 pub struct EvaluationResult {
     pub value: Value,
+    #[oai(nullable)]
     pub variation_index: Option<u64>,
     /// `{"kind": "OFF" | "TARGET_MATCH" | "RULE_MATCH" | "FALLTHROUGH", "ruleIndex"?, "ruleId"?, "bucket"?, "rollout"?}`.
     pub reason: Value,

@@ -1,0 +1,199 @@
+//! The OpenAPI document as served: what poem-openapi derives, plus two facts about how it
+//! parses request bodies that its derive does not write down, so that a client generated from
+//! the document (or a tester such as schemathesis) sends what the server accepts.
+//!
+//! - Every request object refuses unknown fields (`deny_unknown_fields`): `additionalProperties: false`.
+//! - An optional field given as `null` is taken as absent: its schema is `nullable`.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use poem::web::Html;
+use poem::{IntoResponse, Response, handler};
+use serde_json::{Map, Value};
+
+use super::openapi_service;
+
+/// The served document, pretty-printed (`GET /openapi.json`, `gatehouse openapi`).
+pub fn document() -> String {
+    refine(&openapi_service().spec())
+}
+
+/// `GET /openapi.json`.
+#[handler]
+pub fn serve_document() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT
+        .get_or_init(document)
+        .clone()
+        .with_content_type("application/json; charset=utf-8")
+        .into_response()
+}
+
+/// `GET /docs`: Swagger UI over the served document rather than the derived one.
+#[handler]
+pub fn serve_docs() -> Html<String> {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    Html(
+        PAGE.get_or_init(|| {
+            let api = openapi_service();
+            api.swagger_ui_html().replacen(&api.spec(), &document(), 1)
+        })
+        .clone(),
+    )
+}
+
+/// Applies the request-body facts to a derived document. A document that does not parse is
+/// returned unchanged (it cannot happen: poem-openapi wrote it).
+pub fn refine(spec: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
+        return spec.to_owned();
+    };
+    let names = request_schema_names(&doc);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in &names {
+            if let Some(schema) = schemas.get_mut(name).and_then(Value::as_object_mut) {
+                refine_request_object(schema);
+            }
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+}
+
+/// The component schemas a request body can hold, directly or nested.
+fn request_schema_names(doc: &Value) -> BTreeSet<String> {
+    let mut pending = Vec::new();
+    for item in objects(doc.get("paths")) {
+        for operation in objects(Some(item)) {
+            for media in objects(operation.pointer("/requestBody/content")) {
+                if let Some(schema) = media.get("schema") {
+                    collect_refs(schema, &mut pending);
+                }
+            }
+        }
+    }
+    let schemas = doc.pointer("/components/schemas");
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        let schema = schemas.and_then(|s| s.get(&name));
+        if seen.insert(name)
+            && let Some(schema) = schema
+        {
+            collect_refs(schema, &mut pending);
+        }
+    }
+    seen
+}
+
+/// The values of a JSON object, none for anything else.
+fn objects(value: Option<&Value>) -> impl Iterator<Item = &Value> {
+    value
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(Map::values)
+}
+
+/// Names of the component schemas `schema` refers to anywhere inside it.
+fn collect_refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                out.push(name.to_owned());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Closes a request object and marks its optional properties nullable.
+fn refine_request_object(schema: &mut Map<String, Value>) {
+    let required: BTreeSet<String> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        // A field with a default stays as it is: a generated client cannot hold both a
+        // default and null for one field.
+        let has_default = property.get("default").is_some();
+        if !required.contains(name) && !has_default {
+            make_nullable(property);
+        }
+    }
+    schema
+        .entry("additionalProperties")
+        .or_insert(Value::Bool(false));
+}
+
+/// OpenAPI 3.0 ignores siblings of `$ref`, so a bare reference is wrapped in `allOf` first.
+fn make_nullable(property: &mut Value) {
+    let Value::Object(map) = property else {
+        return;
+    };
+    if map.len() == 1
+        && let Some(reference) = map.remove("$ref")
+    {
+        let mut inner = Map::new();
+        inner.insert("$ref".to_owned(), reference);
+        map.insert("allOf".to_owned(), Value::Array(vec![Value::Object(inner)]));
+    }
+    map.insert("nullable".to_owned(), Value::Bool(true));
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn request_objects_are_closed_and_their_optional_fields_nullable() {
+        let spec = json!({
+            "paths": {"/things": {"post": {
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ThingPost"}}}},
+                "responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}}
+            }}},
+            "components": {"schemas": {
+                "ThingPost": {"type": "object", "required": ["key"], "properties": {
+                    "key": {"type": "string"},
+                    "note": {"type": "string"},
+                    "part": {"$ref": "#/components/schemas/Part"}
+                }},
+                "Part": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                "Thing": {"type": "object", "properties": {"note": {"type": "string"}}}
+            }}
+        });
+        let refined: Value = serde_json::from_str(&refine(&spec.to_string())).unwrap();
+        let schemas = &refined["components"]["schemas"];
+        assert_eq!(schemas["ThingPost"]["additionalProperties"], json!(false));
+        assert_eq!(
+            schemas["ThingPost"]["properties"]["key"],
+            json!({"type": "string"})
+        );
+        assert_eq!(
+            schemas["ThingPost"]["properties"]["note"],
+            json!({"type": "string", "nullable": true})
+        );
+        assert_eq!(
+            schemas["ThingPost"]["properties"]["part"],
+            json!({"allOf": [{"$ref": "#/components/schemas/Part"}], "nullable": true})
+        );
+        assert_eq!(schemas["Part"]["additionalProperties"], json!(false));
+        assert_eq!(schemas["Thing"], spec["components"]["schemas"]["Thing"]);
+    }
+}
