@@ -106,7 +106,10 @@ async fn personal_tokens_act_as_their_member_and_are_shown_once() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(last_used.is_some(), "the token's last use was never recorded");
+    assert!(
+        last_used.is_some(),
+        "the token's last use was never recorded"
+    );
     // Revocation is immediate.
     let (s, _) = app
         .call(
