@@ -11,8 +11,6 @@ is about. Any failed check exits non-zero, naming the step.
 
 Where the document types something loosely, the generated client has no model for it and the
 tour must pass or read plain JSON values; those places are marked "LOOSE" below:
-- FlagSemanticPatch.instructions is `items: {}`: instructions are plain dicts (`list[Any]`),
-  so a misspelled `kind` or `rolloutWeights` is only caught by the server.
 - Flag.variations, FlagEnvironment.fallthrough/targets/rules, EvaluationResult.value/reason,
   FlagDifference.from/to and AuditEntryRep.accesses/actor/delta/... are untyped (`Any`).
 - GET /auditlog/export answers `application/x-ndjson`, which the generator cannot parse: it
@@ -52,6 +50,11 @@ from gatehouse_client.models import (
     EvaluationResult,
     Flag,
     FlagComparison,
+    FlagInstructionTurnFlagOn,
+    FlagInstructionTurnFlagOnKind,
+    FlagInstructionUpdateFallthroughVariationOrRollout,
+    FlagInstructionUpdateFallthroughVariationOrRolloutKind,
+    FlagInstructionUpdateFallthroughVariationOrRolloutRolloutWeightsType0,
     FlagPost,
     FlagSemanticPatch,
     PageAuditEntryRep,
@@ -160,7 +163,7 @@ def tour(client: AuthenticatedClient) -> None:
             body=FlagSemanticPatch(
                 environment_key="production",
                 comment="launch",
-                instructions=[{"kind": "turnFlagOn"}],  # LOOSE: instructions are untyped
+                instructions=[FlagInstructionTurnFlagOn(kind=FlagInstructionTurnFlagOnKind.TURNFLAGON)],
             ),
         ),
         HTTPStatus.OK,
@@ -178,9 +181,14 @@ def tour(client: AuthenticatedClient) -> None:
             client=client,
             body=FlagSemanticPatch(
                 environment_key="test",
-                instructions=[  # LOOSE: instructions are untyped
-                    {"kind": "turnFlagOn"},
-                    {"kind": "updateFallthroughVariationOrRollout", "rolloutWeights": {"0": 25000, "1": 75000}},
+                instructions=[
+                    FlagInstructionTurnFlagOn(kind=FlagInstructionTurnFlagOnKind.TURNFLAGON),
+                    FlagInstructionUpdateFallthroughVariationOrRollout(
+                        kind=FlagInstructionUpdateFallthroughVariationOrRolloutKind.UPDATEFALLTHROUGHVARIATIONORROLLOUT,
+                        rollout_weights=FlagInstructionUpdateFallthroughVariationOrRolloutRolloutWeightsType0.from_dict(
+                            {"0": 25000, "1": 75000}
+                        ),
+                    ),
                 ],
             ),
         ),

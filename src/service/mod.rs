@@ -6,7 +6,8 @@
 //! back into a file that imports it):
 //! - `write`: the one write path (`WriteTx`, the group-commit gate), and `write::Chore`, the
 //!   only writes without an audit entry, each named with why;
-//! - shared pieces the commands use: `util`, `secrets` (tokens, hashes, comparison),
+//! - shared pieces the commands use: `util`, `documented` (request values documented exactly
+//!   and parsed by the domain), `secrets` (tokens, hashes, comparison),
 //!   `principal` (who is asking, and their `AccessPolicy`), `authz`, `member_rows`,
 //!   `credentials` (revoking a member's tokens and sessions), `team_members`, `chain_scan`,
 //!   `approval_settings` and `approval_gate` (which changes need an approved request);
@@ -29,6 +30,7 @@ pub mod bootstrap;
 mod chain_scan;
 pub mod connections;
 pub(crate) mod credentials;
+pub mod documented;
 pub mod environments;
 pub mod flags;
 pub(crate) mod member_rows;

@@ -1,7 +1,7 @@
 //! Custom roles: named sets of policy statements. A role is validated before it is stored;
 //! an invalid role never reaches the database.
 
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::access::effective_statements;
 use super::authz::authorize;
+use super::documented::Documented;
 use super::projects::dup;
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
@@ -51,6 +52,44 @@ pub struct Role {
     pub access: Option<super::access::AccessSummary>,
 }
 
+/// One policy statement of a request, as the document shows it. The request keeps the JSON
+/// as sent and the domain parses it, so its errors name the statement (`policy[2]`).
+pub type StatementBody = Documented<StatementShape>;
+
+/// A policy statement: `effect`, exactly one of `actions`/`notActions` and exactly one of
+/// `resources`/`notResources`.
+// Only documents the shape: the domain's `StatementInput` parses it, and a test below holds
+// the two together.
+#[derive(Debug, Clone, Object)]
+#[oai(
+    rename = "PolicyStatement",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
+pub struct StatementShape {
+    pub effect: StatementEffect,
+    /// Action names or globs (`updateOn`, `update*`, `*`) the statement covers.
+    #[oai(validator(min_items = 1))]
+    pub actions: Option<Vec<String>>,
+    /// Action names or globs the statement does not cover: it covers every other action.
+    #[oai(validator(min_items = 1))]
+    pub not_actions: Option<Vec<String>>,
+    /// Resource specifiers (`proj/*:env/production:flag/*`) the statement covers.
+    #[oai(validator(min_items = 1))]
+    pub resources: Option<Vec<String>>,
+    /// Resource specifiers the statement does not cover: it covers every other resource.
+    #[oai(validator(min_items = 1))]
+    pub not_resources: Option<Vec<String>>,
+}
+
+/// Whether a statement allows or denies what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum StatementEffect {
+    Allow,
+    Deny,
+}
+
 /// Body of `POST /api/v2/roles`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
@@ -72,7 +111,7 @@ pub struct RolePost {
     pub description: String,
     /// `reader` or `no_access` (default).
     pub base_permissions: Option<String>,
-    pub policy: Vec<Value>,
+    pub policy: Vec<StatementBody>,
     /// The role attributes the policy's placeholders may name. Optional, as in LaunchDarkly:
     /// left out, the attributes the policy uses are declared; given, it must cover them.
     pub role_attributes: Option<Vec<String>>,
@@ -90,7 +129,7 @@ pub struct RolePatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub base_permissions: Option<String>,
-    pub policy: Option<Vec<Value>>,
+    pub policy: Option<Vec<StatementBody>>,
     pub role_attributes: Option<Vec<String>>,
     pub version: Option<i64>,
     pub comment: Option<String>,
@@ -213,7 +252,8 @@ impl Service {
             .clone()
             .unwrap_or_else(|| "no_access".to_owned());
         check_base_permissions(&base)?;
-        let role_attributes = check_policy(&input.policy, input.role_attributes.as_deref())?;
+        let policy = Documented::values(&input.policy);
+        let role_attributes = check_policy(&policy, input.role_attributes.as_deref())?;
         let res = Resource::role(&input.key);
         authorize(&ctx.principal, "createRole", &res)?;
         let mut tx = self.begin_write(ctx).await?;
@@ -224,7 +264,7 @@ impl Service {
             name: Set(name),
             description: Set(input.description.clone()),
             base_permissions: Set(base),
-            policy: Set(to_json(&input.policy)?),
+            policy: Set(to_json(&policy)?),
             role_attributes: Set(to_json(&role_attributes)?),
             preset: Set(None),
             version: Set(1),
@@ -273,8 +313,8 @@ impl Service {
             authorize(&ctx.principal, "updatePolicy", &res)?;
             let statements = patch
                 .policy
-                .clone()
-                .unwrap_or_else(|| before.policy.clone());
+                .as_deref()
+                .map_or_else(|| before.policy.clone(), Documented::values);
             // Without a list, a new policy declares what it uses; a list alone is checked
             // against the stored policy.
             let attributes = check_policy(&statements, patch.role_attributes.as_deref())?;
@@ -405,5 +445,49 @@ impl Service {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::registry::Registry;
+    use poem_openapi::types::Type;
+    use serde_json::{Value, json};
+
+    use super::StatementShape;
+    use crate::domain::policy::{Effect, StatementInput, validate_declaring};
+
+    /// The documented statement and the domain's `StatementInput` name the same fields and
+    /// effects, and a statement built from the document passes the domain's validation.
+    #[test]
+    fn the_documented_statement_is_the_domain_s() {
+        let mut registry = Registry::new();
+        StatementShape::register(&mut registry);
+        let schema = &registry.schemas["PolicyStatement"];
+        let documented: Vec<&str> = schema.properties.iter().map(|(name, _)| *name).collect();
+        let full = StatementInput {
+            effect: Effect::Allow,
+            actions: Some(vec![]),
+            not_actions: Some(vec![]),
+            resources: Some(vec![]),
+            not_resources: Some(vec![]),
+        };
+        let Value::Object(fields) = serde_json::to_value(full).unwrap() else {
+            panic!("a statement is an object");
+        };
+        let mut domain: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let mut sorted = documented.clone();
+        sorted.sort_unstable();
+        domain.sort_unstable();
+        assert_eq!(sorted, domain);
+        assert_eq!(schema.required, vec!["effect"]);
+
+        let effects = &registry.schemas["StatementEffect"].enum_items;
+        let domain_effects =
+            [Effect::Allow, Effect::Deny].map(|e| serde_json::to_value(e).unwrap());
+        assert_eq!(effects.as_slice(), domain_effects.as_slice());
+
+        let statement = json!({"effect": "deny", "notActions": ["*"], "resources": ["proj/*"]});
+        assert!(validate_declaring(&[statement]).is_ok());
     }
 }

@@ -2,6 +2,7 @@
 //! name and membership under the IdP's control; its role bindings stay editable here.
 
 use poem_openapi::Object;
+use poem_openapi::types::Type;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
@@ -9,6 +10,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::authz::authorize;
+use super::documented::{Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc};
 use super::members::{
     RoleAttributes, aliased_list, check_custom_roles, check_role_attributes,
     check_role_requirements,
@@ -139,12 +141,84 @@ impl TeamInstruction {
     }
 }
 
+/// The team instruction kinds as the document shows them; `TeamInstruction` parses them, and
+/// a test holds the two together.
+pub struct TeamKinds;
+
+const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
+const VALUE: ParamDoc = ("value", String::schema_ref, true);
+
+const TEAM_KINDS: &[KindDoc] = &[
+    KindDoc {
+        kind: "addMembers",
+        description: "Add members (`values`: member ids).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "removeMembers",
+        description: "Remove members (`values`: member ids).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "replaceMembers",
+        description: "Replace the members (`values`: member ids).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "addCustomRoles",
+        description: "Add custom roles (`values`: role keys).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "removeCustomRoles",
+        description: "Remove custom roles (`values`: role keys).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "replaceCustomRoles",
+        description: "Replace the custom roles (`values`: role keys).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "updateName",
+        description: "Rename the team.",
+        params: &[VALUE],
+    },
+    KindDoc {
+        kind: "updateDescription",
+        description: "Replace the description.",
+        params: &[VALUE],
+    },
+    KindDoc {
+        kind: "replaceRoleAttributes",
+        description: "Replace the role attributes (`value`: attribute key to values).",
+        params: &[("value", RoleAttributes::schema_ref, true)],
+    },
+    KindDoc {
+        kind: "updateRoleAttribute",
+        description: "Set one role attribute's values.",
+        params: &[("key", String::schema_ref, true), VALUES],
+    },
+    KindDoc {
+        kind: "removeRoleAttribute",
+        description: "Remove one role attribute.",
+        params: &[("key", String::schema_ref, true)],
+    },
+];
+
+impl InstructionKinds for TeamKinds {
+    const NAME: &'static str = "TeamInstruction";
+    const DESCRIPTION: &'static str = "A semantic-patch instruction on a team: `kind` names it, the other fields are its parameters.";
+    const GROUPS: &'static [(&'static str, &'static [KindDoc])] =
+        &[("TeamInstruction", TEAM_KINDS)];
+}
+
 /// Body of `PATCH /api/v2/teams/{teamKey}`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamPatch {
     /// `[{"kind": "addMembers", "values": [memberId]}, {"kind": "addCustomRoles", "values": [roleKey]}, ...]`.
-    pub instructions: Vec<serde_json::Value>,
+    pub instructions: Vec<Documented<InstructionUnion<TeamKinds>>>,
     pub comment: Option<String>,
     pub version: Option<i64>,
 }
@@ -284,7 +358,7 @@ impl Service {
     /// Applies team instructions atomically: each is authorized, then all are applied, or
     /// none.
     pub async fn patch_team(&self, ctx: &Ctx, key: &str, patch: TeamPatch) -> Result<Team> {
-        let instructions = parse_instructions(&patch.instructions)?;
+        let instructions = parse_instructions(&Documented::values(&patch.instructions))?;
         let mut tx = self.begin_write(ctx).await?;
         let t = find(tx.db(), key).await?;
         check_version(patch.version, t.version, "team")?;
@@ -530,7 +604,9 @@ fn patch_audit(
         .describe(format!("updated team {key}"))
         .before(Some(snapshot(before)?))
         .after(Some(snapshot(after)?))
-        .delta(serde_json::Value::Array(patch.instructions))
+        .delta(serde_json::Value::Array(Documented::values(
+            &patch.instructions,
+        )))
         .comment(patch.comment))
 }
 
@@ -550,6 +626,13 @@ mod tests {
                 .collect(),
             member_ids: vec!["m2".into(), "m1".into()],
         }
+    }
+
+    #[test]
+    fn every_team_instruction_kind_is_documented_and_parses_from_the_document() {
+        let mut registry = poem_openapi::registry::Registry::new();
+        InstructionUnion::<TeamKinds>::register(&mut registry);
+        crate::service::documented::testing::check_kinds::<TeamInstruction>(&registry, TEAM_KINDS);
     }
 
     fn instruction(value: serde_json::Value) -> TeamInstruction {

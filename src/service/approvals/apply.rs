@@ -15,6 +15,7 @@ use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 use crate::service::approval_gate::{member_id, token_id};
 use crate::service::authz::authorize;
+use crate::service::documented::Documented;
 use crate::service::flags::{self, ChangeOrigin, FlagSemanticPatch};
 use crate::service::util::{from_json, snapshot, to_json};
 use crate::service::variables::{self, VariablePut};
@@ -303,7 +304,7 @@ async fn run_approved_change(
             let instructions = flags::parse_instructions(stored)?;
             let patch = FlagSemanticPatch {
                 environment_key: Some(row.environment_key.clone()),
-                instructions: stored.to_vec(),
+                instructions: stored.iter().cloned().map(Documented::new).collect(),
                 comment,
                 version: None,
             };

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::service::approval_gate::{member_id, token_id};
 use crate::service::approval_settings::env_settings;
 use crate::service::authz::authorize;
+use crate::service::documented::Documented;
 use crate::service::util::{check_version, from_json, new_id, snapshot, to_json};
 use crate::service::{Ctx, Service, WriteTx, environments, projects};
 
@@ -82,7 +83,7 @@ impl Service {
             &target,
             &environment,
             &env_resource,
-            &input.instructions,
+            &Documented::values(&input.instructions),
         )
         .await?;
         let (notify_member_ids, notify_team_keys) =
@@ -240,7 +241,7 @@ async fn plan_edit(
         edit.content_changed = true;
     }
     if let Some(values) = &patch.instructions {
-        let changes = instruction_changes(tx, loaded, values).await?;
+        let changes = instruction_changes(tx, loaded, &Documented::values(values)).await?;
         edit.content_changed |= !changes.is_empty();
         edit.changes.extend(changes);
     }

@@ -1,10 +1,60 @@
 //! The API shapes of approval requests and their reviews.
 
 use poem_openapi::Object;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::service::approval_settings::ApprovalSettingsRep;
+use crate::service::documented::{Documented, InstructionKinds, InstructionUnion, KindDoc};
+use crate::service::flags::{FLAG_KINDS, FlagKinds};
+
+/// One proposed instruction: documented as `ApprovalInstruction`, parsed as the flag or the
+/// variable command parses it.
+pub type ProposedInstruction = Documented<InstructionUnion<ApprovalKinds>>;
+
+/// What an approval request may propose: a flag's instructions, or a variable's.
+pub struct ApprovalKinds;
+
+/// The variable instruction kinds; the domain's `VariableInstruction` parses them, and a test
+/// holds the two together.
+const VARIABLE_KINDS: &[KindDoc] = &[
+    KindDoc {
+        kind: "setVariable",
+        description: "Create or replace the variable.",
+        params: &[
+            ("value", String::schema_ref, true),
+            ("secret", secret, false),
+        ],
+    },
+    KindDoc {
+        kind: "deleteVariable",
+        description: "Delete the variable.",
+        params: &[],
+    },
+];
+
+/// `secret` is a plain bool: it takes a default, not `null`.
+fn secret() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        default: Some(Value::Bool(false)),
+        ..MetaSchema::new("boolean")
+    }))
+}
+
+impl InstructionKinds for ApprovalKinds {
+    const NAME: &'static str = "ApprovalInstruction";
+    const DESCRIPTION: &'static str = "An instruction an approval request proposes: a flag's semantic-patch instruction, or exactly one `setVariable` or `deleteVariable` for a variable.";
+    const GROUPS: &'static [(&'static str, &'static [KindDoc])] = &[
+        ("FlagInstruction", FLAG_KINDS),
+        ("VariableInstruction", VARIABLE_KINDS),
+    ];
+
+    fn register_parameters(registry: &mut Registry) {
+        FlagKinds::register_parameters(registry);
+    }
+}
 
 /// Body of `POST /api/v2/approval-requests`.
 #[derive(Debug, Clone, Object)]
@@ -16,7 +66,7 @@ pub struct ApprovalRequestPost {
     pub description: String,
     /// Flags: semantic-patch instructions as for `PATCH /api/v2/flags/{projectKey}/{flagKey}`.
     /// Variables: exactly one of `{"kind": "setVariable", "value", "secret"?}` or `{"kind": "deleteVariable"}`.
-    pub instructions: Vec<Value>,
+    pub instructions: Vec<ProposedInstruction>,
     /// Members to ask for a review (at most 10).
     #[oai(default)]
     pub notify_member_ids: Vec<String>,
@@ -34,7 +84,7 @@ pub struct ApprovalRequestPost {
 pub struct ApprovalRequestPatch {
     pub description: Option<String>,
     /// Re-validated against the resource as it is now, which becomes the request's new base.
-    pub instructions: Option<Vec<Value>>,
+    pub instructions: Option<Vec<ProposedInstruction>>,
     pub notify_member_ids: Option<Vec<String>>,
     pub notify_team_keys: Option<Vec<String>>,
     pub comment: Option<String>,
@@ -175,4 +225,23 @@ pub struct ApprovalRequestPage {
     pub items: Vec<ApprovalRequest>,
     pub total_count: u64,
     pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::approval::VariableInstruction;
+    use crate::domain::flag::Instruction;
+    use crate::service::documented::testing::check_kinds;
+
+    #[test]
+    fn every_proposable_kind_is_documented_and_parses_from_the_document() {
+        let mut registry = Registry::new();
+        InstructionUnion::<ApprovalKinds>::register(&mut registry);
+        check_kinds::<Instruction>(&registry, FLAG_KINDS);
+        check_kinds::<VariableInstruction>(&registry, VARIABLE_KINDS);
+        let union = &registry.schemas["ApprovalInstruction"];
+        let mapping = union.discriminator.as_ref().map(|d| d.mapping.len());
+        assert_eq!(mapping, Some(FLAG_KINDS.len() + VARIABLE_KINDS.len()));
+    }
 }

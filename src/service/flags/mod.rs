@@ -3,9 +3,11 @@
 //!
 //! The reads, deletion and the shared loading live here; the two commands with the most
 //! steps have their own files: `create` (a flag with its initial state everywhere) and
-//! `patch` (instructions through the approval gate, also run by an approved request's apply).
+//! `patch` (instructions through the approval gate, also run by an approved request's apply);
+//! `instructions` documents the instruction kinds for the OpenAPI document.
 
 mod create;
+mod instructions;
 mod patch;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,7 @@ use crate::domain::flag::{self, Context, FlagEnvironmentState, FlagKind, FlagSet
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 
+pub use instructions::{FLAG_KINDS, FlagInstruction, FlagKinds, InstructionBody};
 pub(crate) use patch::{
     ChangeOrigin, authorize_patch, load_in_env, parse_instructions, patch_flag_in,
 };
@@ -116,7 +119,7 @@ pub struct FlagSemanticPatch {
     pub environment_key: Option<String>,
     /// `[{"kind": "turnFlagOn"}, {"kind": "addTargets", "variation": 0, "values": ["alice"]}, ...]`.
     #[oai(validator(min_items = 1))]
-    pub instructions: Vec<Value>,
+    pub instructions: Vec<InstructionBody>,
     pub comment: Option<String>,
     /// The flag version the change was made against; 409 when stale.
     pub version: Option<i64>,

@@ -17,6 +17,7 @@ use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 use crate::service::approval_gate::{self, Bypass, GateTarget};
 use crate::service::authz::authorize;
+use crate::service::documented::Documented;
 use crate::service::projects;
 use crate::service::util::{check_version, new_id, snapshot, to_json};
 use crate::service::{AuditDraft, Ctx, Principal, Service, WriteTx};
@@ -31,7 +32,7 @@ impl Service {
         flag_key: &str,
         patch: FlagSemanticPatch,
     ) -> Result<Flag> {
-        let instructions = parse_instructions(&patch.instructions)?;
+        let instructions = parse_instructions(&Documented::values(&patch.instructions))?;
         let mut tx = self.begin_write(ctx).await?;
         let outcome = patch_flag_in(
             &mut tx,
@@ -398,8 +399,12 @@ fn patch_audit(
     let env_key = env_index
         .and_then(|i| loaded.envs.get(i))
         .map(|(e, _, _)| e.key.clone());
-    let mut description =
-        patch_description(&patch.instructions, flag_key, env_key.as_deref(), origin);
+    let mut description = patch_description(
+        &Documented::values(&patch.instructions),
+        flag_key,
+        env_key.as_deref(),
+        origin,
+    );
     description.push_str(&approval_gate::describe_bypasses(bypasses));
     let mut draft = AuditDraft {
         kind: "flag".to_owned(),
@@ -422,7 +427,7 @@ fn patch_audit(
         .environment(env_key)
         .before(Some(snapshot(before)?))
         .after(Some(snapshot(after)?))
-        .delta(Value::Array(patch.instructions.clone()))
+        .delta(Value::Array(Documented::values(&patch.instructions)))
         .comment(patch.comment.clone())
         .approval_request(origin.request_id()))
 }

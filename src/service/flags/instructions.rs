@@ -1,0 +1,219 @@
+//! The flag instruction kinds as the OpenAPI document shows them. The domain's serde parser
+//! stays the one that reads instructions (its errors name the instruction, `instructions[2]`);
+//! this table only documents its kinds, and the tests below hold the two together.
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{Enum, Object};
+use serde_json::{Value, json};
+
+use crate::service::documented::{
+    Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc,
+};
+
+/// One instruction of a flag patch: documented as `FlagInstruction`, parsed by the domain.
+pub type InstructionBody = Documented<FlagInstruction>;
+
+/// The `FlagInstruction` union of the document.
+pub type FlagInstruction = InstructionUnion<FlagKinds>;
+
+/// The flag instruction kinds.
+pub struct FlagKinds;
+
+impl InstructionKinds for FlagKinds {
+    const NAME: &'static str = "FlagInstruction";
+    const DESCRIPTION: &'static str = "A semantic-patch instruction on a flag: `kind` names it, the other fields are its parameters. Variations are referred to by index.";
+    const GROUPS: &'static [(&'static str, &'static [KindDoc])] =
+        &[("FlagInstruction", FLAG_KINDS)];
+
+    fn register_parameters(registry: &mut Registry) {
+        ClauseShape::register(registry);
+    }
+}
+
+fn weights() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        description: Some("Variation index (as a string) to weight, in thousandths of a percent."),
+        additional_properties: Some(Box::new(i64::schema_ref())),
+        example: Some(json!({"0": 25000, "1": 75000})),
+        ..MetaSchema::new("object")
+    }))
+}
+
+const VARIATION: ParamDoc = ("variation", usize::schema_ref, true);
+const OPTIONAL_VARIATION: ParamDoc = ("variation", usize::schema_ref, false);
+const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
+const VALUE: ParamDoc = ("value", String::schema_ref, true);
+const WEIGHTS: ParamDoc = ("rolloutWeights", weights, false);
+const BUCKET_BY: ParamDoc = ("rolloutBucketBy", String::schema_ref, false);
+
+/// Every kind of flag instruction (the approval requests' table reuses it).
+pub const FLAG_KINDS: &[KindDoc] = &[
+    KindDoc {
+        kind: "turnFlagOn",
+        description: "Turn targeting on.",
+        params: &[],
+    },
+    KindDoc {
+        kind: "turnFlagOff",
+        description: "Turn targeting off.",
+        params: &[],
+    },
+    KindDoc {
+        kind: "updateOffVariation",
+        description: "Set the variation served when targeting is off.",
+        params: &[VARIATION],
+    },
+    KindDoc {
+        kind: "updateFallthroughVariationOrRollout",
+        description: "Set the fallthrough to a fixed `variation` or a rollout (`rolloutWeights`, optionally `rolloutBucketBy`, default `key`): exactly one of the two.",
+        params: &[OPTIONAL_VARIATION, WEIGHTS, BUCKET_BY],
+    },
+    KindDoc {
+        kind: "addTargets",
+        description: "Target context keys individually; a key moves out of any other variation's list.",
+        params: &[VARIATION, VALUES],
+    },
+    KindDoc {
+        kind: "removeTargets",
+        description: "Stop targeting context keys; unknown keys are ignored.",
+        params: &[VARIATION, VALUES],
+    },
+    KindDoc {
+        kind: "addRule",
+        description: "Add a rule at the end, or before `beforeRuleId`; it serves `variation` or a rollout (`rolloutWeights`), exactly one of the two.",
+        params: &[
+            ("clauses", Vec::<ClauseShape>::schema_ref, true),
+            OPTIONAL_VARIATION,
+            WEIGHTS,
+            BUCKET_BY,
+            ("description", String::schema_ref, false),
+            ("beforeRuleId", String::schema_ref, false),
+        ],
+    },
+    KindDoc {
+        kind: "removeRule",
+        description: "Remove a rule; an unknown id is an error.",
+        params: &[("ruleId", String::schema_ref, true)],
+    },
+    KindDoc {
+        kind: "addTags",
+        description: "Add tags (project-wide).",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "removeTags",
+        description: "Remove tags; absent tags are ignored.",
+        params: &[VALUES],
+    },
+    KindDoc {
+        kind: "updateName",
+        description: "Rename the flag.",
+        params: &[VALUE],
+    },
+    KindDoc {
+        kind: "updateDescription",
+        description: "Replace the description.",
+        params: &[VALUE],
+    },
+    KindDoc {
+        kind: "makeFlagTemporary",
+        description: "Mark the flag temporary.",
+        params: &[],
+    },
+    KindDoc {
+        kind: "makeFlagPermanent",
+        description: "Mark the flag permanent.",
+        params: &[],
+    },
+    KindDoc {
+        kind: "updateMaintainerMember",
+        description: "Set the maintainer (`value`: a member id).",
+        params: &[VALUE],
+    },
+    KindDoc {
+        kind: "removeMaintainer",
+        description: "Clear the maintainer.",
+        params: &[],
+    },
+    KindDoc {
+        kind: "archiveFlag",
+        description: "Archive the flag.",
+        params: &[],
+    },
+    KindDoc {
+        kind: "restoreFlag",
+        description: "Restore an archived flag.",
+        params: &[],
+    },
+];
+
+/// One condition of a rule: matches when the context attribute matches any of `values`.
+// Documents the domain's `Clause`; the tests below check the two name the same fields.
+#[derive(Object)]
+#[oai(rename = "RuleClause", rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClauseShape {
+    /// Context attribute name; `key` is the context key.
+    pub attribute: String,
+    pub op: ClauseOperator,
+    /// Candidate values.
+    #[oai(default)]
+    pub values: Vec<Value>,
+    /// Invert the result (a missing attribute still never matches).
+    #[oai(default)]
+    pub negate: bool,
+}
+
+/// How a clause compares: `in` is JSON equality with any value (numbers numerically); the
+/// string operators test a prefix, suffix or substring; the others compare numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "camelCase")]
+pub enum ClauseOperator {
+    In,
+    StartsWith,
+    EndsWith,
+    Contains,
+    LessThan,
+    LessThanOrEqual,
+    GreaterThan,
+    GreaterThanOrEqual,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::flag::{Clause, ClauseOp, Instruction};
+    use crate::service::documented::testing::{check_kinds, known_to_serde};
+
+    #[test]
+    fn every_kind_the_domain_parses_is_documented_and_parses_from_the_document() {
+        let mut registry = Registry::new();
+        FlagInstruction::register(&mut registry);
+        check_kinds::<Instruction>(&registry, FLAG_KINDS);
+        let union = &registry.schemas["FlagInstruction"];
+        assert_eq!(union.one_of.len(), FLAG_KINDS.len());
+    }
+
+    #[test]
+    fn the_documented_clause_is_the_domain_s() {
+        let mut registry = Registry::new();
+        FlagInstruction::register(&mut registry);
+        let clause = &registry.schemas["RuleClause"];
+        let fields: BTreeSet<String> = clause
+            .properties
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        assert_eq!(fields, known_to_serde::<Clause>(json!({"\u{0}": 0})));
+        let ops: BTreeSet<String> = registry.schemas["ClauseOperator"]
+            .enum_items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(ops, known_to_serde::<ClauseOp>(json!("\u{0}")));
+    }
+}
