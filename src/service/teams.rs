@@ -18,7 +18,8 @@ use super::members::{
 use super::projects::dup;
 use super::team_members;
 use super::util::{
-    check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
+    check_version, from_json, new_id, parse_instructions, snapshot, to_json, validate_key,
+    validate_name,
 };
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::Resource;
@@ -358,7 +359,8 @@ impl Service {
     /// Applies team instructions atomically: each is authorized, then all are applied, or
     /// none.
     pub async fn patch_team(&self, ctx: &Ctx, key: &str, patch: TeamPatch) -> Result<Team> {
-        let instructions = parse_instructions(&Documented::values(&patch.instructions))?;
+        let instructions: Vec<TeamInstruction> =
+            parse_instructions(&Documented::values(&patch.instructions))?;
         let mut tx = self.begin_write(ctx).await?;
         let t = find(tx.db(), key).await?;
         check_version(patch.version, t.version, "team")?;
@@ -403,23 +405,6 @@ impl Service {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Parses a patch's instructions, naming the index of the first bad one.
-fn parse_instructions(values: &[serde_json::Value]) -> Result<Vec<TeamInstruction>> {
-    if values.is_empty() {
-        return Err(Error::invalid(
-            "instructions: at least one instruction is needed",
-        ));
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            serde_json::from_value(v.clone())
-                .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
-        })
-        .collect()
 }
 
 /// Authorizes each instruction in turn, refusing one that changes what the identity provider
@@ -641,7 +626,7 @@ mod tests {
 
     #[test]
     fn a_patch_needs_instructions_and_names_the_first_bad_one() {
-        let err = parse_instructions(&[]).unwrap_err();
+        let err = parse_instructions::<TeamInstruction>(&[]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "instructions: at least one instruction is needed"
@@ -650,7 +635,7 @@ mod tests {
             json!({"kind": "addMembers", "values": ["m1"]}),
             json!({"kind": "addMembers", "value": "m1"}),
         ];
-        let err = parse_instructions(&values).unwrap_err();
+        let err = parse_instructions::<TeamInstruction>(&values).unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)));
         assert!(err.to_string().starts_with("instructions[1]: "), "{err}");
     }

@@ -52,6 +52,23 @@ pub fn normalize_tags(field: &str, tags: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Parses a semantic patch's instructions, naming the index of the first bad one.
+pub fn parse_instructions<T: DeserializeOwned>(values: &[serde_json::Value]) -> Result<Vec<T>> {
+    if values.is_empty() {
+        return Err(Error::invalid(
+            "instructions: at least one instruction is needed",
+        ));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
+        })
+        .collect()
+}
+
 /// Reads a JSON text column.
 pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
     Ok(serde_json::from_str(text)?)

@@ -19,7 +19,7 @@ use crate::service::approval_gate::{self, Bypass, GateTarget};
 use crate::service::authz::authorize;
 use crate::service::documented::Documented;
 use crate::service::projects;
-use crate::service::util::{check_version, new_id, snapshot, to_json};
+use crate::service::util::{self, check_version, new_id, snapshot, to_json};
 use crate::service::{AuditDraft, Ctx, Principal, Service, WriteTx};
 
 impl Service {
@@ -82,21 +82,9 @@ pub(crate) struct PatchOutcome {
     pub changed: bool,
 }
 
-/// Parses a patch's instructions, naming the index of the first bad one.
+/// Parses a flag patch's instructions, naming the index of the first bad one.
 pub(crate) fn parse_instructions(values: &[Value]) -> Result<Vec<Instruction>> {
-    if values.is_empty() {
-        return Err(Error::invalid(
-            "instructions: at least one instruction is needed",
-        ));
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            serde_json::from_value(v.clone())
-                .map_err(|e| Error::invalid(format!("instructions[{i}]: {e}")))
-        })
-        .collect()
+    util::parse_instructions(values)
 }
 
 /// The position of `environment_key` among the flag's environments, or 404.
