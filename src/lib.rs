@@ -23,7 +23,7 @@ pub mod scim;
 pub mod service;
 pub mod sso;
 
-use poem::{EndpointExt, Route, get};
+use poem::{EndpointExt, IntoEndpoint, Route, get};
 
 pub use app::admission::AdmissionLimits;
 
@@ -48,8 +48,14 @@ impl Default for AppLimits {
 pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
     let max_body_bytes = limits.max_body_bytes;
     let admission = app::admission::Admission::new(limits.admission);
+    api::strict_body::prepare();
     Route::new()
-        .nest("/", api::openapi_service())
+        .nest(
+            "/",
+            api::openapi_service()
+                .into_endpoint()
+                .around(api::strict_body::refuse_coerced_strings),
+        )
         .at("/openapi.json", get(api::document::serve_document))
         .nest("/docs", get(api::document::serve_docs))
         .nest("/scim/v2", scim::http::routes())

@@ -54,6 +54,8 @@ impl ApprovalsApi {
         /// Page size, 1 to 200 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,
+        /// The `next` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Page<ApprovalRequest>>> {
         let ctx = context(&service, &auth, req).await?;

@@ -43,6 +43,8 @@ impl AuditApi {
         req: &Request,
         spec: Query<Option<String>>,
         actor: Query<Option<String>>,
+        /// An action name or a prefix ending in `*`; no whitespace, `%` or `_`.
+        #[oai(validator(pattern = r"^[^\s%_]+$"))]
         action: Query<Option<String>>,
         after: Query<Option<i64>>,
         before: Query<Option<i64>>,
@@ -50,6 +52,8 @@ impl AuditApi {
         /// Page size, 1 to 1000 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u64>>,
+        /// The `next` of the previous page.
+        #[oai(validator(pattern = "^[1-9][0-9]{0,17}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Page<AuditEntryRep>>> {
         let ctx = context(&service, &auth, req).await?;

@@ -3,7 +3,8 @@
 //! the document (or a tester such as schemathesis) sends what the server accepts.
 //!
 //! - Every request object refuses unknown fields (`deny_unknown_fields`): `additionalProperties: false`.
-//! - An optional field given as `null` is taken as absent: its schema is `nullable`.
+//! - An optional field given as `null` is taken as absent (it gets its default, if any): its
+//!   schema is `nullable`.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -50,6 +51,7 @@ pub fn refine(spec: &str) -> String {
         return spec.to_owned();
     };
     let names = request_schema_names(&doc);
+    state_when_flag_patches_need_an_environment(&mut doc);
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -61,6 +63,32 @@ pub fn refine(spec: &str) -> String {
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+}
+
+/// A flag patch whose instructions include an environment-scoped one (`turnFlagOn`, ...)
+/// needs `environmentKey`; one of only flag-wide instructions does not. Said as `anyOf`.
+fn state_when_flag_patches_need_an_environment(doc: &mut Value) {
+    use crate::service::flags::instructions::{FLAG_KINDS, FLAG_KINDS_WITHOUT_ENVIRONMENT};
+    let flag_wide: Vec<Value> = FLAG_KINDS
+        .iter()
+        .filter(|kind| FLAG_KINDS_WITHOUT_ENVIRONMENT.contains(&kind.kind))
+        .map(|kind| {
+            let name = kind.schema_name("FlagInstruction");
+            serde_json::json!({"$ref": format!("#/components/schemas/{name}")})
+        })
+        .collect();
+    if let Some(patch) = doc
+        .pointer_mut("/components/schemas/FlagSemanticPatch")
+        .and_then(Value::as_object_mut)
+    {
+        patch.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([
+                {"required": ["environmentKey"], "properties": {"environmentKey": {"type": "string"}}},
+                {"properties": {"instructions": {"items": {"oneOf": flag_wide}}}}
+            ]),
+        );
+    }
 }
 
 /// The component schemas a request body can hold, directly or nested.
@@ -128,10 +156,8 @@ fn refine_request_object(schema: &mut Map<String, Value>) {
         return;
     };
     for (name, property) in properties.iter_mut() {
-        // A field with a default stays as it is: a generated client cannot hold both a
-        // default and null for one field.
-        let has_default = property.get("default").is_some();
-        if !required.contains(name) && !has_default {
+        // Fields with a default too: null is taken for the default.
+        if !required.contains(name) {
             make_nullable(property);
         }
     }

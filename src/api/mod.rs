@@ -16,6 +16,7 @@ pub mod ops;
 mod projects;
 mod responses;
 mod roles;
+pub mod strict_body;
 mod teams;
 mod tokens;
 mod variables;

@@ -576,7 +576,7 @@ pub enum VariableInstruction {
     /// Create or replace the variable.
     SetVariable {
         value: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::domain::json::null_as_default")]
         secret: bool,
     },
     /// Delete the variable.

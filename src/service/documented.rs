@@ -263,7 +263,7 @@ pub mod testing {
     }
 
     /// An instruction of `kind` with its required parameters, or with all of them.
-    fn instance(registry: &Registry, kind: &KindDoc, all: bool) -> Map<String, Value> {
+    pub fn instance(registry: &Registry, kind: &KindDoc, all: bool) -> Map<String, Value> {
         let mut object = Map::new();
         object.insert("kind".to_owned(), json!(kind.kind));
         for &(name, schema, required) in kind.params {
@@ -276,7 +276,7 @@ pub mod testing {
 
     /// Every kind `T` parses is in `kinds` with the same parameters; an instruction built
     /// from the document parses, leaving out a parameter fails exactly when it is required,
-    /// and an optional one may be `null` unless it has a default.
+    /// and an optional one may be `null`.
     pub fn check_kinds<T: DeserializeOwned>(registry: &Registry, kinds: &[KindDoc]) {
         let parsed = known_to_serde::<T>(json!({"kind": "\u{0}"}));
         let documented: BTreeSet<String> = kinds.iter().map(|k| k.kind.to_owned()).collect();
@@ -292,14 +292,13 @@ pub mod testing {
                     "{object}"
                 );
             }
-            for &(name, schema, required) in kind.params {
+            for &(name, _, required) in kind.params {
                 let mut object = instance(registry, kind, true);
                 object.remove(name);
                 let parsed = serde_json::from_value::<T>(Value::Object(object.clone()));
                 assert_eq!(parsed.is_err(), required, "{}.{name}", kind.kind);
-                // The served document marks an optional parameter without a default nullable.
-                let defaulted = matches!(schema(), MetaSchemaRef::Inline(s) if s.default.is_some());
-                if !required && !defaulted {
+                // The served document marks every optional parameter nullable.
+                if !required {
                     object.insert(name.to_owned(), Value::Null);
                     let parsed = serde_json::from_value::<T>(Value::Object(object));
                     assert!(parsed.is_ok(), "{}.{name}: null", kind.kind);

@@ -60,7 +60,11 @@ pub struct EnvironmentPost {
         max_length = 256
     ))]
     pub name: String,
-    #[oai(default)]
+    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[oai(
+        default,
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
+    )]
     pub tags: Vec<String>,
     #[oai(default)]
     pub critical: bool,
@@ -76,6 +80,8 @@ pub struct EnvironmentPatch {
         max_length = 256
     ))]
     pub name: Option<String>,
+    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub tags: Option<Vec<String>>,
     pub critical: Option<bool>,
     /// Flag approval settings to change; fields left out keep their value.
@@ -283,9 +289,9 @@ impl Service {
             }
         }
         if draft.accesses.is_empty() {
-            return Err(Error::invalid(
-                "nothing to change: give name, tags, critical, approvalSettings or resourceApprovalSettings",
-            ));
+            // An empty patch changes nothing, as an empty merge patch does.
+            authorize(&ctx.principal, "viewProject", &projects::resource(&p)?)?;
+            return Ok(before);
         }
         am.version = Set(m.version + 1);
         am.updated_at = Set(tx.now_ms());

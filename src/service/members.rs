@@ -63,17 +63,26 @@ pub struct Member {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberPost {
+    /// An address: no whitespace or control characters, a domain with a dot inside it.
+    #[oai(validator(
+        pattern = r"^[^\s@\x00-\x1f\x7f]+@[^\s@.\x00-\x1f\x7f][^\s@\x00-\x1f\x7f]*\.[^\s@\x00-\x1f\x7f]*[^\s@.\x00-\x1f\x7f]$",
+        max_length = 254
+    ))]
     pub email: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     /// Base role (default `reader`). `owner` only when the account has none yet.
+    #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
     #[oai(default)]
     pub custom_roles: Vec<String>,
     #[oai(default)]
     pub role_attributes: RoleAttributes,
     /// Keys of existing teams the new member joins (LaunchDarkly's `teamKeys`).
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
+    )]
     pub team_keys: Vec<String>,
 }
 
@@ -83,6 +92,7 @@ pub struct MemberPost {
 pub struct MemberPatch {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
     pub custom_roles: Option<Vec<String>>,
     pub role_attributes: Option<RoleAttributes>,
@@ -303,6 +313,11 @@ impl Service {
         check_version(patch.version, m.version, "member")?;
         let before = to_rep(tx.db(), &m).await?;
         let change = decide_change(tx.db(), &ctx.principal, &m, &patch).await?;
+        if change.actions.is_empty() {
+            // An empty patch changes nothing, as an empty merge patch does: no entry.
+            drop(tx);
+            return self.get_member(ctx, id).await;
+        }
         let (updated, revoked) = write_change(&tx, &m, &change).await?;
         let after = to_rep(tx.db(), &updated).await?;
         tx.audit(update_audit(
@@ -404,9 +419,6 @@ async fn decide_change(
         change.revoke = deactivation_revokes(is_owner, &m.status, status)?;
         change.status = Some(status.clone());
         change.actions.push("updateMemberStatus");
-    }
-    if change.actions.is_empty() {
-        return Err(Error::invalid("nothing to change"));
     }
     if change.custom_roles.is_some() || change.role_attributes.is_some() {
         let roles = match &change.custom_roles {

@@ -46,7 +46,11 @@ pub struct ProjectPost {
         max_length = 256
     ))]
     pub name: String,
-    #[oai(default)]
+    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[oai(
+        default,
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
+    )]
     pub tags: Vec<String>,
 }
 
@@ -60,6 +64,8 @@ pub struct ProjectPatch {
         max_length = 256
     ))]
     pub name: Option<String>,
+    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub tags: Option<Vec<String>>,
     /// The version the change was made against; 409 when it is stale.
     pub version: Option<i64>,
@@ -167,7 +173,10 @@ impl Service {
             draft = draft.access("updateTags", &old_res);
         }
         if draft.accesses.is_empty() {
-            return Err(Error::invalid("nothing to change: give name or tags"));
+            // An empty patch changes nothing, as an empty merge patch does: the project as
+            // it is, to a caller who may see it, and no entry.
+            authorize(&ctx.principal, "viewProject", &old_res)?;
+            return Ok(before);
         }
         am.version = Set(m.version + 1);
         am.updated_at = Set(tx.now_ms());

@@ -114,6 +114,7 @@ pub struct RolePost {
     pub policy: Vec<StatementBody>,
     /// The role attributes the policy's placeholders may name. Optional, as in LaunchDarkly:
     /// left out, the attributes the policy uses are declared; given, it must cover them.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub role_attributes: Option<Vec<String>>,
 }
 
@@ -130,6 +131,8 @@ pub struct RolePatch {
     pub description: Option<String>,
     pub base_permissions: Option<String>,
     pub policy: Option<Vec<StatementBody>>,
+    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub role_attributes: Option<Vec<String>>,
     pub version: Option<i64>,
     pub comment: Option<String>,
@@ -324,7 +327,9 @@ impl Service {
             draft = draft.access("updatePolicy", &res);
         }
         if draft.accesses.is_empty() {
-            return Err(Error::invalid("nothing to change"));
+            // An empty patch changes nothing, as an empty merge patch does: no entry.
+            authorize(&ctx.principal, "viewRole", &res)?;
+            return Ok(before);
         }
         am.version = Set(m.version + 1);
         am.updated_at = Set(tx.now_ms());

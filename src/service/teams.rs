@@ -219,6 +219,7 @@ impl InstructionKinds for TeamKinds {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamPatch {
     /// `[{"kind": "addMembers", "values": [memberId]}, {"kind": "addCustomRoles", "values": [roleKey]}, ...]`.
+    #[oai(validator(min_items = 1))]
     pub instructions: Vec<Documented<InstructionUnion<TeamKinds>>>,
     pub comment: Option<String>,
     pub version: Option<i64>,

@@ -57,6 +57,7 @@ pub struct TokenPost {
     #[oai(default)]
     pub service_token: bool,
     /// Base role of the token; a personal token may not exceed its member's role.
+    #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
     /// Keys of the custom roles the token acts with.
     pub custom_roles: Option<Vec<String>>,
@@ -65,7 +66,8 @@ pub struct TokenPost {
     /// Giving both fields naming different roles is a 400.
     #[oai(rename = "customRoleIds")]
     pub ld_custom_role_ids: Option<Vec<String>>,
-    /// Epoch milliseconds after which the token stops working.
+    /// Epoch milliseconds after which the token stops working (a time already past makes a
+    /// token that is refused from the start).
     pub expires_at: Option<i64>,
 }
 
@@ -226,9 +228,6 @@ impl Service {
             .as_deref()
             .map(|r| parse_role("role", r))
             .transpose()?;
-        if input.expires_at.is_some_and(|e| e <= self.now_ms()) {
-            return Err(Error::invalid("expiresAt: must be in the future"));
-        }
         let owner_id = if input.service_token {
             None
         } else {

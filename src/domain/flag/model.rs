@@ -232,10 +232,10 @@ pub struct Clause {
     /// Comparison.
     pub op: ClauseOp,
     /// Candidate values.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::json::null_as_default")]
     pub values: Vec<Value>,
     /// Invert the result (a missing attribute still never matches).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::json::null_as_default")]
     pub negate: bool,
 }
 

@@ -35,7 +35,7 @@ const VARIABLE_KINDS: &[KindDoc] = &[
     },
 ];
 
-/// `secret` is a plain bool: it takes a default, not `null`.
+/// `secret` defaults to false (`null` too).
 fn secret() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         default: Some(Value::Bool(false)),

@@ -7,7 +7,7 @@
 //! `instructions` documents the instruction kinds for the OpenAPI document.
 
 mod create;
-mod instructions;
+pub mod instructions;
 mod patch;
 
 use std::collections::BTreeMap;
@@ -103,7 +103,11 @@ pub struct FlagPost {
     /// `[{"value", "name"?, "description"?}]`; required for multivariate flags.
     #[oai(default)]
     pub variations: Vec<Value>,
-    #[oai(default)]
+    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[oai(
+        default,
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
+    )]
     pub tags: Vec<String>,
     #[oai(default)]
     pub temporary: bool,
@@ -129,6 +133,7 @@ pub struct FlagSemanticPatch {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct EvaluationContext {
+    #[oai(validator(min_length = 1))]
     pub key: String,
     #[oai(default)]
     pub attributes: BTreeMap<String, Value>,
