@@ -46,7 +46,7 @@ from gatehouse_client.models import (
     EnvironmentPost,
     ErrorBody,
     EvaluationContext,
-    EvaluationContextAttributes,
+    EvaluationContextAttributesType0,
     EvaluationResult,
     Flag,
     FlagComparison,
@@ -203,7 +203,7 @@ def tour(client: AuthenticatedClient) -> None:
     weights = {v["variation"]: v["weight"] for v in rollout["variations"]}
     check(weights == {0: 25000, 1: 75000}, f"rollout weights are 25000/75000 (got {weights})")
 
-    attributes = EvaluationContextAttributes()
+    attributes = EvaluationContextAttributesType0()
     attributes["country"] = "fr"
     result = expect(
         "POST /flags/shop/new-checkout/evaluate?env=test",

@@ -51,7 +51,6 @@ pub fn refine(spec: &str) -> String {
         return spec.to_owned();
     };
     let names = request_schema_names(&doc);
-    state_when_flag_patches_need_an_environment(&mut doc);
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -63,32 +62,6 @@ pub fn refine(spec: &str) -> String {
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
-}
-
-/// A flag patch whose instructions include an environment-scoped one (`turnFlagOn`, ...)
-/// needs `environmentKey`; one of only flag-wide instructions does not. Said as `anyOf`.
-fn state_when_flag_patches_need_an_environment(doc: &mut Value) {
-    use crate::service::flags::instructions::{FLAG_KINDS, FLAG_KINDS_WITHOUT_ENVIRONMENT};
-    let flag_wide: Vec<Value> = FLAG_KINDS
-        .iter()
-        .filter(|kind| FLAG_KINDS_WITHOUT_ENVIRONMENT.contains(&kind.kind))
-        .map(|kind| {
-            let name = kind.schema_name("FlagInstruction");
-            serde_json::json!({"$ref": format!("#/components/schemas/{name}")})
-        })
-        .collect();
-    if let Some(patch) = doc
-        .pointer_mut("/components/schemas/FlagSemanticPatch")
-        .and_then(Value::as_object_mut)
-    {
-        patch.insert(
-            "anyOf".to_owned(),
-            serde_json::json!([
-                {"required": ["environmentKey"], "properties": {"environmentKey": {"type": "string"}}},
-                {"properties": {"instructions": {"items": {"oneOf": flag_wide}}}}
-            ]),
-        );
-    }
 }
 
 /// The component schemas a request body can hold, directly or nested.
@@ -177,6 +150,11 @@ fn make_nullable(property: &mut Value) {
         let mut inner = Map::new();
         inner.insert("$ref".to_owned(), reference);
         map.insert("allOf".to_owned(), Value::Array(vec![Value::Object(inner)]));
+    }
+    // A generated client cannot hold a nullable map with a map default (openapi-python-client
+    // drops the whole schema); absent, null and `{}` mean the same there anyway.
+    if map.get("default").is_some_and(Value::is_object) {
+        map.remove("default");
     }
     map.insert("nullable".to_owned(), Value::Bool(true));
 }

@@ -263,7 +263,7 @@ pub mod testing {
     }
 
     /// An instruction of `kind` with its required parameters, or with all of them.
-    pub fn instance(registry: &Registry, kind: &KindDoc, all: bool) -> Map<String, Value> {
+    fn instance(registry: &Registry, kind: &KindDoc, all: bool) -> Map<String, Value> {
         let mut object = Map::new();
         object.insert("kind".to_owned(), json!(kind.kind));
         for &(name, schema, required) in kind.params {

@@ -231,8 +231,12 @@ impl Service {
         let owner_id = if input.service_token {
             None
         } else {
+            // Who asks decides, not what is asked: a refusal of the caller (403).
             let me = ctx.principal.member().ok_or_else(|| {
-                Error::invalid("serviceToken: this caller is not a member; only a service token can be created")
+                Error::Forbidden(
+                    "serviceToken: this caller is not a member; only a service token can be created"
+                        .to_owned(),
+                )
             })?;
             Some(me.id.clone())
         };

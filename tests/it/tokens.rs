@@ -156,7 +156,7 @@ async fn service_tokens_need_admin_and_a_role() {
     let (s, _) = app
         .post("/api/v2/tokens", json!({"name": "personal"}))
         .await;
-    assert_eq!(s, 400, "the bootstrap service token is not a member");
+    assert_eq!(s, 403, "the bootstrap service token is not a member");
     let (_, writer) = app.member_with_token("w@example.com", "writer").await;
     let (s, _) = app
         .call(

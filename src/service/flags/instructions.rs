@@ -47,21 +47,6 @@ const VALUE: ParamDoc = ("value", String::schema_ref, true);
 const WEIGHTS: ParamDoc = ("rolloutWeights", weights, false);
 const BUCKET_BY: ParamDoc = ("rolloutBucketBy", String::schema_ref, false);
 
-/// The flag instruction kinds that work on the flag itself rather than on one environment:
-/// a patch holding only these needs no `environmentKey`.
-pub const FLAG_KINDS_WITHOUT_ENVIRONMENT: &[&str] = &[
-    "addTags",
-    "removeTags",
-    "updateName",
-    "updateDescription",
-    "makeFlagTemporary",
-    "makeFlagPermanent",
-    "updateMaintainerMember",
-    "removeMaintainer",
-    "archiveFlag",
-    "restoreFlag",
-];
-
 /// Every kind of flag instruction (the approval requests' table reuses it).
 pub const FLAG_KINDS: &[KindDoc] = &[
     KindDoc {
@@ -201,8 +186,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::flag::{Clause, ClauseOp, Instruction, InstructionScope};
-    use crate::service::documented::testing::{check_kinds, instance, known_to_serde};
+    use crate::domain::flag::{Clause, ClauseOp, Instruction};
+    use crate::service::documented::testing::{check_kinds, known_to_serde};
 
     #[test]
     fn every_kind_the_domain_parses_is_documented_and_parses_from_the_document() {
@@ -211,22 +196,6 @@ mod tests {
         check_kinds::<Instruction>(&registry, FLAG_KINDS);
         let union = &registry.schemas["FlagInstruction"];
         assert_eq!(union.one_of.len(), FLAG_KINDS.len());
-    }
-
-    #[test]
-    fn the_kinds_without_environment_are_the_domain_s_project_scoped_ones() {
-        let mut registry = Registry::new();
-        FlagInstruction::register(&mut registry);
-        for kind in FLAG_KINDS {
-            let object = Value::Object(instance(&registry, kind, false));
-            let instruction: Instruction = serde_json::from_value(object).unwrap();
-            assert_eq!(
-                instruction.scope() == InstructionScope::Project,
-                FLAG_KINDS_WITHOUT_ENVIRONMENT.contains(&kind.kind),
-                "{}",
-                kind.kind
-            );
-        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `instructions` documents the instruction kinds for the OpenAPI document.
 
 mod create;
-pub mod instructions;
+mod instructions;
 mod patch;
 
 use std::collections::BTreeMap;
