@@ -15,6 +15,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::authz::authorize;
+use super::connection_shapes::{
+    AttributeValueBody, GroupBody, MappingRuleBody, OidcBody, SamlBody,
+};
+use super::documented::Documented;
 use super::members::{check_custom_roles, check_role_attributes, check_role_requirements};
 use super::projects::dup;
 use super::secrets::hash_secret;
@@ -48,17 +52,15 @@ pub struct Connection {
     pub deprovision: String,
     /// Members of this connection must sign in through it and may not create API tokens.
     pub sso_required: bool,
-    /// SAML settings: `{idpMetadataXml}` or `{idpEntityId, idpSsoUrl, idpCertificates[]}`,
-    /// plus `allowIdpInitiated`, `groupsAttribute`, `allowSha1`.
+    /// SAML settings (`spPrivateKey` never shown).
     #[oai(skip_serializing_if_is_none)]
-    pub saml: Option<Value>,
-    /// OIDC settings `{issuer, clientId, scopes[], emailClaim, groupsClaim, roleClaim,
-    /// customRoleClaim}`; `clientSecret` is write-only (see `oidcClientSecretSet`).
+    pub saml: Option<SamlBody>,
+    /// OIDC settings; `clientSecret` is write-only (see `oidcClientSecretSet`).
     #[oai(skip_serializing_if_is_none)]
-    pub oidc: Option<Value>,
+    pub oidc: Option<OidcBody>,
     pub oidc_client_secret_set: bool,
     /// Ordered mapping rules.
-    pub mappings: Vec<Value>,
+    pub mappings: Vec<MappingRuleBody>,
     pub scim_tokens: Vec<ScimToken>,
     pub version: i64,
     pub creation_date: i64,
@@ -123,10 +125,10 @@ pub struct ConnectionPost {
     pub deprovision: String,
     #[oai(default)]
     pub sso_required: bool,
-    pub saml: Option<Value>,
-    pub oidc: Option<Value>,
+    pub saml: Option<SamlBody>,
+    pub oidc: Option<OidcBody>,
     #[oai(default)]
-    pub mappings: Vec<Value>,
+    pub mappings: Vec<MappingRuleBody>,
 }
 
 fn default_true() -> bool {
@@ -156,8 +158,8 @@ pub struct ConnectionPatch {
     #[oai(validator(pattern = "^(deactivate|delete)$"))]
     pub deprovision: Option<String>,
     pub sso_required: Option<bool>,
-    pub saml: MaybeUndefined<Value>,
-    pub oidc: MaybeUndefined<Value>,
+    pub saml: MaybeUndefined<SamlBody>,
+    pub oidc: MaybeUndefined<OidcBody>,
     /// The version the change was made against (409 when stale).
     pub version: Option<i64>,
     pub comment: Option<String>,
@@ -170,10 +172,10 @@ pub struct MappingPreviewInput {
     /// Attribute name -> a value or an array of values, e.g. `{"role": "writer",
     /// "customRole": "dev,qa", "teamKey": ["platform"], "department": "Sales"}`.
     #[oai(default)]
-    pub attributes: BTreeMap<String, Value>,
+    pub attributes: BTreeMap<String, AttributeValueBody>,
     /// Group names, or `{"id", "name"}` objects.
     #[oai(default)]
-    pub groups: Vec<Value>,
+    pub groups: Vec<GroupBody>,
 }
 
 /// What a profile would produce.
@@ -298,11 +300,16 @@ async fn to_rep(db: &impl ConnectionTrait, m: &entity::connection::Model) -> Res
         deprovision: m.deprovision.clone(),
         sso_required: m.sso_required,
         saml: saml_settings(m)?
-            .map(|s| snapshot(&s.redacted()))
+            .map(|s| snapshot(&s.redacted()).map(Documented::new))
             .transpose()?,
         oidc_client_secret_set: oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
-        oidc: oidc.map(|o| snapshot(&o.redacted())).transpose()?,
-        mappings: from_json(&m.mappings)?,
+        oidc: oidc
+            .map(|o| snapshot(&o.redacted()).map(Documented::new))
+            .transpose()?,
+        mappings: from_json::<Vec<Value>>(&m.mappings)?
+            .into_iter()
+            .map(Documented::new)
+            .collect(),
         scim_tokens: tokens
             .into_iter()
             .map(|t| ScimToken {
@@ -345,7 +352,7 @@ fn preview_profile(input: &MappingPreviewInput) -> Result<IdpProfile> {
     let mut profile = IdpProfile::default();
     for (name, value) in &input.attributes {
         let field = format!("attributes.{name}");
-        let values = match value {
+        let values = match &value.value {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
@@ -355,17 +362,31 @@ fn preview_profile(input: &MappingPreviewInput) -> Result<IdpProfile> {
         };
         profile.push(name, values);
     }
+    /// A previewed group as a request gives it: closed, as every request object is.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GivenGroup {
+        #[serde(default)]
+        id: Option<String>,
+        name: String,
+    }
     for (i, g) in input.groups.iter().enumerate() {
-        let group = match g {
+        let group = match &g.value {
             Value::String(name) => IdpGroup {
                 id: None,
                 name: name.clone(),
             },
-            other => serde_json::from_value(other.clone()).map_err(|e| {
-                Error::invalid(format!(
-                    "groups[{i}]: a group name or {{\"id\", \"name\"}}: {e}"
-                ))
-            })?,
+            other => {
+                let given: GivenGroup = serde_json::from_value(other.clone()).map_err(|e| {
+                    Error::invalid(format!(
+                        "groups[{i}]: a group name or {{\"id\", \"name\"}}: {e}"
+                    ))
+                })?;
+                IdpGroup {
+                    id: given.id,
+                    name: given.name,
+                }
+            }
         };
         profile.groups.push(group);
     }
@@ -406,14 +427,18 @@ impl Service {
         let name = validate_name("name", input.name.as_deref().unwrap_or(&input.key))?;
         let role = parse_default_role(&input.default_role)?;
         let deprovision = parse_deprovision(&input.deprovision)?;
-        let saml = input.saml.as_ref().map(parse_saml).transpose()?;
+        let saml = input
+            .saml
+            .as_ref()
+            .map(|s| parse_saml(&s.value))
+            .transpose()?;
         let oidc = input
             .oidc
             .as_ref()
-            .map(|v| parse_oidc(v, None))
+            .map(|v| parse_oidc(&v.value, None))
             .transpose()?;
         let mut tx = self.begin_write(ctx).await?;
-        let mappings = check_rules(tx.db(), &input.mappings).await?;
+        let mappings = check_rules(tx.db(), &Documented::values(&input.mappings)).await?;
         let now = tx.now_ms();
         let m = entity::connection::ActiveModel {
             id: Set(new_id()),
@@ -477,7 +502,7 @@ impl Service {
             MaybeUndefined::Null => am.saml = Set(None),
             MaybeUndefined::Value(v) => {
                 // The SP private key is write-only: a PATCH without it keeps the stored one.
-                let mut saml = parse_saml(v)?;
+                let mut saml = parse_saml(&v.value)?;
                 if saml.sp_private_key.is_none()
                     && let Some(previous) = saml_settings(&m)?
                     && saml.sp_certificate == previous.sp_certificate
@@ -492,15 +517,14 @@ impl Service {
             MaybeUndefined::Null => am.oidc = Set(None),
             MaybeUndefined::Value(v) => {
                 let previous = oidc_settings(&m)?;
-                am.oidc = Set(Some(to_json(&parse_oidc(v, previous.as_ref())?)?));
+                am.oidc = Set(Some(to_json(&parse_oidc(&v.value, previous.as_ref())?)?));
             }
         }
         am.version = Set(m.version + 1);
         am.updated_at = Set(tx.now_ms());
         let updated = am.update(tx.db()).await?;
         let after = to_rep(tx.db(), &updated).await?;
-        let secret_changed =
-            matches!(&patch.oidc, MaybeUndefined::Value(v) if v.get("clientSecret").is_some());
+        let secret_changed = matches!(&patch.oidc, MaybeUndefined::Value(v) if v.value.get("clientSecret").is_some());
         tx.audit(
             AuditDraft::new("connection", &after.name, "updateConnection", &res)
                 .describe(if secret_changed {

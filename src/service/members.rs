@@ -190,7 +190,8 @@ pub(crate) async fn check_custom_roles(
         .map(|r| r.key)
         .collect();
     if let Some(unknown) = keys.iter().find(|k| !known.contains(k)) {
-        return Err(Error::invalid(format!(
+        // Something the request names does not exist: 404, naming the field.
+        return Err(Error::NotFound(format!(
             "{field}: unknown custom role {unknown:?}"
         )));
     }

@@ -28,6 +28,7 @@ pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 mod chain_scan;
+pub mod connection_shapes;
 pub mod connections;
 pub(crate) mod credentials;
 pub mod documented;

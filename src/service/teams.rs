@@ -267,7 +267,8 @@ async fn check_members(
         .map(|m| m.id)
         .collect();
     if let Some(unknown) = ids.iter().find(|id| !known.contains(id)) {
-        return Err(Error::invalid(format!(
+        // Something the request names does not exist: 404, naming the field.
+        return Err(Error::NotFound(format!(
             "{field}: unknown member {unknown:?}"
         )));
     }

@@ -82,6 +82,17 @@ async fn member_id(app: &TestApp, email: &str) -> String {
 fn refused(s: StatusCode, body: &serde_json::Value, parts: &[&str]) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "invalid_request", "{body}");
+    names_all(body, parts);
+}
+
+/// The message of a 404 answer (the request names something that does not exist).
+fn missing(s: StatusCode, body: &serde_json::Value, parts: &[&str]) {
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found", "{body}");
+    names_all(body, parts);
+}
+
+fn names_all(body: &serde_json::Value, parts: &[&str]) {
     let message = body["message"].as_str().unwrap();
     for part in parts {
         assert!(message.contains(part), "{part:?} missing from {message}");
@@ -164,14 +175,14 @@ async fn a_team_is_created_from_launchdarklys_body() {
             json!({"key": "split", "name": "Split", "customRoleKeys": ["ghost"]}),
         )
         .await;
-    refused(s, &body, &["customRoleKeys", "ghost"]);
+    missing(s, &body, &["customRoleKeys", "ghost"]);
     let (s, body) = app
         .post(
             "/api/v2/teams",
             json!({"key": "split", "name": "Split", "memberIDs": ["nobody"]}),
         )
         .await;
-    refused(s, &body, &["memberIDs", "nobody"]);
+    missing(s, &body, &["memberIDs", "nobody"]);
     assert_eq!(
         app.get("/api/v2/teams/split").await.0,
         StatusCode::NOT_FOUND
@@ -233,7 +244,7 @@ async fn a_token_is_created_with_launchdarklys_custom_role_ids() {
             json!({"name": "ghost", "serviceToken": true, "customRoleIds": ["ghost"]}),
         )
         .await;
-    refused(s, &body, &["ghost"]);
+    missing(s, &body, &["ghost"]);
     assert_eq!(app.audit_count().await, before, "no token was made");
 }
 
@@ -362,7 +373,7 @@ async fn one_bad_new_member_refuses_the_whole_array() {
                 good("b@example.com"),
                 {"email": "c@example.com", "teamKeys": ["ops", "nope"]}
             ]),
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
             vec!["[2].teamKeys", "\"nope\""],
         ),
         (
@@ -371,7 +382,7 @@ async fn one_bad_new_member_refuses_the_whole_array() {
                 good("b@example.com"),
                 {"email": "c@example.com", "customRoles": ["ghost"]}
             ]),
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
             vec!["[2].customRoles", "ghost"],
         ),
         (

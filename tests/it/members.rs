@@ -177,7 +177,7 @@ async fn members_are_created_changed_deactivated_and_removed() {
             json!({"email": "c@example.com", "customRoles": ["ghost"]}),
         )
         .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 404, "a custom role that does not exist");
     assert!(body["message"].as_str().unwrap().contains("ghost"));
 
     let (s, m) = app

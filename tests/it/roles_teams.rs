@@ -140,14 +140,14 @@ async fn teams_gather_members_and_roles() {
             json!({"instructions": [{"kind": "addMembers", "values": ["ghost"]}]}),
         )
         .await;
-    assert_eq!(s, 400, "{body}");
+    assert_eq!(s, 404, "a member that does not exist: {body}");
     let (s, _) = app
         .patch(
             "/api/v2/teams/eng",
             json!({"instructions": [{"kind": "addCustomRoles", "values": ["ghost"]}]}),
         )
         .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 404, "a custom role that does not exist");
     let (s, _) = app
         .patch(
             "/api/v2/teams/eng",

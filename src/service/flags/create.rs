@@ -8,6 +8,7 @@ use super::{Flag, FlagPost, Loaded, flag_resources, project_wide_draft};
 use crate::domain::flag::{FlagEnvironmentState, FlagKind, FlagSettings, Variation};
 use crate::error::{Error, Result};
 use crate::service::authz::authorize;
+use crate::service::documented::Documented;
 use crate::service::projects::{self, dup};
 use crate::service::util::{new_id, snapshot, to_json};
 use crate::service::{Ctx, Service, WriteTx, environments};
@@ -46,7 +47,7 @@ fn new_flag_settings(input: &FlagPost) -> Result<FlagSettings> {
         name: input.name.clone(),
         description: input.description.clone(),
         kind: parse_kind(input.kind.as_deref())?,
-        variations: parse_variations(&input.variations)?,
+        variations: parse_variations(&Documented::values(&input.variations))?,
         tags: input.tags.clone(),
         temporary: input.temporary,
         maintainer_id: input.maintainer_id.clone(),
@@ -139,7 +140,7 @@ mod tests {
             name: "New checkout".into(),
             description: String::new(),
             kind: kind.map(str::to_owned),
-            variations,
+            variations: variations.into_iter().map(Documented::new).collect(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             temporary: false,
             maintainer_id: None,

@@ -199,6 +199,20 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_variation_is_the_domain_s() {
+        let mut registry = Registry::new();
+        <crate::service::flags::VariationShape as Type>::register(&mut registry);
+        let fields: BTreeSet<String> = registry.schemas["Variation"]
+            .properties
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        let known =
+            known_to_serde::<crate::domain::flag::Variation>(json!({"value": 1, "\u{0}": 0}));
+        assert_eq!(fields, known);
+    }
+
+    #[test]
     fn the_documented_clause_is_the_domain_s() {
         let mut registry = Registry::new();
         FlagInstruction::register(&mut registry);

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::authz::authorize;
+use super::documented::Documented;
 use super::environments;
 use super::projects;
 use super::util::{from_json, snapshot};
@@ -36,6 +37,20 @@ pub(crate) use patch::{
 };
 
 /// A flag's state in one environment, as the API shows it.
+/// One variation of a flag in a request or answer; the domain parses it.
+pub type VariationBody = Documented<VariationShape>;
+
+/// A variation: the JSON value the flag serves, with an optional name and description.
+// Documents the domain's `Variation`; the test below checks the two name the same fields.
+#[derive(Object)]
+#[oai(rename = "Variation", rename_all = "camelCase", deny_unknown_fields)]
+pub struct VariationShape {
+    /// Any JSON value; a boolean flag's are `true` and `false`.
+    pub value: Value,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Object)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
@@ -65,8 +80,7 @@ pub struct Flag {
     pub description: String,
     /// `boolean` or `multivariate`.
     pub kind: String,
-    /// `[{"value", "name"?, "description"?}]`.
-    pub variations: Value,
+    pub variations: Vec<VariationBody>,
     pub tags: Vec<String>,
     pub temporary: bool,
     #[oai(nullable)]
@@ -100,9 +114,9 @@ pub struct FlagPost {
     pub description: String,
     /// `boolean` (default; variations true/false) or `multivariate`.
     pub kind: Option<String>,
-    /// `[{"value", "name"?, "description"?}]`; required for multivariate flags.
+    /// Required for multivariate flags.
     #[oai(default)]
-    pub variations: Vec<Value>,
+    pub variations: Vec<VariationBody>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
     #[oai(
         default,
@@ -207,7 +221,11 @@ impl Loaded {
             name: s.name.clone(),
             description: s.description.clone(),
             kind: kind_str(s.kind).to_owned(),
-            variations: snapshot(&s.variations)?,
+            variations: s
+                .variations
+                .iter()
+                .map(|v| snapshot(v).map(Documented::new))
+                .collect::<Result<_>>()?,
             tags: s.tags.clone(),
             temporary: s.temporary,
             maintainer_id: s.maintainer_id.clone(),

@@ -307,7 +307,7 @@ async fn find_teams(
         .await?;
     for key in keys {
         match teams.iter().find(|t| &t.key == key) {
-            None => return Err(Error::invalid(format!("teamKeys: unknown team {key:?}"))),
+            None => return Err(Error::NotFound(format!("teamKeys: unknown team {key:?}"))),
             Some(t) if t.idp_synced => {
                 return Err(Error::forbidden(format!(
                     "teamKeys: team {key} is managed by identity provider: its members change only there"
