@@ -1,6 +1,7 @@
 //! The OpenAPI document as served: what poem-openapi derives, plus two facts about how it
 //! parses request bodies that its derive does not write down, so that a client generated from
-//! the document (or a tester such as schemathesis) sends what the server accepts.
+//! the document (or a tester such as schemathesis) sends what the server accepts, plus
+//! examples (see `api::examples`).
 //!
 //! - Every request object refuses unknown fields (`deny_unknown_fields`): `additionalProperties: false`.
 //! - An optional field given as `null` is taken as absent: its schema is `nullable`.
@@ -43,8 +44,8 @@ pub fn serve_docs() -> Html<String> {
     )
 }
 
-/// Applies the request-body facts to a derived document. A document that does not parse is
-/// returned unchanged (it cannot happen: poem-openapi wrote it).
+/// Applies the request-body facts and the examples to a derived document. A document that
+/// does not parse is returned unchanged (it cannot happen: poem-openapi wrote it).
 pub fn refine(spec: &str) -> String {
     let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
         return spec.to_owned();
@@ -60,6 +61,7 @@ pub fn refine(spec: &str) -> String {
             }
         }
     }
+    super::examples::add_examples(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
 }
 
