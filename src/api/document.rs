@@ -1,8 +1,10 @@
-//! The OpenAPI document as served: what poem-openapi derives, plus two facts about how it
-//! parses request bodies that its derive does not write down, so that a client generated from
-//! the document (or a tester such as schemathesis) sends what the server accepts.
+//! The OpenAPI document as served: what poem-openapi derives, plus facts about how it parses
+//! request bodies that its derive does not write down, so that a client generated from
+//! the document (or a tester such as schemathesis) sends what the server accepts, plus
+//! examples (see `api::examples`).
 //!
 //! - Every request object refuses unknown fields (`deny_unknown_fields`): `additionalProperties: false`.
+//! - An untagged union (`anyOf`) has no type of its own: its branches have theirs.
 //! - An optional field given as `null` is taken as absent (it gets its default, if any): its
 //!   schema is `nullable`.
 
@@ -44,8 +46,8 @@ pub fn serve_docs() -> Html<String> {
     )
 }
 
-/// Applies the request-body facts to a derived document. A document that does not parse is
-/// returned unchanged (it cannot happen: poem-openapi wrote it).
+/// Applies the request-body facts and the examples to a derived document. A document that
+/// does not parse is returned unchanged (it cannot happen: poem-openapi wrote it).
 pub fn refine(spec: &str) -> String {
     let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
         return spec.to_owned();
@@ -60,8 +62,20 @@ pub fn refine(spec: &str) -> String {
                 refine_request_object(schema);
             }
         }
+        for schema in schemas.values_mut().filter_map(Value::as_object_mut) {
+            untype_union(schema);
+        }
     }
+    super::examples::add_examples(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+}
+
+/// poem-openapi writes an untagged union as `{"type": "object", "anyOf": [...]}` even when a
+/// branch is a string or a number; the branches carry their own types, so the outer one goes.
+fn untype_union(schema: &mut Map<String, Value>) {
+    if schema.contains_key("anyOf") && schema.get("type") == Some(&Value::from("object")) {
+        schema.remove("type");
+    }
 }
 
 /// The component schemas a request body can hold, directly or nested.

@@ -31,13 +31,18 @@ pub enum ApiError {
     /// The caller's role does not allow the action on the resource.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// A resource the request names (in its path or its body) does not exist; `message` says
+    /// which.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// Duplicate key, or the resource changed since the version the request names.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// A precondition the request states does not hold.
     #[oai(status = 412)]
     PreconditionFailed(Json<ErrorBody>),
+    /// The body is larger than the server accepts (`GATEHOUSE_MAX_BODY_BYTES`, 1 MiB by
+    /// default); answered before the operation runs.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
     /// The body is not `application/json` (missing or other `Content-Type`); answered by the
@@ -50,6 +55,8 @@ pub enum ApiError {
     /// More work is in flight than can be served in time; retry after `Retry-After` seconds.
     #[oai(status = 429)]
     RateLimited(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// A fault of the server's: `message` holds no detail; the server log has it under the
+    /// request id (`X-Request-Id`).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }

@@ -10,6 +10,7 @@ mod connections;
 pub mod document;
 mod environments;
 pub mod error;
+mod examples;
 mod flags;
 mod members;
 pub mod ops;

@@ -5,7 +5,7 @@
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{Enum, Object};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::service::documented::{
     Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc,
@@ -31,11 +31,15 @@ impl InstructionKinds for FlagKinds {
     }
 }
 
+// The example is in words, not an `example`: testers build whole requests around a schema
+// example (schemathesis sent it without the `environmentKey` it needs); the REST operations
+// carry complete examples.
 fn weights() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
-        description: Some("Variation index (as a string) to weight, in thousandths of a percent."),
+        description: Some(
+            "Variation index (as a string) to weight, in thousandths of a percent: `{\"0\": 25000, \"1\": 75000}` serves variation 0 to a quarter.",
+        ),
         additional_properties: Some(Box::new(i64::schema_ref())),
-        example: Some(json!({"0": 25000, "1": 75000})),
         ..MetaSchema::new("object")
     }))
 }
