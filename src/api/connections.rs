@@ -5,17 +5,18 @@ use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use serde_json::Value;
 
 use super::Tag;
 use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
+use crate::service::connection_shapes::MappingRuleBody;
 use crate::service::connections::{
     Connection, ConnectionPatch, ConnectionPost, MappingPreview, MappingPreviewInput,
     ScimTokenCreated,
 };
+use crate::service::documented::Documented;
 
 pub struct ConnectionsApi;
 
@@ -177,10 +178,11 @@ impl ConnectionsApi {
         auth: ApiToken,
         req: &Request,
         key: Path<String>,
-        body: Json<Vec<Value>>,
+        body: Json<Vec<MappingRuleBody>>,
     ) -> ApiResult<Json<Connection>> {
         let ctx = context(&service, &auth, req).await?;
-        Ok(Json(service.put_mappings(&ctx, &key, body.0).await?))
+        let rules = Documented::values(&body.0);
+        Ok(Json(service.put_mappings(&ctx, &key, rules).await?))
     }
 
     /// Preview the mapping of a profile

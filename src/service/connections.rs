@@ -220,17 +220,32 @@ fn parse_default_role(role: &str) -> Result<BaseRole> {
     }
 }
 
+/// Settings with their `null` fields left out: as in every request object, a field given as
+/// `null` is absent and gets its default.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 fn parse_saml(value: &Value) -> Result<SamlSettings> {
-    let s: SamlSettings =
-        serde_json::from_value(value.clone()).map_err(|e| Error::invalid(format!("saml: {e}")))?;
+    let s: SamlSettings = serde_json::from_value(without_nulls(value))
+        .map_err(|e| Error::invalid(format!("saml: {e}")))?;
     s.validate().map_err(Error::invalid)?;
     Ok(s)
 }
 
 /// Parses OIDC settings; without a `clientSecret` the previous one (if any) is kept.
 fn parse_oidc(value: &Value, previous: Option<&OidcSettings>) -> Result<OidcSettings> {
-    let mut s: OidcSettings =
-        serde_json::from_value(value.clone()).map_err(|e| Error::invalid(format!("oidc: {e}")))?;
+    let mut s: OidcSettings = serde_json::from_value(without_nulls(value))
+        .map_err(|e| Error::invalid(format!("oidc: {e}")))?;
     s.validate().map_err(Error::invalid)?;
     if s.client_secret.is_none() {
         s.client_secret = previous.and_then(|p| p.client_secret.clone());

@@ -110,6 +110,7 @@ pub struct RolePost {
     #[oai(default)]
     pub description: String,
     /// `reader` or `no_access` (default).
+    #[oai(validator(pattern = "^(reader|no_access)$"))]
     pub base_permissions: Option<String>,
     pub policy: Vec<StatementBody>,
     /// The role attributes the policy's placeholders may name. Optional, as in LaunchDarkly:
@@ -129,6 +130,8 @@ pub struct RolePatch {
     ))]
     pub name: Option<String>,
     pub description: Option<String>,
+    /// `reader` or `no_access`.
+    #[oai(validator(pattern = "^(reader|no_access)$"))]
     pub base_permissions: Option<String>,
     pub policy: Option<Vec<StatementBody>>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.

@@ -2,6 +2,7 @@
 //! name and membership under the IdP's control; its role bindings stay editable here.
 
 use poem_openapi::Object;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::Type;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -149,6 +150,15 @@ pub struct TeamKinds;
 const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
 const VALUE: ParamDoc = ("value", String::schema_ref, true);
 
+/// A role attribute's key: a key, as `${roleAttribute/<key>}` placeholders name it.
+fn attribute_key() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        pattern: Some(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$".to_owned()),
+        max_length: Some(128),
+        ..MetaSchema::new("string")
+    }))
+}
+
 const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "addMembers",
@@ -198,12 +208,12 @@ const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "updateRoleAttribute",
         description: "Set one role attribute's values.",
-        params: &[("key", String::schema_ref, true), VALUES],
+        params: &[("key", attribute_key, true), VALUES],
     },
     KindDoc {
         kind: "removeRoleAttribute",
         description: "Remove one role attribute.",
-        params: &[("key", String::schema_ref, true)],
+        params: &[("key", attribute_key, true)],
     },
 ];
 

@@ -946,12 +946,12 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         ),
         (
             json!({"resourceId": "proj/p:env/production:flag/f", "description": "d", "instructions": on, "notifyMemberIds": ["ghost"]}),
-            400,
+            404,
             "notifyMemberIds",
         ),
         (
             json!({"resourceId": "proj/p:env/production:flag/f", "description": "d", "instructions": on, "notifyTeamKeys": ["ghosts"]}),
-            400,
+            404,
             "notifyTeamKeys",
         ),
         (

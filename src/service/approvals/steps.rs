@@ -50,7 +50,7 @@ pub(super) async fn check_notify(
             .await?
             .is_none()
         {
-            return Err(Error::invalid(format!(
+            return Err(Error::NotFound(format!(
                 "notifyMemberIds[{i}]: no member with id {id:?}"
             )));
         }
@@ -65,7 +65,7 @@ pub(super) async fn check_notify(
             .await?
             .is_none()
         {
-            return Err(Error::invalid(format!(
+            return Err(Error::NotFound(format!(
                 "notifyTeamKeys[{i}]: no team with key {key:?}"
             )));
         }
