@@ -65,6 +65,7 @@ pub struct ApprovalSettingsPatch {
     pub required: Option<bool>,
     pub required_approval_tags: Option<Vec<String>>,
     /// 1 to 5.
+    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub min_num_approvals: Option<i64>,
     pub can_review_own_request: Option<bool>,
     pub can_apply_declined_changes: Option<bool>,

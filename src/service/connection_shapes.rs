@@ -102,6 +102,7 @@ pub enum RuleMatchShape {
 #[derive(Object)]
 #[oai(rename = "GroupMatch", deny_unknown_fields)]
 pub struct GroupMatchShape {
+    #[oai(validator(min_length = 1))]
     pub group: String,
 }
 
@@ -109,6 +110,7 @@ pub struct GroupMatchShape {
 #[derive(Object)]
 #[oai(rename = "AttributeMatch", deny_unknown_fields)]
 pub struct AttributeMatchShape {
+    #[oai(validator(min_length = 1))]
     pub attribute: String,
     pub value: String,
 }

@@ -502,6 +502,7 @@ impl TeamFields {
                 self.role_attributes.extend(one);
             }
             TeamInstruction::RemoveRoleAttribute { key } => {
+                validate_key(&format!("{field}.key"), &key)?;
                 self.role_attributes.remove(&key);
             }
         }

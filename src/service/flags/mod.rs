@@ -117,10 +117,10 @@ pub struct FlagPost {
     /// Required for multivariate flags.
     #[oai(default)]
     pub variations: Vec<VariationBody>,
-    /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    /// Each one 1 to 64 letters, digits, `.`, `_` or `-`.
     #[oai(
         default,
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
+        validator(pattern = r"^[A-Za-z0-9._-]{1,64}$", max_length = 64)
     )]
     pub tags: Vec<String>,
     #[oai(default)]
