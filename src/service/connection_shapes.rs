@@ -87,6 +87,7 @@ pub struct MappingRuleShape {
     /// Role attribute key to values.
     pub role_attributes: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// reader | writer | admin | no_access.
+    #[oai(validator(pattern = "^(reader|writer|admin|no_access)$"))]
     pub role: Option<String>,
 }
 
