@@ -84,8 +84,7 @@ pub struct MappingRuleShape {
     pub team: Option<String>,
     /// Keys of custom roles to grant.
     pub custom_roles: Option<Vec<String>>,
-    /// Role attribute key to values.
-    pub role_attributes: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    pub role_attributes: Option<super::members::RoleAttributesBody>,
     /// reader | writer | admin | no_access.
     #[oai(validator(pattern = "^(reader|writer|admin|no_access)$"))]
     pub role: Option<String>,

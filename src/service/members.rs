@@ -3,7 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
 use poem_openapi::Object;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
@@ -25,6 +29,82 @@ pub use create::{CreatedMembers, Members, NewMembers};
 
 /// Role attributes: key -> values, given where a custom role is assigned.
 pub type RoleAttributes = BTreeMap<String, Vec<String>>;
+
+/// Role attributes in a request, documented with the rule their values keep (1 to 256
+/// characters each, checked by `check_role_attributes` with the keys). A map's keys have no
+/// schema in OpenAPI 3.0; the description states theirs.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct RoleAttributesBody(pub RoleAttributes);
+
+impl std::ops::Deref for RoleAttributesBody {
+    type Target = RoleAttributes;
+
+    fn deref(&self) -> &RoleAttributes {
+        &self.0
+    }
+}
+
+impl Type for RoleAttributesBody {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "RoleAttributes".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference("RoleAttributes".to_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>("RoleAttributes".to_owned(), |_| {
+            let value = MetaSchema {
+                min_length: Some(1),
+                max_length: Some(256),
+                ..MetaSchema::new("string")
+            };
+            let values = MetaSchema {
+                items: Some(Box::new(MetaSchemaRef::Inline(Box::new(value)))),
+                ..MetaSchema::new("array")
+            };
+            MetaSchema {
+                description: Some(
+                    "Role attribute key (a key: letters, digits, `.`, `_`, `-`, starting with a \
+                     letter or digit) to its values, as `${roleAttribute/<key>}` placeholders \
+                     name them.",
+                ),
+                additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(values)))),
+                ..MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for RoleAttributesBody {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        RoleAttributes::parse_from_json(value)
+            .map(RoleAttributesBody)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl ToJSON for RoleAttributesBody {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        self.0.to_json()
+    }
+}
 
 /// A member as the API shows it.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -77,7 +157,7 @@ pub struct MemberPost {
     #[oai(default)]
     pub custom_roles: Vec<String>,
     #[oai(default)]
-    pub role_attributes: RoleAttributes,
+    pub role_attributes: RoleAttributesBody,
     /// Keys of existing teams the new member joins (LaunchDarkly's `teamKeys`).
     #[oai(
         default,
@@ -95,7 +175,7 @@ pub struct MemberPatch {
     #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
     pub custom_roles: Option<Vec<String>>,
-    pub role_attributes: Option<RoleAttributes>,
+    pub role_attributes: Option<RoleAttributesBody>,
     /// `active` or `deactivated`; deactivating revokes the member's tokens at once.
     pub status: Option<String>,
     pub version: Option<i64>,
@@ -230,7 +310,10 @@ pub(crate) async fn check_role_requirements(
 pub(crate) fn check_role_attributes(field: &str, attrs: &RoleAttributes) -> Result<()> {
     for (k, values) in attrs {
         validate_key(&format!("{field}.{k}"), k)?;
-        if values.iter().any(|v| v.is_empty() || v.len() > 256) {
+        if values
+            .iter()
+            .any(|v| v.is_empty() || v.chars().count() > 256)
+        {
             return Err(Error::invalid(format!(
                 "{field}.{k}: values must be 1 to 256 characters"
             )));
@@ -411,7 +494,7 @@ async fn decide_change(
     if let Some(attrs) = &patch.role_attributes {
         authorize(principal, "updateMemberRoleAttributes", &res)?;
         check_role_attributes("roleAttributes", attrs)?;
-        change.role_attributes = Some(attrs.clone());
+        change.role_attributes = Some(attrs.0.clone());
         change.actions.push("updateMemberRoleAttributes");
     }
     if let Some(status) = &patch.status {

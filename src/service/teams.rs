@@ -2,7 +2,7 @@
 //! name and membership under the IdP's control; its role bindings stay editable here.
 
 use poem_openapi::Object;
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::authz::authorize;
 use super::documented::{Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc};
 use super::members::{
-    RoleAttributes, aliased_list, check_custom_roles, check_role_attributes,
+    RoleAttributes, RoleAttributesBody, aliased_list, check_custom_roles, check_role_attributes,
     check_role_requirements,
 };
 use super::projects::dup;
@@ -76,7 +76,7 @@ pub struct TeamPost {
     #[oai(rename = "memberIDs")]
     pub ld_member_ids: Option<Vec<String>>,
     #[oai(default)]
-    pub role_attributes: RoleAttributes,
+    pub role_attributes: RoleAttributesBody,
 }
 
 /// A list with the name of the field it came by.
@@ -203,7 +203,7 @@ const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "replaceRoleAttributes",
         description: "Replace the role attributes (`value`: attribute key to values).",
-        params: &[("value", RoleAttributes::schema_ref, true)],
+        params: &[("value", RoleAttributesBody::schema_ref, true)],
     },
     KindDoc {
         kind: "updateRoleAttribute",
@@ -222,6 +222,10 @@ impl InstructionKinds for TeamKinds {
     const DESCRIPTION: &'static str = "A semantic-patch instruction on a team: `kind` names it, the other fields are its parameters.";
     const GROUPS: &'static [(&'static str, &'static [KindDoc])] =
         &[("TeamInstruction", TEAM_KINDS)];
+
+    fn register_parameters(registry: &mut Registry) {
+        RoleAttributesBody::register(registry);
+    }
 }
 
 /// Body of `PATCH /api/v2/teams/{teamKey}`.
