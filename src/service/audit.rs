@@ -37,6 +37,9 @@ pub struct AuditEntryRep {
     /// `[{action, resource}]`: the policy actions and resources the change exercised.
     pub accesses: Value,
     pub kind: String,
+    /// The entry's stable event type (`member.created`, `flag.updated`, ...), derived from it
+    /// and not part of the hashed content.
+    pub event: String,
     pub name: String,
     pub description: String,
     /// `{kind: member|token|app|system, ...}`.
@@ -143,6 +146,7 @@ fn rep_from_entry(e: AuditEntry, prev_hash: String, hash: String) -> Result<Audi
         date: e.date,
         accesses: snapshot(&e.accesses)?,
         kind: e.kind.clone(),
+        event: audit::event_of(&e).name().to_owned(),
         name: e.name.clone(),
         description: e.description.clone(),
         actor: snapshot(&e.actor)?,

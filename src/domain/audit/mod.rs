@@ -7,6 +7,7 @@
 //!   streaming verification.
 //! * [`checkpoint`]: Ed25519-signed chain heads, kept outside the database to
 //!   detect truncation and rewrites.
+//! * [`event`]: the stable event name of an entry (`member.created`, ...), derived from it.
 //! * [`index`]: the query columns stored beside the hashed body, derived from it, and
 //!   checked against it when the chain is verified.
 //!
@@ -18,6 +19,7 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod entry;
+pub mod event;
 pub mod index;
 
 pub use canonical::{
@@ -32,6 +34,7 @@ pub use checkpoint::{
     verify_checkpoint, verify_checkpoint_with_key,
 };
 pub use entry::{Access, Actor, AuditEntry, EntryError, Parent, StoredEntry, Target};
+pub use event::{BadEventPattern, Event, check_pattern, event_of, pattern_matches};
 pub use index::{IndexColumns, IndexMismatch, StoredColumns, check_columns, index_columns};
 
 #[cfg(test)]
