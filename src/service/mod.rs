@@ -25,6 +25,7 @@ pub(crate) mod approval_gate;
 pub mod approval_settings;
 pub mod approvals;
 pub mod audit;
+pub mod audit_stream;
 pub mod authz;
 pub mod bootstrap;
 mod chain_scan;
