@@ -19,6 +19,7 @@ mod roles;
 mod teams;
 mod tokens;
 mod variables;
+mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -49,6 +50,8 @@ pub enum Tag {
     Account,
     /// Identity connections (Okta, Entra ID, generic): SCIM tokens and mapping rules.
     Connections,
+    /// Webhooks: the audit log pushed, signed and in order, to receivers.
+    Webhooks,
 }
 
 /// Every REST module, as one value poem-openapi can serve and document.
@@ -67,6 +70,7 @@ pub fn apis() -> impl poem_openapi::OpenApi {
         account::AccountApi,
         access::AccessApi,
         connections::ConnectionsApi,
+        webhooks::WebhooksApi,
     )
 }
 

@@ -10,3 +10,4 @@ pub mod provisioning;
 pub mod scim;
 pub mod sso;
 pub mod text;
+pub mod webhook;

@@ -53,6 +53,7 @@ pub mod teams;
 pub mod tokens;
 mod util;
 pub mod variables;
+pub mod webhooks;
 pub mod write;
 
 use std::sync::Arc;
@@ -93,6 +94,8 @@ struct Inner {
     scim_tokens: scim_tokens::RememberedTokens,
     /// Public URL and session lifetimes of the SSO edge, set once at start-up.
     sso: std::sync::RwLock<sessions::SsoSettings>,
+    webhooks: webhooks::WebhookSettings,
+    outbox: webhooks::delivery::Outbox,
 }
 
 impl Service {
@@ -125,6 +128,8 @@ impl Service {
                 readiness,
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
+                webhooks: webhooks::WebhookSettings::default(),
+                outbox: webhooks::delivery::Outbox::default(),
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;
@@ -209,6 +214,14 @@ impl Service {
     /// as too busy).
     pub fn set_max_write_wait(&self, wait: std::time::Duration) {
         self.inner.write_gate.set_max_wait(wait);
+    }
+
+    pub(crate) fn webhook_settings(&self) -> &webhooks::WebhookSettings {
+        &self.inner.webhooks
+    }
+
+    pub(crate) fn outbox(&self) -> &webhooks::delivery::Outbox {
+        &self.inner.outbox
     }
 
     pub(crate) fn write_gate(&self) -> &Arc<write::WriteGate> {

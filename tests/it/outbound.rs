@@ -179,3 +179,402 @@ async fn the_stream_serves_the_chain_in_order_and_waits_for_the_next_commit() {
         .await;
     assert_eq!(s, 403);
 }
+
+// ---- webhooks ----
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gatehouse::clock::Clock;
+use sha2::{Digest, Sha256};
+
+const SECRET: &str = "a-receiver-secret-0123456789";
+
+/// HMAC-SHA256 written out here (RFC 2104), so the test does not trust the product's signing.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// A receiver on loopback: answers with `status`, and keeps the deliveries it accepted (2xx)
+/// after checking their signature.
+struct Receiver {
+    url: String,
+    status: Arc<AtomicU16>,
+    accepted: Arc<Mutex<Vec<Value>>>,
+    refused: Arc<Mutex<u32>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(secret: &'static str) -> Receiver {
+        use poem::listener::{Acceptor, Listener, TcpListener};
+        let status = Arc::new(AtomicU16::new(200));
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(0u32));
+        let (s, a, r) = (status.clone(), accepted.clone(), refused.clone());
+        let endpoint = poem::endpoint::make(move |req: poem::Request| {
+            let (s, a, r) = (s.clone(), a.clone(), r.clone());
+            async move {
+                let header = req
+                    .header("X-Gatehouse-Signature")
+                    .unwrap_or_default()
+                    .to_owned();
+                assert_eq!(req.header("Content-Type"), Some("application/json"));
+                let body = req.into_body().into_vec().await.unwrap();
+                let (t, v1) = header
+                    .split_once(',')
+                    .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
+                    .expect("t=..,v1=..");
+                let mut message = format!("{t}.").into_bytes();
+                message.extend_from_slice(&body);
+                assert_eq!(
+                    v1,
+                    hex::encode(hmac_sha256(secret.as_bytes(), &message)),
+                    "signature"
+                );
+                let now = gatehouse::clock::SystemClock.now_ms() / 1000;
+                assert!((now - t.parse::<i64>().unwrap()).abs() < 60);
+                let code = s.load(Ordering::SeqCst);
+                if (200..300).contains(&code) {
+                    a.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                } else {
+                    *r.lock().unwrap() += 1;
+                }
+                poem::Response::builder()
+                    .status(poem::http::StatusCode::from_u16(code).unwrap())
+                    .body("a receiver's answer that must never reach the audit log")
+            }
+        });
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().cloned().unwrap();
+        let server = tokio::spawn(async move {
+            let _ = poem::Server::new_with_acceptor(acceptor)
+                .run(endpoint)
+                .await;
+        });
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            status,
+            accepted,
+            refused,
+            _server: server,
+        }
+    }
+
+    /// Every accepted event, in arrival order.
+    fn events(&self) -> Vec<Value> {
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["events"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    fn seqs(&self) -> Vec<i64> {
+        self.events()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+/// Waits (up to 30 s) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn head(app: &TestApp) -> i64 {
+    let (_, page) = app.get("/api/v2/auditlog/stream?afterSeq=0&limit=1").await;
+    page["headSeq"].as_i64().unwrap()
+}
+
+async fn add_member(app: &TestApp, email: &str) {
+    let (s, m) = app
+        .post("/api/v2/members", json!({"email": email, "role": "reader"}))
+        .await;
+    assert_eq!(s, 201, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_delivers_the_log_in_order_signed_and_can_replay() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(SECRET).await;
+    let (s, created) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "siem", "url": receiver.url, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["secret"], SECRET);
+    let id = created["_id"].as_str().unwrap().to_owned();
+    let start = created["cursorSeq"].as_i64().unwrap();
+    for i in 0..7 {
+        add_member(&app, &format!("m{i}@example.com")).await;
+    }
+    let target = head(&app).await;
+    eventually("every entry delivered", || {
+        receiver.seqs().last() == Some(&target)
+    })
+    .await;
+
+    // Everything after the cursor, once, in order, linked, starting with the creation.
+    let events = receiver.events();
+    let seqs = receiver.seqs();
+    assert_eq!(seqs, ((start + 1)..=target).collect::<Vec<_>>());
+    assert_eq!(events[0]["event"], "webhook.created");
+    for pair in events.windows(2) {
+        assert_eq!(pair[1]["prevHash"], pair[0]["hash"]);
+    }
+    for d in receiver.accepted.lock().unwrap().iter() {
+        assert_eq!(d["webhookId"], id.as_str());
+        let evs = d["events"].as_array().unwrap();
+        assert_eq!(d["fromSeq"], evs[0]["seq"]);
+        assert_eq!(d["toSeq"], evs[evs.len() - 1]["seq"]);
+    }
+
+    // The secret is in no answer but the create's and nowhere in the log; nor is the
+    // receiver's answer.
+    // The worker records the attempt and moves the cursor once the receiver has answered.
+    let started = std::time::Instant::now();
+    let got = loop {
+        let (_, got) = app.get(&format!("/api/v2/webhooks/{id}")).await;
+        if got["cursorSeq"] == target || started.elapsed() > Duration::from_secs(10) {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(got.get("secret").is_none(), "{got}");
+    assert_eq!(got["cursorSeq"], target);
+    let log = serde_json::to_string(&app.audit("").await).unwrap();
+    assert!(!log.contains(SECRET));
+    assert!(!log.contains("must never reach"));
+    let (_, deliveries) = app.get(&format!("/api/v2/webhooks/{id}/deliveries")).await;
+    let first = &deliveries["items"][0];
+    assert_eq!(first["status"], 200, "{deliveries}");
+    assert_eq!(first["toSeq"], target);
+
+    // Replay: the cursor moves back (an audited change) and the entries come again.
+    let (s, moved) = app
+        .post(
+            &format!("/api/v2/webhooks/{id}/cursor"),
+            json!({"seq": target - 2}),
+        )
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    let after_move = head(&app).await;
+    eventually("the replay", || receiver.seqs().last() == Some(&after_move)).await;
+    let replayed = &receiver.seqs()[seqs.len()..];
+    assert_eq!(replayed, &[target - 1, target, after_move]);
+    let last = app.audit("").await[0].clone();
+    assert_eq!(last["event"], "webhook.cursorMoved");
+    assert_eq!(
+        app.post(
+            &format!("/api/v2/webhooks/{id}/cursor"),
+            json!({"seq": after_move + 5})
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_fails_gets_the_backlog_in_order_once_it_is_back_and_off_pauses() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(SECRET).await;
+    let (s, created) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "flaky", "url": receiver.url, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_owned();
+    let start = created["cursorSeq"].as_i64().unwrap();
+    receiver.status.store(503, Ordering::SeqCst);
+    for i in 0..3 {
+        add_member(&app, &format!("down{i}@example.com")).await;
+    }
+    eventually("two refused attempts", || {
+        *receiver.refused.lock().unwrap() >= 2
+    })
+    .await;
+    let (_, w) = app.get(&format!("/api/v2/webhooks/{id}")).await;
+    assert_eq!(w["cursorSeq"], start, "the cursor waits for a 2xx");
+    assert!(w["failures"].as_i64().unwrap() >= 2, "{w}");
+    let (_, deliveries) = app.get(&format!("/api/v2/webhooks/{id}/deliveries")).await;
+    assert_eq!(deliveries["items"][0]["status"], 503);
+
+    receiver.status.store(200, Ordering::SeqCst);
+    add_member(&app, "back@example.com").await;
+    let target = head(&app).await;
+    eventually("the backlog", || receiver.seqs().last() == Some(&target)).await;
+    assert_eq!(receiver.seqs(), ((start + 1)..=target).collect::<Vec<_>>());
+
+    // Off pauses; on continues from the cursor.
+    let (s, _) = app
+        .patch(&format!("/api/v2/webhooks/{id}"), json!({"on": false}))
+        .await;
+    assert_eq!(s, 200);
+    add_member(&app, "paused@example.com").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let paused_head = head(&app).await;
+    assert!(receiver.seqs().last().copied().unwrap() < paused_head);
+    let (s, _) = app
+        .patch(&format!("/api/v2/webhooks/{id}"), json!({"on": true}))
+        .await;
+    assert_eq!(s, 200);
+    let target = head(&app).await;
+    eventually("after resuming", || receiver.seqs().last() == Some(&target)).await;
+    assert_eq!(receiver.seqs(), ((start + 1)..=target).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_patterns_and_statements_choose_what_a_receiver_gets() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    let members = Receiver::start(SECRET).await;
+    let production = Receiver::start(SECRET).await;
+    let (s, m) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "directory", "url": members.url, "secret": SECRET,
+                   "events": ["member.*"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let (s, p) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "prod", "url": production.url, "secret": SECRET,
+            "statements": [
+                {"effect": "allow", "actions": ["*"], "resources": ["proj/*:env/*:flag/*"]},
+                {"effect": "deny", "actions": ["*"], "resources": ["proj/*:env/test:flag/*"]}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    for env in ["test", "production", "test"] {
+        let (s, body) = app
+            .patch(
+                "/api/v2/flags/p/f",
+                json!({"environmentKey": env, "instructions": [{"kind": "turnFlagOn"}]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    add_member(&app, "dir@example.com").await;
+    let (_, last) = app.get("/api/v2/auditlog?limit=1").await;
+    let member_seq = last["items"][0]["seq"].as_i64().unwrap();
+    eventually("the member event", || {
+        members.seqs().last() == Some(&member_seq)
+    })
+    .await;
+    let names: Vec<Value> = members
+        .events()
+        .iter()
+        .map(|e| e["event"].clone())
+        .collect();
+    assert_eq!(names, [json!("member.created")]);
+    // Both webhooks have now considered everything: the flag one got production's change only.
+    let (_, w) = app
+        .get(&format!("/api/v2/webhooks/{}", p["_id"].as_str().unwrap()))
+        .await;
+    eventually("the flag webhook caught up", || {
+        !production.events().is_empty()
+    })
+    .await;
+    let _ = w;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let prod = production.events();
+    assert_eq!(prod.len(), 1, "{prod:?}");
+    assert_eq!(prod[0]["event"], "flag.updated");
+    assert_eq!(prod[0]["environment"], "production");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_webhooks_are_refused_with_clear_messages() {
+    let app = TestApp::spawn().await;
+    let before = app.audit_count().await;
+    let cases = [
+        json!({"name": "x", "url": "ftp://example.com/hook"}),
+        json!({"name": "x", "url": "https://user:pw@example.com/hook"}),
+        json!({"name": "x", "url": "http://169.254.169.254/latest/meta-data"}),
+        json!({"name": "x", "url": "http://[fe80::1]/hook"}),
+        json!({"name": "x", "url": "not a url"}),
+        json!({"name": "x", "url": "https://example.com/", "events": ["membr.*"]}),
+        json!({"name": "x", "url": "https://example.com/", "statements": [{"effect": "maybe"}]}),
+        json!({"name": "x", "url": "https://example.com/", "secret": "short"}),
+    ];
+    for body in cases {
+        let (s, answer) = app.post("/api/v2/webhooks", body.clone()).await;
+        assert_eq!(s, 400, "{body} -> {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(app.audit_count().await, before, "nothing written");
+
+    // The deployment may allow link-local receivers.
+    app.service.set_webhook_allow_link_local(true);
+    let (s, w) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "meta", "url": "http://169.254.169.254/hook", "on": false}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    app.service.set_webhook_allow_link_local(false);
+    let id = w["_id"].as_str().unwrap();
+    let (s, _) = app
+        .patch(
+            &format!("/api/v2/webhooks/{id}"),
+            json!({"url": "http://[fe80::2]/hook"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // Webhooks are an admin's: a writer may neither create nor see them.
+    let (_, writer) = app.member_with_token("w@example.com", "writer").await;
+    let (s, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v2/webhooks",
+            Some(&writer),
+            Some(json!({"name": "x", "url": "https://example.com/"})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(app.delete(&format!("/api/v2/webhooks/{id}")).await.0, 204);
+    assert_eq!(app.get(&format!("/api/v2/webhooks/{id}")).await.0, 404);
+    let last = app.audit("").await[0].clone();
+    assert_eq!(last["event"], "webhook.deleted");
+}
