@@ -7,9 +7,12 @@ use poem_openapi::Object;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
-use super::audit::{AuditEntryRep, rep_from_row};
+use std::collections::{BTreeSet, HashMap};
+
+use super::audit::{AuditEntryRep, Recipient, rep_from_row};
 use super::authz::authorize;
 use super::{Ctx, Service};
+use crate::domain::audit::Event;
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 
@@ -62,6 +65,7 @@ impl Service {
                 for row in &rows {
                     items.push(rep_from_row(row)?);
                 }
+                self.add_recipients(&mut items).await?;
                 let last_seq = items.last().map_or(after_seq, |e| e.seq);
                 return Ok(StreamPage {
                     items,
@@ -89,6 +93,71 @@ impl Service {
             .limit(limit)
             .all(self.db())
             .await?)
+    }
+
+    /// Resolves the recipients of approval events (requested, updated, reviewed, applied), so
+    /// a receiver (a mail relay, a chat bridge) can notify them.
+    pub(crate) async fn add_recipients(&self, items: &mut [AuditEntryRep]) -> Result<()> {
+        let notifying = [
+            Event::ApprovalRequested,
+            Event::ApprovalUpdated,
+            Event::ApprovalReviewed,
+            Event::ApprovalApplied,
+        ];
+        let mut resolved: HashMap<String, Vec<Recipient>> = HashMap::new();
+        for item in items.iter_mut() {
+            if !notifying.iter().any(|e| e.name() == item.event) {
+                continue;
+            }
+            let Some(id) = item.approval_request_id.clone() else {
+                continue;
+            };
+            if !resolved.contains_key(&id) {
+                let recipients = self.approval_recipients(&id).await?;
+                resolved.insert(id.clone(), recipients);
+            }
+            item.recipients = resolved.get(&id).cloned();
+        }
+        Ok(())
+    }
+
+    /// The active members a request names, directly or through its teams, by email.
+    async fn approval_recipients(&self, request_id: &str) -> Result<Vec<Recipient>> {
+        let Some(request) = entity::approval_request::Entity::find_by_id(request_id.to_owned())
+            .one(self.db())
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut ids: BTreeSet<String> = serde_json::from_str(&request.notify_member_ids)?;
+        let team_keys: Vec<String> = serde_json::from_str(&request.notify_team_keys)?;
+        if !team_keys.is_empty() {
+            let teams = entity::team::Entity::find()
+                .filter(entity::team::Column::Key.is_in(team_keys))
+                .all(self.db())
+                .await?;
+            let memberships = entity::team_member::Entity::find()
+                .filter(entity::team_member::Column::TeamId.is_in(teams.into_iter().map(|t| t.id)))
+                .all(self.db())
+                .await?;
+            ids.extend(memberships.into_iter().map(|m| m.member_id));
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut members: Vec<Recipient> = entity::member::Entity::find()
+            .filter(entity::member::Column::Id.is_in(ids))
+            .filter(entity::member::Column::Status.eq("active"))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|m| Recipient {
+                id: m.id,
+                email: m.email,
+            })
+            .collect();
+        members.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(members)
     }
 
     /// The chain head's seq (0 for an empty log).

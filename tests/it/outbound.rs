@@ -578,3 +578,134 @@ async fn bad_webhooks_are_refused_with_clear_messages() {
     let last = app.audit("").await[0].clone();
     assert_eq!(last["event"], "webhook.deleted");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_deliver_each_range_once_and_in_order() {
+    let first = TestApp::spawn().await;
+    // A second replica on the same database, delivering too.
+    let second = TestApp::spawn_on(first.database_url.clone(), None).await;
+    let receiver = Receiver::start(SECRET).await;
+    let (s, created) = first
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "shared", "url": receiver.url, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let start = created["cursorSeq"].as_i64().unwrap();
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        add_member(app, &format!("r{i}@example.com")).await;
+    }
+    let target = head(&first).await;
+    eventually("every entry delivered", || {
+        receiver.seqs().last() == Some(&target)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing lost, nothing twice: one replica at a time held the lease.
+    assert_eq!(receiver.seqs(), ((start + 1)..=target).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_receiver_does_not_hold_up_changes() {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    let app = TestApp::spawn().await;
+    // Accepts connections and never answers.
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().cloned().unwrap();
+    let hang = poem::endpoint::make(|_req: poem::Request| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        "never"
+    });
+    let _server = tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor).run(hang).await;
+    });
+    let (s, created) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "hangs", "url": format!("http://{addr}/hook"), "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A delivery is now in flight and hanging; changes go on at their usual pace.
+    let started = std::time::Instant::now();
+    for i in 0..30 {
+        add_member(&app, &format!("h{i}@example.com")).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "30 changes took {:?} with a hanging receiver",
+        started.elapsed()
+    );
+    let (_, w) = app
+        .get(&format!(
+            "/api/v2/webhooks/{}",
+            created["_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(w["cursorSeq"], created["cursorSeq"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approval_events_name_whom_to_notify() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    let mut ids = Vec::new();
+    for email in ["ann@example.com", "bob@example.com", "carol@example.com"] {
+        let (s, m) = app
+            .post("/api/v2/members", json!({"email": email, "role": "writer"}))
+            .await;
+        assert_eq!(s, 201, "{m}");
+        ids.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let (s, t) = app
+        .post(
+            "/api/v2/teams",
+            json!({"key": "ops", "name": "Ops", "memberIds": [ids[1], ids[2]]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    // Carol has left: nobody should write to her.
+    let (s, _) = app
+        .patch(
+            &format!("/api/v2/members/{}", ids[2]),
+            json!({"status": "deactivated"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let after = head(&app).await;
+    let (s, r) = app
+        .post(
+            "/api/v2/approval-requests",
+            json!({"resourceId": "proj/p:env/production:flag/f", "description": "launch",
+                   "instructions": [{"kind": "turnFlagOn"}],
+                   "notifyMemberIds": [ids[0]], "notifyTeamKeys": ["ops"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (_, page) = app
+        .get(&format!("/api/v2/auditlog/stream?afterSeq={after}"))
+        .await;
+    let requested = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "approval.requested")
+        .cloned()
+        .unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(
+        requested["recipients"],
+        json!([
+            {"id": ids[0], "email": "ann@example.com"},
+            {"id": ids[1], "email": "bob@example.com"},
+        ])
+    );
+    // Other events carry none.
+    let (_, page) = app.get("/api/v2/auditlog/stream?afterSeq=0&limit=1").await;
+    assert!(page["items"][0].get("recipients").is_none());
+}

@@ -192,6 +192,7 @@ impl Service {
                 events.push(rep_from_row(row)?);
             }
         }
+        self.add_recipients(&mut events).await?;
         if events.is_empty() {
             // Nothing in the range is for this receiver: it was considered, move on.
             self.advance_cursor(&w, to_seq).await?;
