@@ -136,6 +136,24 @@ impl WebhookFilter {
     }
 }
 
+/// A delivery carries a signed checkpoint of its last entry when this many entries passed
+/// since the last checkpoint ...
+pub const CHECKPOINT_EVERY_ENTRIES: i64 = 1000;
+/// ... or this much time (ms), whichever comes first.
+pub const CHECKPOINT_EVERY_MS: i64 = 60_000;
+
+/// Whether a delivery ending at `to_seq` at `now` (ms) carries a checkpoint, given the last
+/// one sent (`None`: none yet, so the first delivery does).
+pub fn checkpoint_due(last: Option<(i64, i64)>, to_seq: i64, now: i64) -> bool {
+    match last {
+        None => true,
+        Some((seq, at)) => {
+            to_seq > seq
+                && (to_seq - seq >= CHECKPOINT_EVERY_ENTRIES || now - at >= CHECKPOINT_EVERY_MS)
+        }
+    }
+}
+
 /// The signature header's value: `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, unix_seconds: i64, body: &[u8]) -> String {
     // HMAC takes keys of any length, so this cannot fail.
@@ -245,6 +263,15 @@ mod tests {
         );
         assert_ne!(sig, signature("other", 1, b"{}"));
         assert_ne!(sig, signature("key", 2, b"{}"));
+    }
+
+    #[test]
+    fn checkpoints_every_thousand_entries_or_minute() {
+        assert!(checkpoint_due(None, 5, 0));
+        assert!(!checkpoint_due(Some((5, 0)), 100, 1_000));
+        assert!(checkpoint_due(Some((5, 0)), 1_005, 1_000));
+        assert!(checkpoint_due(Some((5, 0)), 6, 60_000));
+        assert!(!checkpoint_due(Some((5, 0)), 5, 120_000), "nothing new");
     }
 
     #[test]

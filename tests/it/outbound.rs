@@ -282,13 +282,14 @@ impl Receiver {
         }
     }
 
-    /// Every accepted event, in arrival order.
+    /// Every accepted entry (checkpoints aside), in arrival order.
     fn events(&self) -> Vec<Value> {
         self.accepted
             .lock()
             .unwrap()
             .iter()
             .flat_map(|d| d["events"].as_array().unwrap().clone())
+            .filter(|e| e["event"] != "checkpoint")
             .collect()
     }
 
@@ -360,6 +361,13 @@ async fn a_webhook_delivers_the_log_in_order_signed_and_can_replay() {
         let evs = d["events"].as_array().unwrap();
         assert_eq!(d["fromSeq"], evs[0]["seq"]);
         assert_eq!(d["toSeq"], evs[evs.len() - 1]["seq"]);
+        // A checkpoint, when there is one, closes the delivery and covers its last entry.
+        for (i, e) in evs.iter().enumerate() {
+            if e["event"] == "checkpoint" {
+                assert_eq!(i, evs.len() - 1);
+                assert_eq!(e["seq"], d["toSeq"]);
+            }
+        }
     }
 
     // The secret is in no answer but the create's and nowhere in the log; nor is the
@@ -708,4 +716,95 @@ async fn approval_events_name_whom_to_notify() {
     // Other events carry none.
     let (_, page) = app.get("/api/v2/auditlog/stream?afterSeq=0&limit=1").await;
     assert!(page["items"][0].get("recipients").is_none());
+}
+
+/// `gatehouse audit verify-stream` on a file: exit code and report.
+fn verify_stream(lines: &[Value], key_hex: &str) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("received.jsonl");
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(&path, text.join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["audit", "verify-stream"])
+        .arg(&path)
+        .args(["--public-key", key_hex])
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_proves_it_got_everything_in_order_untampered() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(SECRET).await;
+    let (s, created) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "proof", "url": receiver.url, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    for i in 0..6 {
+        add_member(&app, &format!("p{i}@example.com")).await;
+    }
+    let target = head(&app).await;
+    eventually("every entry delivered", || {
+        receiver.seqs().last() == Some(&target)
+    })
+    .await;
+    let (_, cp) = app.get("/api/v2/auditlog/checkpoint").await;
+    let key = hex::encode(
+        base64::engine::general_purpose::STANDARD
+            .decode(cp["publicKey"].as_str().unwrap())
+            .unwrap(),
+    );
+
+    // Whole delivery bodies, one a line, with a re-delivery: clean.
+    let mut bodies = receiver.accepted.lock().unwrap().clone();
+    bodies.push(bodies[0].clone());
+    let (code, report) = verify_stream(&bodies, &key);
+    assert_eq!(code, 0, "{report}");
+    assert!(report["checkpoints"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["confirmedThrough"].as_i64().is_some(), "{report}");
+    assert_eq!(
+        report["duplicates"].as_u64().unwrap() as usize,
+        receiver.accepted.lock().unwrap()[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] != "checkpoint")
+            .count()
+    );
+
+    // One event a line: the same; then with one removed, two swapped, one edited.
+    let events: Vec<Value> = bodies
+        .iter()
+        .flat_map(|d| d["events"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(verify_stream(&events, &key).0, 0);
+    let entries: Vec<Value> = events
+        .iter()
+        .filter(|e| e["event"] != "checkpoint")
+        .cloned()
+        .collect();
+    let mut removed = entries.clone();
+    removed.remove(3);
+    let (code, report) = verify_stream(&removed, &key);
+    assert_eq!(code, 1);
+    assert_eq!(report["gaps"].as_array().unwrap().len(), 1, "{report}");
+    let mut swapped = entries.clone();
+    swapped.swap(2, 3);
+    let (code, report) = verify_stream(&swapped, &key);
+    assert_eq!(code, 1);
+    assert_eq!(report["reordered"].as_array().unwrap().len(), 1, "{report}");
+    let mut edited = entries.clone();
+    edited[2]["name"] = json!("someone else");
+    let (code, report) = verify_stream(&edited, &key);
+    assert_eq!(code, 1, "{report}");
+    // A checkpoint under another key is refused.
+    assert_eq!(verify_stream(&events, &"11".repeat(32)).0, 1);
 }

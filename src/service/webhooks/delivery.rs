@@ -18,12 +18,15 @@ use serde_json::json;
 
 use super::KEPT_DELIVERIES;
 use crate::domain::audit::AuditEntry;
-use crate::domain::webhook::{MAX_BATCH, SIGNATURE_HEADER, WebhookFilter, backoff, signature};
+use crate::domain::webhook::{
+    MAX_BATCH, SIGNATURE_HEADER, WebhookFilter, backoff, checkpoint_due, signature,
+};
 use crate::error::{Error, Result};
 use crate::service::Service;
 use crate::service::audit::rep_from_row;
 use crate::service::util::new_id;
 use crate::service::write::Chore;
+use crate::service::write::decode_hash;
 
 /// How long a replica holds a webhook without renewing its lease.
 const LEASE: Duration = Duration::from_secs(30);
@@ -42,6 +45,9 @@ pub struct Outbox {
     holder: String,
     started: AtomicBool,
     client: reqwest::Client,
+    /// The last checkpoint sent per webhook (seq, ms), kept across its tasks; after a restart
+    /// the first delivery carries one.
+    checkpoints: std::sync::Mutex<HashMap<String, (i64, i64)>>,
 }
 
 impl Default for Outbox {
@@ -56,6 +62,7 @@ impl Default for Outbox {
             holder: uuid::Uuid::new_v4().to_string(),
             started: AtomicBool::new(false),
             client,
+            checkpoints: std::sync::Mutex::new(HashMap::new()),
         }
     }
 }
@@ -142,8 +149,10 @@ impl Service {
 
     /// Delivers one webhook while it has entries to deliver and this replica holds its lease.
     async fn deliver_webhook(&self, id: &str) {
+        let checkpoints = &self.outbox().checkpoints;
+        let mut last_checkpoint = checkpoints.lock().ok().and_then(|m| m.get(id).copied());
         loop {
-            match self.delivery_step(id).await {
+            match self.delivery_step(id, &mut last_checkpoint).await {
                 Ok(Next::Continue) => {}
                 Ok(Next::Stop) => break,
                 Err(error) => {
@@ -153,13 +162,20 @@ impl Service {
                 }
             }
         }
+        if let (Some(last), Ok(mut map)) = (last_checkpoint, checkpoints.lock()) {
+            map.insert(id.to_owned(), last);
+        }
         if let Err(error) = self.release_lease(id).await {
             tracing::debug!(%error, webhook = id, "releasing a webhook lease failed");
         }
     }
 
     /// One turn: take or renew the lease, wait out a backoff, deliver the next batch.
-    async fn delivery_step(&self, id: &str) -> Result<Next> {
+    async fn delivery_step(
+        &self,
+        id: &str,
+        last_checkpoint: &mut Option<(i64, i64)>,
+    ) -> Result<Next> {
         if !self.take_lease(id).await? {
             return Ok(Next::Stop);
         }
@@ -198,11 +214,20 @@ impl Service {
             self.advance_cursor(&w, to_seq).await?;
             return Ok(Next::Continue);
         }
+        let mut items = Vec::with_capacity(events.len() + 1);
+        for event in &events {
+            items.push(serde_json::to_value(event).map_err(Error::internal)?);
+        }
+        let now = self.now_ms();
+        let checkpoint = checkpoint_due(*last_checkpoint, to_seq, now);
+        if checkpoint {
+            items.push(self.checkpoint_event(to_seq, &last.hash)?);
+        }
         let body = serde_json::to_vec(&json!({
             "webhookId": w.id,
             "fromSeq": from_seq,
             "toSeq": to_seq,
-            "events": events,
+            "events": items,
         }))
         .map_err(Error::internal)?;
         let started_at = self.now_ms();
@@ -211,10 +236,27 @@ impl Service {
             .await?;
         if attempt.succeeded() {
             self.advance_cursor(&w, to_seq).await?;
+            if checkpoint {
+                *last_checkpoint = Some((to_seq, now));
+            }
         } else {
             self.back_off(&w).await?;
         }
         Ok(Next::Continue)
+    }
+
+    /// A checkpoint event: the same Ed25519 signature over `(seq, hash)` as
+    /// `GET /api/v2/auditlog/checkpoint`, of the delivery's last entry.
+    fn checkpoint_event(&self, seq: i64, hash_hex: &str) -> Result<serde_json::Value> {
+        let cp = self.signer().sign(seq, &decode_hash(hash_hex)?);
+        Ok(json!({
+            "event": "checkpoint",
+            "seq": cp.seq,
+            "hash": cp.hash,
+            "signature": cp.signature,
+            "publicKey": cp.public_key,
+            "algorithm": "Ed25519",
+        }))
     }
 
     /// Posts one signed batch; the answer's body is read up to a cap and dropped.
