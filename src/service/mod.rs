@@ -116,6 +116,8 @@ impl Service {
                 .map_err(|e| Error::internal(format!("base role {}: {e}", role.as_str())))?;
             base_roles.push((role, Arc::new(compiled)));
         }
+        let webhook_settings = webhooks::WebhookSettings::default();
+        let outbox = webhooks::delivery::Outbox::new(webhook_settings.allow_link_local.clone());
         let mut service = Service {
             inner: Arc::new(Inner {
                 db,
@@ -128,8 +130,8 @@ impl Service {
                 readiness,
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
-                webhooks: webhooks::WebhookSettings::default(),
-                outbox: webhooks::delivery::Outbox::default(),
+                webhooks: webhook_settings,
+                outbox,
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;

@@ -7,6 +7,8 @@
 //! failing receiver costs the writers nothing but the reads.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,8 @@ use serde_json::json;
 use super::KEPT_DELIVERIES;
 use crate::domain::audit::AuditEntry;
 use crate::domain::webhook::{
-    MAX_BATCH, SIGNATURE_HEADER, WebhookFilter, backoff, checkpoint_due, signature,
+    MAX_BATCH, SIGNATURE_HEADER, WebhookFilter, backoff, check_url, checkpoint_due, is_link_local,
+    signature,
 };
 use crate::error::{Error, Result};
 use crate::service::Service;
@@ -28,8 +31,10 @@ use crate::service::util::new_id;
 use crate::service::write::Chore;
 use crate::service::write::decode_hash;
 
-/// How long a replica holds a webhook without renewing its lease.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a replica holds a webhook without renewing its lease: longer than one attempt
+/// (it is renewed before each), short enough that a replica that died (kill -9) hands its
+/// webhooks over soon.
+const LEASE: Duration = Duration::from_secs(20);
 /// A receiver gets this long per attempt, body included.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a receiver's answer is read (then dropped): enough to finish the exchange,
@@ -50,12 +55,37 @@ pub struct Outbox {
     checkpoints: std::sync::Mutex<HashMap<String, (i64, i64)>>,
 }
 
-impl Default for Outbox {
-    fn default() -> Self {
+/// Resolves receivers' host names, leaving out link-local addresses unless allowed: a name
+/// may point at the cloud metadata service even though the URL names no address.
+struct GuardedResolver {
+    allow_link_local: Arc<AtomicBool>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_link_local.load(Ordering::Relaxed);
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow || !is_link_local(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host}: no address a webhook may use").into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+impl Outbox {
+    /// The outbox of a process; `allow_link_local` is the deployment's setting.
+    pub fn new(allow_link_local: Arc<AtomicBool>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
             // A redirect could lead to an address the URL rules refuse.
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver { allow_link_local }))
             .build()
             .unwrap_or_default();
         Outbox {
@@ -231,7 +261,20 @@ impl Service {
         }))
         .map_err(Error::internal)?;
         let started_at = self.now_ms();
-        let attempt = self.post(&w, body).await;
+        let allow = self
+            .webhook_settings()
+            .allow_link_local
+            .load(Ordering::Relaxed);
+        // Checked again at each attempt: the deployment may have stopped allowing the
+        // address since the webhook was saved.
+        let attempt = match check_url(&w.url, allow) {
+            Ok(_) => self.post(&w, body).await,
+            Err(e) => Attempt {
+                status: None,
+                error: Some(e.to_string()),
+                latency: Duration::ZERO,
+            },
+        };
         self.record_delivery(&w, started_at, (from_seq, to_seq), events.len(), &attempt)
             .await?;
         if attempt.succeeded() {

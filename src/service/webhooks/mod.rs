@@ -7,6 +7,7 @@
 
 pub mod delivery;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use poem_openapi::Object;
@@ -32,8 +33,9 @@ pub const KEPT_DELIVERIES: u64 = 50;
 /// Deployment settings of the webhooks.
 #[derive(Debug, Default)]
 pub struct WebhookSettings {
-    /// `GATEHOUSE_WEBHOOK_ALLOW_LINK_LOCAL`: accept 169.254.0.0/16 and fe80::/10 receivers.
-    pub allow_link_local: AtomicBool,
+    /// `GATEHOUSE_WEBHOOK_ALLOW_LINK_LOCAL`: accept 169.254.0.0/16 and fe80::/10 receivers
+    /// (shared with the delivery client's resolver).
+    pub allow_link_local: Arc<AtomicBool>,
 }
 
 /// A webhook as the API shows it (never its secret).
