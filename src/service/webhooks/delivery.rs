@@ -43,6 +43,13 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How often the supervisor looks for work when no local commit woke it (other replicas'
 /// commits, backoffs that ended, leases that expired).
 const SUPERVISOR_TICK: Duration = Duration::from_secs(1);
+/// The supervisor looks at most this often, however fast changes commit: each look is a read.
+const SUPERVISOR_GAP: Duration = Duration::from_millis(50);
+/// After a batch that was not full, a worker waits this long for more entries, so that under
+/// a steady stream of changes it sends fewer, larger deliveries (and writes less state).
+const GATHER: Duration = Duration::from_millis(25);
+/// The record of attempts is trimmed to the kept number every this many attempts.
+const PRUNE_EVERY: u64 = 10;
 
 /// This process's delivery state.
 pub struct Outbox {
@@ -113,7 +120,19 @@ impl Attempt {
 /// What a webhook task does next.
 enum Next {
     Continue,
+    /// Continue after [`GATHER`]: the last batch was not full.
+    Gather,
     Stop,
+}
+
+/// What a webhook task remembers between its steps.
+#[derive(Default)]
+struct TaskState {
+    /// The last checkpoint sent (seq, ms).
+    last_checkpoint: Option<(i64, i64)>,
+    /// When this task last took or renewed the lease.
+    renewed: Option<Instant>,
+    attempts: u64,
 }
 
 impl Service {
@@ -147,8 +166,10 @@ impl Service {
                 }
                 Err(error) => tracing::warn!(%error, "looking for webhook work failed"),
             }
-            if let Ok(Err(_)) = tokio::time::timeout(SUPERVISOR_TICK, committed.changed()).await {
-                tokio::time::sleep(SUPERVISOR_TICK).await;
+            match tokio::time::timeout(SUPERVISOR_TICK, committed.changed()).await {
+                Ok(Ok(())) => tokio::time::sleep(SUPERVISOR_GAP).await,
+                Ok(Err(_)) => tokio::time::sleep(SUPERVISOR_TICK).await,
+                Err(_) => {}
             }
         }
     }
@@ -180,10 +201,14 @@ impl Service {
     /// Delivers one webhook while it has entries to deliver and this replica holds its lease.
     async fn deliver_webhook(&self, id: &str) {
         let checkpoints = &self.outbox().checkpoints;
-        let mut last_checkpoint = checkpoints.lock().ok().and_then(|m| m.get(id).copied());
+        let mut state = TaskState {
+            last_checkpoint: checkpoints.lock().ok().and_then(|m| m.get(id).copied()),
+            ..TaskState::default()
+        };
         loop {
-            match self.delivery_step(id, &mut last_checkpoint).await {
+            match self.delivery_step(id, &mut state).await {
                 Ok(Next::Continue) => {}
+                Ok(Next::Gather) => tokio::time::sleep(GATHER).await,
                 Ok(Next::Stop) => break,
                 Err(error) => {
                     tracing::warn!(%error, webhook = id, "webhook delivery step failed");
@@ -192,7 +217,7 @@ impl Service {
                 }
             }
         }
-        if let (Some(last), Ok(mut map)) = (last_checkpoint, checkpoints.lock()) {
+        if let (Some(last), Ok(mut map)) = (state.last_checkpoint, checkpoints.lock()) {
             map.insert(id.to_owned(), last);
         }
         if let Err(error) = self.release_lease(id).await {
@@ -201,13 +226,14 @@ impl Service {
     }
 
     /// One turn: take or renew the lease, wait out a backoff, deliver the next batch.
-    async fn delivery_step(
-        &self,
-        id: &str,
-        last_checkpoint: &mut Option<(i64, i64)>,
-    ) -> Result<Next> {
-        if !self.take_lease(id).await? {
-            return Ok(Next::Stop);
+    async fn delivery_step(&self, id: &str, state: &mut TaskState) -> Result<Next> {
+        // Renewed once a third of it has passed: every step starts with two thirds left,
+        // more than an attempt takes.
+        if state.renewed.is_none_or(|at| at.elapsed() >= LEASE / 3) {
+            if !self.take_lease(id).await? {
+                return Ok(Next::Stop);
+            }
+            state.renewed = Some(Instant::now());
         }
         let Some(w) = entity::webhook::Entity::find_by_id(id.to_owned())
             .one(self.db())
@@ -249,7 +275,7 @@ impl Service {
             items.push(serde_json::to_value(event).map_err(Error::internal)?);
         }
         let now = self.now_ms();
-        let checkpoint = checkpoint_due(*last_checkpoint, to_seq, now);
+        let checkpoint = checkpoint_due(state.last_checkpoint, to_seq, now);
         if checkpoint {
             items.push(self.checkpoint_event(to_seq, &last.hash)?);
         }
@@ -275,17 +301,27 @@ impl Service {
                 latency: Duration::ZERO,
             },
         };
-        self.record_delivery(&w, started_at, (from_seq, to_seq), events.len(), &attempt)
-            .await?;
-        if attempt.succeeded() {
-            self.advance_cursor(&w, to_seq).await?;
-            if checkpoint {
-                *last_checkpoint = Some((to_seq, now));
-            }
-        } else {
+        state.attempts += 1;
+        let prune = state.attempts % PRUNE_EVERY == 1;
+        self.record_delivery(
+            &w,
+            started_at,
+            (from_seq, to_seq),
+            events.len(),
+            &attempt,
+            prune,
+        )
+        .await?;
+        if !attempt.succeeded() {
             self.back_off(&w).await?;
+            return Ok(Next::Continue);
         }
-        Ok(Next::Continue)
+        self.advance_cursor(&w, to_seq).await?;
+        if checkpoint {
+            state.last_checkpoint = Some((to_seq, now));
+        }
+        let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) >= MAX_BATCH;
+        Ok(if full { Next::Continue } else { Next::Gather })
     }
 
     /// A checkpoint event: the same Ed25519 signature over `(seq, hash)` as
@@ -420,6 +456,7 @@ impl Service {
         (from_seq, to_seq): (i64, i64),
         event_count: usize,
         attempt: &Attempt,
+        prune: bool,
     ) -> Result<()> {
         use entity::webhook_delivery::Column as C;
         let row = entity::webhook_delivery::ActiveModel {
@@ -436,6 +473,9 @@ impl Service {
         let insert = entity::webhook_delivery::Entity::insert(row);
         self.housekeep(Chore::WebhookDelivery, self.statement(insert))
             .await?;
+        if !prune {
+            return Ok(());
+        }
         let kept = Query::select()
             .column(C::Id)
             .from(entity::webhook_delivery::Entity)
