@@ -92,6 +92,18 @@ async fn append(h: &Harness, count: u64) {
     }
 }
 
+/// This process's resident memory in KiB (Linux), 0 elsewhere.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 async fn head(h: &Harness) -> i64 {
     h.get_json("/api/v2/auditlog/stream?limit=1").await["headSeq"]
         .as_i64()
@@ -172,6 +184,8 @@ async fn main() {
     let fast = Arc::new(Seen::default());
     let w = subscribe(&h, &receiver(Some(200), fast.clone()).await).await;
     let id = w["_id"].as_str().unwrap();
+    let rss_before = rss_kib();
+    let mut rss_peak = rss_before;
     let started = Instant::now();
     let (status, _) = h
         .post(
@@ -183,12 +197,15 @@ async fn main() {
     let target = head(&h).await;
     while fast.last_seq.load(Ordering::SeqCst) < target {
         tokio::time::sleep(Duration::from_millis(5)).await;
+        rss_peak = rss_peak.max(rss_kib());
     }
     let took = started.elapsed().as_secs_f64();
     println!(
-        "{backend}: delivered a backlog of {} entries to a loopback receiver in {took:.2}s = {:.0} events/s",
+        "{backend}: delivered a backlog of {} entries to a loopback receiver in {took:.2}s = {:.0} events/s; resident memory {} MiB before, at most {} MiB while delivering",
         target - from,
-        (target - from) as f64 / took
+        (target - from) as f64 / took,
+        rss_before / 1024,
+        rss_peak / 1024,
     );
 
     // Lag at a steady rate of single-entry changes.
