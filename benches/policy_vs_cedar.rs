@@ -365,6 +365,7 @@ fn cedar_type(t: ResourceType) -> &'static str {
         ResourceType::Role => "Role",
         ResourceType::Connection => "Connection",
         ResourceType::Acct => "Account",
+        ResourceType::Webhook => "Webhook",
     }
 }
 

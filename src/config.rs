@@ -99,6 +99,17 @@ pub struct Config {
         global = true
     )]
     pub session_absolute_hours: i64,
+
+    /// Accept webhook receivers on link-local addresses (169.254.0.0/16, fe80::/10), where
+    /// cloud metadata services answer; refused by default.
+    #[arg(
+        long,
+        env = "GATEHOUSE_WEBHOOK_ALLOW_LINK_LOCAL",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub webhook_allow_link_local: bool,
 }
 
 /// How log lines are written.

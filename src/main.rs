@@ -72,6 +72,16 @@ enum TokenCommand {
 enum AuditCommand {
     /// Recompute the hash chain; exit 1 and name the first broken entry if it does not hold.
     Verify,
+    /// Check a JSON-lines file of events received from a webhook or the stream: hashes, links,
+    /// checkpoints, gaps and order; exit 0 only when nothing is broken. Needs no database.
+    VerifyStream {
+        /// The file: one event (or one delivery body, or its `{fromSeq, toSeq}`) per line.
+        file: std::path::PathBuf,
+        /// The checkpoint signer's Ed25519 public key (64 hex digits, or base64 as
+        /// `GET /api/v2/auditlog/checkpoint` shows it) to pin.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -139,6 +149,34 @@ async fn open(config: &Config) -> Result<Service, String> {
     Ok(service)
 }
 
+/// `gatehouse audit verify-stream`: prints the report as JSON.
+fn verify_stream(file: &std::path::Path, public_key: Option<&str>) -> Result<ExitCode, String> {
+    let key = public_key.map(parse_public_key).transpose()?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let report = gatehouse::domain::audit::check_stream(text.lines(), key.as_ref());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+    );
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// An Ed25519 public key as 64 hex digits or standard base64.
+fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    let bytes = hex::decode(text)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok());
+    bytes
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| "--public-key: not 32 bytes of hex or base64".to_owned())
+}
+
 /// Hides a password in a database URL before it reaches a log or terminal.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -201,6 +239,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
+            command: AuditCommand::VerifyStream { file, public_key },
+        } => verify_stream(&file, public_key.as_deref()),
+        Command::Audit {
             command: AuditCommand::Verify,
         } => {
             let service = open(&config).await?;
@@ -227,6 +268,8 @@ async fn serve(config: Config) -> Result<(), String> {
             .map_err(|e| format!("bootstrap token: {e}"))?;
     }
     service.set_max_write_wait(Duration::from_millis(config.max_queue_wait_ms));
+    service.set_webhook_allow_link_local(config.webhook_allow_link_local);
+    service.start_webhook_delivery();
     let app = build_app(service, config.app_limits());
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "gatehouse listening");
     poem::Server::new(TcpListener::bind(config.listen))

@@ -25,3 +25,5 @@ pub mod session;
 pub mod setting;
 pub mod team;
 pub mod team_member;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -10,6 +10,7 @@ mod m20261202_000005_sso;
 mod m20261202_000006_approvals;
 mod m20261203_000007_audit_head_trigger;
 mod m20261206_000008_team_member_count;
+mod m20261207_000009_webhooks;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_approvals::Migration),
             Box::new(m20261203_000007_audit_head_trigger::Migration),
             Box::new(m20261206_000008_team_member_count::Migration),
+            Box::new(m20261207_000009_webhooks::Migration),
         ]
     }
 }

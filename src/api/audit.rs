@@ -12,6 +12,7 @@ use super::error::ApiResult;
 use super::responses::Page;
 use crate::service::Service;
 use crate::service::audit::{AuditEntryRep, AuditQuery, CheckpointRep, VerifyReport};
+use crate::service::audit_stream::StreamPage;
 
 pub struct AuditApi;
 
@@ -135,6 +136,42 @@ impl AuditApi {
     ) -> ApiResult<Json<CheckpointRep>> {
         let ctx = context(&service, &auth, req).await?;
         Ok(Json(service.audit_checkpoint(&ctx).await?))
+    }
+
+    /// Read the log as a stream, oldest first
+    ///
+    /// Entries after `afterSeq` in chain order, each as `GET /api/v2/auditlog/{id}` renders it
+    /// (with `seq`, `prevHash`, `hash` and `event`). When there is nothing after `afterSeq`,
+    /// waits up to `wait` seconds (at most 30) for the next commit before answering with no
+    /// items. Pass `lastSeq` back as `afterSeq`. Reading the stream is not itself audited.
+    ///
+    /// **Permission:** `viewAuditLog` on `acct`.
+    #[oai(path = "/stream", method = "get", operation_id = "streamAuditLog")]
+    async fn stream(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        /// Only entries with a greater seq (default 0: from the start).
+        #[oai(name = "afterSeq", validator(minimum(value = "0")))]
+        after_seq: Query<Option<i64>>,
+        /// Entries at most, 1 to 1000 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// Seconds to wait for a new entry when there is none, 0 to 30 (default 0).
+        #[oai(validator(minimum(value = "0"), maximum(value = "30")))]
+        wait: Query<Option<u64>>,
+    ) -> ApiResult<Json<StreamPage>> {
+        let ctx = context(&service, &auth, req).await?;
+        let page = service
+            .audit_stream(
+                &ctx,
+                after_seq.0.unwrap_or(0),
+                limit.0.unwrap_or(100),
+                std::time::Duration::from_secs(wait.0.unwrap_or(0)),
+            )
+            .await?;
+        Ok(Json(page))
     }
 
     /// Get one audit entry with its before/after versions

@@ -21,6 +21,7 @@ pub mod strict_body;
 mod teams;
 mod tokens;
 mod variables;
+mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -51,6 +52,8 @@ pub enum Tag {
     Account,
     /// Identity connections (Okta, Entra ID, generic): SCIM tokens and mapping rules.
     Connections,
+    /// Webhooks: the audit log pushed, signed and in order, to receivers.
+    Webhooks,
 }
 
 /// Every REST module, as one value poem-openapi can serve and document.
@@ -69,6 +72,7 @@ pub fn apis() -> impl poem_openapi::OpenApi {
         account::AccountApi,
         access::AccessApi,
         connections::ConnectionsApi,
+        webhooks::WebhooksApi,
     )
 }
 

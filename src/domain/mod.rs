@@ -11,3 +11,4 @@ pub mod provisioning;
 pub mod scim;
 pub mod sso;
 pub mod text;
+pub mod webhook;

@@ -37,6 +37,9 @@ pub struct AuditEntryRep {
     /// `[{action, resource}]`: the policy actions and resources the change exercised.
     pub accesses: Value,
     pub kind: String,
+    /// The entry's stable event type (`member.created`, `flag.updated`, ...), derived from it
+    /// and not part of the hashed content.
+    pub event: String,
     pub name: String,
     pub description: String,
     /// `{kind: member|token|app|system, ...}`.
@@ -62,10 +65,25 @@ pub struct AuditEntryRep {
     pub request_id: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub source_ip: Option<String>,
+    /// Who an approval event is for: the request's `notifyMemberIds` and the members of its
+    /// `notifyTeamKeys`, active ones, with emails, resolved when the event is read (like
+    /// `event`, not part of the hashed content).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<Recipient>>,
     /// Hex SHA-256 of the previous entry (64 zeros for the first).
     pub prev_hash: String,
     /// Hex SHA-256(prevHash || canonical entry).
     pub hash: String,
+}
+
+/// A member to notify of an approval event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct Recipient {
+    pub id: String,
+    pub email: String,
 }
 
 /// What `GET /api/v2/auditlog` filters by.
@@ -143,6 +161,7 @@ fn rep_from_entry(e: AuditEntry, prev_hash: String, hash: String) -> Result<Audi
         date: e.date,
         accesses: snapshot(&e.accesses)?,
         kind: e.kind.clone(),
+        event: audit::event_of(&e).name().to_owned(),
         name: e.name.clone(),
         description: e.description.clone(),
         actor: snapshot(&e.actor)?,
@@ -156,6 +175,7 @@ fn rep_from_entry(e: AuditEntry, prev_hash: String, hash: String) -> Result<Audi
         approval_request_id: e.approval_request_id,
         request_id: e.request_id,
         source_ip: e.source_ip,
+        recipients: None,
         prev_hash,
         hash,
     })
@@ -386,7 +406,10 @@ impl Service {
         {
             return Err(not_found());
         }
-        rep_from_row(&row)
+        let mut rep = [rep_from_row(&row)?];
+        self.add_recipients(&mut rep).await?;
+        let [rep] = rep;
+        Ok(rep)
     }
 
     /// The whole log as JSON Lines, oldest first. The export itself is audited first, so the

@@ -25,6 +25,7 @@ pub(crate) mod approval_gate;
 pub mod approval_settings;
 pub mod approvals;
 pub mod audit;
+pub mod audit_stream;
 pub mod authz;
 pub mod bootstrap;
 mod chain_scan;
@@ -53,6 +54,7 @@ pub mod teams;
 pub mod tokens;
 mod util;
 pub mod variables;
+pub mod webhooks;
 pub mod write;
 
 use std::sync::Arc;
@@ -93,6 +95,8 @@ struct Inner {
     scim_tokens: scim_tokens::RememberedTokens,
     /// Public URL and session lifetimes of the SSO edge, set once at start-up.
     sso: std::sync::RwLock<sessions::SsoSettings>,
+    webhooks: webhooks::WebhookSettings,
+    outbox: webhooks::delivery::Outbox,
 }
 
 impl Service {
@@ -113,6 +117,8 @@ impl Service {
                 .map_err(|e| Error::internal(format!("base role {}: {e}", role.as_str())))?;
             base_roles.push((role, Arc::new(compiled)));
         }
+        let webhook_settings = webhooks::WebhookSettings::default();
+        let outbox = webhooks::delivery::Outbox::new(webhook_settings.allow_link_local.clone());
         let mut service = Service {
             inner: Arc::new(Inner {
                 db,
@@ -125,6 +131,8 @@ impl Service {
                 readiness,
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
+                webhooks: webhook_settings,
+                outbox,
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;
@@ -209,6 +217,14 @@ impl Service {
     /// as too busy).
     pub fn set_max_write_wait(&self, wait: std::time::Duration) {
         self.inner.write_gate.set_max_wait(wait);
+    }
+
+    pub(crate) fn webhook_settings(&self) -> &webhooks::WebhookSettings {
+        &self.inner.webhooks
+    }
+
+    pub(crate) fn outbox(&self) -> &webhooks::delivery::Outbox {
+        &self.inner.outbox
     }
 
     pub(crate) fn write_gate(&self) -> &Arc<write::WriteGate> {

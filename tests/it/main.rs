@@ -16,6 +16,7 @@ mod ld_compat;
 mod members;
 mod no_alloc;
 mod ops;
+mod outbound;
 mod overload;
 mod policy_enforced;
 mod policy_props;

@@ -98,6 +98,7 @@ impl TestApp {
             .ensure_bootstrap_token(BOOTSTRAP)
             .await
             .expect("bootstrap");
+        service.start_webhook_delivery();
         let app = gatehouse::build_app(service.clone(), limits);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()

@@ -5,8 +5,8 @@
 //! Actions come from LaunchDarkly's published action list, by the same names. Gatehouse
 //! additions (no LaunchDarkly equivalent) are marked "(Gatehouse)" in their description:
 //! environment variables (`var`), identity connections (`connection`), the approval-request
-//! resource (`request`), `updateMemberStatus`, and the read actions `viewMember`, `viewTeam`
-//! (LD has it), `viewRole`, `viewToken`, `viewConnection`, `viewAuditLog`.
+//! resource (`request`), `updateMemberStatus`, `updateWebhookCursor`, and the read actions `viewMember`, `viewTeam`
+//! (LD has it), `viewRole`, `viewToken`, `viewConnection`, `viewAuditLog`, `viewWebhook`.
 //!
 //! The table is append-only: ids are assigned in order of first appearance of each name, so
 //! appending rows never renumbers existing actions.
@@ -837,6 +837,34 @@ pub static ACTIONS: &[ActionInfo] = &[
         T::Acct,
         "createCheckpointKey",
         "Create the audit checkpoint signing key (Gatehouse, system only)",
+    ),
+    // ---- webhook ----
+    a(T::Webhook, "createWebhook", "Create a webhook"),
+    a(T::Webhook, "deleteWebhook", "Delete a webhook"),
+    a(T::Webhook, "updateName", "Update a webhook's name"),
+    a(T::Webhook, "updateOn", "Turn a webhook on or off"),
+    a(
+        T::Webhook,
+        "updateQuery",
+        "Update a webhook's event filter (its `events` patterns)",
+    ),
+    a(T::Webhook, "updateSecret", "Update a webhook's secret"),
+    a(
+        T::Webhook,
+        "updateStatements",
+        "Update a webhook's policy statements",
+    ),
+    a(T::Webhook, "updateTags", "Update a webhook's tags"),
+    a(T::Webhook, "updateUrl", "Update a webhook's URL"),
+    v(
+        T::Webhook,
+        "viewWebhook",
+        "View a webhook and its deliveries, never its secret (Gatehouse)",
+    ),
+    a(
+        T::Webhook,
+        "updateWebhookCursor",
+        "Move a webhook's cursor to replay or skip part of the log (Gatehouse)",
     ),
 ];
 

@@ -48,11 +48,14 @@ pub enum ResourceType {
     /// `acct` (account-level settings; no name)
     #[serde(rename = "acct")]
     Acct,
+    /// `webhook/*` (outbound webhooks; last, so the other types keep their index)
+    #[serde(rename = "webhook")]
+    Webhook,
 }
 
 impl ResourceType {
     /// Every resource type, in a stable order.
-    pub const ALL: [ResourceType; 13] = [
+    pub const ALL: [ResourceType; 14] = [
         ResourceType::Proj,
         ResourceType::Env,
         ResourceType::Flag,
@@ -66,6 +69,7 @@ impl ResourceType {
         ResourceType::Role,
         ResourceType::Connection,
         ResourceType::Acct,
+        ResourceType::Webhook,
     ];
 
     /// The type's name as written in specifiers (`proj`, `service-token`, ...).
@@ -84,6 +88,7 @@ impl ResourceType {
             ResourceType::Role => "role",
             ResourceType::Connection => "connection",
             ResourceType::Acct => "acct",
+            ResourceType::Webhook => "webhook",
         }
     }
 
@@ -123,10 +128,11 @@ impl ResourceType {
             ResourceType::Role => "role/*",
             ResourceType::Connection => "connection/*",
             ResourceType::Acct => "acct",
+            ResourceType::Webhook => "webhook/*",
         }
     }
 
-    /// A dense index (0..13), used for per-type tables.
+    /// A dense index (0..14), used for per-type tables.
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -363,6 +369,16 @@ impl Resource {
         Resource::top(ResourceSegment::new(
             ResourceType::Connection,
             key,
+            NO_TAGS,
+            Vec::new(),
+        ))
+    }
+
+    /// `webhook/<id>`
+    pub fn webhook(id: impl Into<String>) -> Resource {
+        Resource::top(ResourceSegment::new(
+            ResourceType::Webhook,
+            id,
             NO_TAGS,
             Vec::new(),
         ))

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
-use tokio::sync::{Mutex, Notify, OwnedMutexGuard, oneshot};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard, oneshot, watch};
 
 use super::super::metrics::Metrics;
 use super::AuditDraft;
@@ -55,6 +55,9 @@ pub(crate) struct WriteGate {
     /// Blind changes waiting for whoever holds the gate next to write them.
     blind: std::sync::Mutex<Vec<QueuedChange>>,
     blind_ids: AtomicU64,
+    /// The seq of the chain head this process committed last, for readers that wait for new
+    /// entries (the stream's long poll, webhook workers) instead of polling the database.
+    committed: Arc<watch::Sender<i64>>,
 }
 
 /// A blind change (one decided in full before the write path) waits in the gate for the
@@ -77,11 +80,12 @@ pub(crate) struct QueuedChange {
 }
 
 /// What the gate guards.
-#[derive(Default)]
 pub(crate) struct GateState {
     /// The audit chain head as of this process's last commit; `None`: read it.
     pub head: Option<ChainHead>,
     pub batch: Option<Batch>,
+    /// Told the head's seq after each commit.
+    committed: Arc<watch::Sender<i64>>,
 }
 
 /// The open database transaction of consecutive writers.
@@ -173,13 +177,19 @@ impl Batch {
 impl WriteGate {
     /// The gate and its closer task.
     pub fn start(metrics: Arc<Metrics>) -> Arc<Self> {
+        let committed = Arc::new(watch::Sender::new(0));
         let gate = Arc::new(WriteGate {
-            state: Arc::new(Mutex::new(GateState::default())),
+            state: Arc::new(Mutex::new(GateState {
+                head: None,
+                batch: None,
+                committed: committed.clone(),
+            })),
             waiting: AtomicUsize::new(0),
             closer: Notify::new(),
             max_wait_ms: AtomicU64::new(DEFAULT_MAX_WAIT.as_millis() as u64),
             blind: std::sync::Mutex::new(Vec::new()),
             blind_ids: AtomicU64::new(0),
+            committed,
         });
         let closer = gate.clone();
         tokio::spawn(async move {
@@ -219,6 +229,11 @@ impl WriteGate {
             .lock()
             .map(|mut queue| std::mem::take(&mut *queue))
             .unwrap_or_default()
+    }
+
+    /// A receiver told the chain head's seq each time this process commits entries.
+    pub fn committed(&self) -> watch::Receiver<i64> {
+        self.committed.subscribe()
     }
 
     /// Sets how long a writer waits for the gate at most.
@@ -310,6 +325,9 @@ async fn close(state: &mut GateState, metrics: &Metrics) {
     match outcome {
         Ok(()) => {
             state.head = Some(tip);
+            if entries > 0 {
+                state.committed.send_replace(tip.seq);
+            }
             metrics.audit_entries_written(entries);
             metrics.write_batch_committed();
             for writer in finished {

@@ -5,7 +5,9 @@
 //! last-seen time and a credential's last use are read back only to expire or show them; the
 //! sign-in state in flight (a SAML request id, an OIDC state, and their expiry) lives for
 //! minutes and is consumed by the sign-in, whose outcome (a session opened, or a refusal) is
-//! audited by that sign-in's own transaction.
+//! audited by that sign-in's own transaction. A webhook's delivery state (its lease, its
+//! cursor as deliveries succeed, its retry schedule, the record of recent attempts) says how
+//! far a receiver got, not who may do what; moving a cursor by hand is an audited change.
 //!
 //! How they relate to the gate: they do not pass it. Each is one autocommitted statement on
 //! the pool, so it never joins, delays or fails a batch of audited changes; on SQLite it
@@ -26,6 +28,12 @@ pub(crate) enum Chore {
     CredentialUsed,
     /// Sign-in state in flight: a SAML request id, an OIDC state, and dropping expired ones.
     SignInState,
+    /// Which replica delivers a webhook, until when.
+    WebhookLease,
+    /// A webhook's cursor after a delivery, and its retry schedule after a failure.
+    WebhookCursor,
+    /// The record of a webhook's recent delivery attempts.
+    WebhookDelivery,
 }
 
 impl Chore {
@@ -34,6 +42,9 @@ impl Chore {
             Chore::SessionSeen => "session_seen",
             Chore::CredentialUsed => "credential_used",
             Chore::SignInState => "sign_in_state",
+            Chore::WebhookLease => "webhook_lease",
+            Chore::WebhookCursor => "webhook_cursor",
+            Chore::WebhookDelivery => "webhook_delivery",
         }
     }
 }
