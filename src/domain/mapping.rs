@@ -242,9 +242,17 @@ pub struct MappingRuleDoc {
     pub r#match: RuleMatchDoc,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::json::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub custom_roles: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::json::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub role_attributes: RoleAttributes,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
