@@ -26,7 +26,7 @@ use crate::domain::webhook::{
 };
 use crate::error::{Error, Result};
 use crate::service::Service;
-use crate::service::audit::rep_from_row;
+use crate::service::audit::{AuditEntryRep, rep_from_row};
 use crate::service::util::new_id;
 use crate::service::write::Chore;
 use crate::service::write::decode_hash;
@@ -115,6 +115,12 @@ impl Attempt {
     fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
+}
+
+/// Whether a webhook is ready for a delivery now, or what its task does instead.
+enum Ready {
+    Deliver(Box<entity::webhook::Model>),
+    Then(Next),
 }
 
 /// What a webhook task does next.
@@ -227,11 +233,51 @@ impl Service {
 
     /// One turn: take or renew the lease, wait out a backoff, deliver the next batch.
     async fn delivery_step(&self, id: &str, state: &mut TaskState) -> Result<Next> {
+        let w = match self.ready_webhook(id, state).await? {
+            Ready::Deliver(w) => *w,
+            Ready::Then(next) => return Ok(next),
+        };
+        let rows = self.entries_after(w.cursor_seq, MAX_BATCH).await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(Next::Stop);
+        };
+        let range = (first.seq, last.seq);
+        let events = self.events_for(&w, &rows).await?;
+        if events.is_empty() {
+            // Nothing in the range is for this receiver: it was considered, move on.
+            self.advance_cursor(&w, range.1).await?;
+            return Ok(Next::Continue);
+        }
+        let now = self.now_ms();
+        let checkpoint = checkpoint_due(state.last_checkpoint, range.1, now);
+        let signed_head = checkpoint.then_some(last.hash.as_str());
+        let body = self.delivery_body(&w, range, &events, signed_head)?;
+        let started_at = self.now_ms();
+        let attempt = self.attempt(&w, body).await;
+        state.attempts += 1;
+        let prune = state.attempts % PRUNE_EVERY == 1;
+        self.record_delivery(&w, started_at, range, events.len(), &attempt, prune)
+            .await?;
+        if !attempt.succeeded() {
+            self.back_off(&w).await?;
+            return Ok(Next::Continue);
+        }
+        self.advance_cursor(&w, range.1).await?;
+        if checkpoint {
+            state.last_checkpoint = Some((range.1, now));
+        }
+        let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) >= MAX_BATCH;
+        Ok(if full { Next::Continue } else { Next::Gather })
+    }
+
+    /// The webhook, when this replica holds its lease, it is on and no backoff is pending;
+    /// otherwise what the task does next.
+    async fn ready_webhook(&self, id: &str, state: &mut TaskState) -> Result<Ready> {
         // Renewed once a third of it has passed: every step starts with two thirds left,
         // more than an attempt takes.
         if state.renewed.is_none_or(|at| at.elapsed() >= LEASE / 3) {
             if !self.take_lease(id).await? {
-                return Ok(Next::Stop);
+                return Ok(Ready::Then(Next::Stop));
             }
             state.renewed = Some(Instant::now());
         }
@@ -239,89 +285,80 @@ impl Service {
             .one(self.db())
             .await?
         else {
-            return Ok(Next::Stop);
+            return Ok(Ready::Then(Next::Stop));
         };
         if !w.on {
-            return Ok(Next::Stop);
+            return Ok(Ready::Then(Next::Stop));
         }
         let wait = w.next_attempt_at - self.now_ms();
         if wait > 0 {
             // Sleep in slices shorter than the lease, renewing it in between.
             let nap = Duration::from_millis(u64::try_from(wait).unwrap_or(0)).min(LEASE / 3);
             tokio::time::sleep(nap).await;
-            return Ok(Next::Continue);
+            return Ok(Ready::Then(Next::Continue));
         }
-        let rows = self.entries_after(w.cursor_seq, MAX_BATCH).await?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-            return Ok(Next::Stop);
-        };
-        let (from_seq, to_seq) = (first.seq, last.seq);
-        let filter = webhook_filter(&w)?;
+        Ok(Ready::Deliver(Box::new(w)))
+    }
+
+    /// The entries of a batch that the webhook's filters accept, rendered, with the
+    /// recipients of approval events.
+    async fn events_for(
+        &self,
+        w: &entity::webhook::Model,
+        rows: &[entity::audit_entry::Model],
+    ) -> Result<Vec<AuditEntryRep>> {
+        let filter = webhook_filter(w)?;
         let mut events = Vec::new();
-        for row in &rows {
+        for row in rows {
             let entry: AuditEntry = serde_json::from_str(&row.body)?;
             if filter.accepts(&entry) {
                 events.push(rep_from_row(row)?);
             }
         }
         self.add_recipients(&mut events).await?;
-        if events.is_empty() {
-            // Nothing in the range is for this receiver: it was considered, move on.
-            self.advance_cursor(&w, to_seq).await?;
-            return Ok(Next::Continue);
-        }
+        Ok(events)
+    }
+
+    /// The body of a delivery: the range it covers, its events, and a checkpoint of the
+    /// range's last entry when one is due (`signed_head`: that entry's hash).
+    fn delivery_body(
+        &self,
+        w: &entity::webhook::Model,
+        (from_seq, to_seq): (i64, i64),
+        events: &[AuditEntryRep],
+        signed_head: Option<&str>,
+    ) -> Result<Vec<u8>> {
         let mut items = Vec::with_capacity(events.len() + 1);
-        for event in &events {
+        for event in events {
             items.push(serde_json::to_value(event).map_err(Error::internal)?);
         }
-        let now = self.now_ms();
-        let checkpoint = checkpoint_due(state.last_checkpoint, to_seq, now);
-        if checkpoint {
-            items.push(self.checkpoint_event(to_seq, &last.hash)?);
+        if let Some(hash) = signed_head {
+            items.push(self.checkpoint_event(to_seq, hash)?);
         }
-        let body = serde_json::to_vec(&json!({
+        serde_json::to_vec(&json!({
             "webhookId": w.id,
             "fromSeq": from_seq,
             "toSeq": to_seq,
             "events": items,
         }))
-        .map_err(Error::internal)?;
-        let started_at = self.now_ms();
+        .map_err(Error::internal)
+    }
+
+    /// One POST to the receiver, its address checked again first: the deployment may have
+    /// stopped allowing it since the webhook was saved.
+    async fn attempt(&self, w: &entity::webhook::Model, body: Vec<u8>) -> Attempt {
         let allow = self
             .webhook_settings()
             .allow_link_local
             .load(Ordering::Relaxed);
-        // Checked again at each attempt: the deployment may have stopped allowing the
-        // address since the webhook was saved.
-        let attempt = match check_url(&w.url, allow) {
-            Ok(_) => self.post(&w, body).await,
+        match check_url(&w.url, allow) {
+            Ok(_) => self.post(w, body).await,
             Err(e) => Attempt {
                 status: None,
                 error: Some(e.to_string()),
                 latency: Duration::ZERO,
             },
-        };
-        state.attempts += 1;
-        let prune = state.attempts % PRUNE_EVERY == 1;
-        self.record_delivery(
-            &w,
-            started_at,
-            (from_seq, to_seq),
-            events.len(),
-            &attempt,
-            prune,
-        )
-        .await?;
-        if !attempt.succeeded() {
-            self.back_off(&w).await?;
-            return Ok(Next::Continue);
         }
-        self.advance_cursor(&w, to_seq).await?;
-        if checkpoint {
-            state.last_checkpoint = Some((to_seq, now));
-        }
-        let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) >= MAX_BATCH;
-        Ok(if full { Next::Continue } else { Next::Gather })
     }
 
     /// A checkpoint event: the same Ed25519 signature over `(seq, hash)` as
