@@ -210,13 +210,73 @@ pub(crate) fn summarize(
     Some(AccessSummary { allowed, denied })
 }
 
+/// An action's name in a request, documented as the catalogue's names (an enum); the
+/// service checks it against the catalogue, naming where to find it.
+#[derive(Debug, Clone)]
+pub struct ActionName(pub String);
+
+impl poem_openapi::types::Type for ActionName {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ActionName".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        poem_openapi::registry::MetaSchemaRef::Reference("ActionName".to_owned())
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        registry.create_schema::<Self, _>("ActionName".to_owned(), |_| {
+            let names: std::collections::BTreeSet<&str> = crate::domain::policy::ACTIONS
+                .iter()
+                .map(|a| a.action)
+                .collect();
+            poem_openapi::registry::MetaSchema {
+                description: Some(
+                    "An action of the catalogue (`GET /api/v2/actions`), e.g. `updateOn`.",
+                ),
+                enum_items: names.into_iter().map(serde_json::Value::from).collect(),
+                ..poem_openapi::registry::MetaSchema::new("string")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for ActionName {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        String::parse_from_json(value)
+            .map(ActionName)
+            .map_err(poem_openapi::types::ParseError::propagate)
+    }
+}
+
+impl poem_openapi::types::ToJSON for ActionName {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::from(self.0.as_str()))
+    }
+}
+
 /// Body of `POST /api/v2/access/check`.
 #[derive(Debug, Clone, poem_openapi::Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessCheck {
     pub member_id: String,
-    /// A catalogue action, e.g. `updateOn`.
-    pub action: String,
+    // Undocumented here: a described reference becomes an `allOf`, which generated
+    // clients cannot take of an enum; `ActionName` describes itself.
+    pub action: ActionName,
     /// A concrete resource, e.g. `proj/shop:env/production:flag/new-checkout`; tags and
     /// properties come from the stored resource.
     pub resource: String,
@@ -298,10 +358,10 @@ impl Service {
         ctx: &super::Ctx,
         input: AccessCheck,
     ) -> Result<AccessCheckResult> {
-        if crate::domain::policy::lookup(&input.action).is_none() {
+        if crate::domain::policy::lookup(&input.action.0).is_none() {
             return Err(Error::invalid(format!(
                 "action: {:?} is not in the action catalogue (GET /api/v2/actions)",
-                input.action
+                input.action.0
             )));
         }
         let given: Resource = input
@@ -312,7 +372,7 @@ impl Service {
         super::authz::authorize(&ctx.principal, "viewMember", &Resource::member(&member.id))?;
         let policy = self.member_policy(self.db(), &member).await?;
         let resource = resolve(self.db(), given).await?;
-        let decision = policy.decide(&input.action, &resource);
+        let decision = policy.decide(&input.action.0, &resource);
         use crate::domain::policy::DecisionReason as R;
         let reason = match decision.reason {
             R::Statement => "statement",
