@@ -81,8 +81,10 @@ pub struct MappingRuleShape {
     #[oai(rename = "match")]
     pub r#match: RuleMatchShape,
     /// Key of the team to join.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub team: Option<String>,
     /// Keys of custom roles to grant.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub custom_roles: Option<Vec<String>>,
     pub role_attributes: Option<super::members::RoleAttributesBody>,
     /// reader | writer | admin | no_access.

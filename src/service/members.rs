@@ -154,7 +154,10 @@ pub struct MemberPost {
     /// Base role (default `reader`). `owner` only when the account has none yet.
     #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
+    )]
     pub custom_roles: Vec<String>,
     #[oai(default)]
     pub role_attributes: RoleAttributesBody,
@@ -174,6 +177,7 @@ pub struct MemberPatch {
     pub last_name: Option<String>,
     #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
     pub custom_roles: Option<Vec<String>>,
     pub role_attributes: Option<RoleAttributesBody>,
     /// `active` or `deactivated`; deactivating revokes the member's tokens at once.

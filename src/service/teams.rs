@@ -148,10 +148,19 @@ impl TeamInstruction {
 pub struct TeamKinds;
 
 const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
+const ROLE_KEYS: ParamDoc = ("values", role_keys, true);
 const VALUE: ParamDoc = ("value", String::schema_ref, true);
 
-/// A role attribute's key: a key, as `${roleAttribute/<key>}` placeholders name it.
-fn attribute_key() -> MetaSchemaRef {
+/// Custom role keys.
+fn role_keys() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        items: Some(Box::new(key_schema())),
+        ..MetaSchema::new("array")
+    }))
+}
+
+/// A key (a role attribute's, a custom role's): letters, digits, `.`, `_`, `-`.
+fn key_schema() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         pattern: Some(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$".to_owned()),
         max_length: Some(128),
@@ -178,17 +187,17 @@ const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "addCustomRoles",
         description: "Add custom roles (`values`: role keys).",
-        params: &[VALUES],
+        params: &[ROLE_KEYS],
     },
     KindDoc {
         kind: "removeCustomRoles",
         description: "Remove custom roles (`values`: role keys).",
-        params: &[VALUES],
+        params: &[ROLE_KEYS],
     },
     KindDoc {
         kind: "replaceCustomRoles",
         description: "Replace the custom roles (`values`: role keys).",
-        params: &[VALUES],
+        params: &[ROLE_KEYS],
     },
     KindDoc {
         kind: "updateName",
@@ -208,12 +217,12 @@ const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "updateRoleAttribute",
         description: "Set one role attribute's values.",
-        params: &[("key", attribute_key, true), VALUES],
+        params: &[("key", key_schema, true), VALUES],
     },
     KindDoc {
         kind: "removeRoleAttribute",
         description: "Remove one role attribute.",
-        params: &[("key", attribute_key, true)],
+        params: &[("key", key_schema, true)],
     },
 ];
 
