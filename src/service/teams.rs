@@ -151,7 +151,7 @@ const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
 const ROLE_KEYS: ParamDoc = ("values", role_keys, true);
 const VALUE: ParamDoc = ("value", String::schema_ref, true);
 
-/// Custom role keys.
+/// Custom role keys, as adding or replacing checks them (removing an absent one is no change).
 fn role_keys() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         items: Some(Box::new(key_schema())),
@@ -192,7 +192,7 @@ const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "removeCustomRoles",
         description: "Remove custom roles (`values`: role keys).",
-        params: &[ROLE_KEYS],
+        params: &[VALUES],
     },
     KindDoc {
         kind: "replaceCustomRoles",
