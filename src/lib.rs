@@ -73,5 +73,5 @@ pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::End
 
 /// The OpenAPI document the service serves, as pretty JSON (what `gatehouse openapi` prints).
 pub fn openapi_json() -> String {
-    api::document::document()
+    api::document::served().to_owned()
 }

@@ -17,18 +17,18 @@ use serde_json::{Map, Value};
 
 use super::openapi_service;
 
-/// The served document, pretty-printed (`GET /openapi.json`, `gatehouse openapi`).
-pub fn document() -> String {
-    refine(&openapi_service().spec())
+/// The served document, pretty-printed, built once: `GET /openapi.json`, `/docs`, the
+/// request-body check (`api::strict_body`) and `gatehouse openapi` all read this one.
+pub fn served() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| refine(&openapi_service().spec()))
 }
 
 /// `GET /openapi.json`.
 #[handler]
 pub fn serve_document() -> Response {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT
-        .get_or_init(document)
-        .clone()
+    served()
+        .to_owned()
         .with_content_type("application/json; charset=utf-8")
         .into_response()
 }
@@ -40,7 +40,7 @@ pub fn serve_docs() -> Html<String> {
     Html(
         PAGE.get_or_init(|| {
             let api = openapi_service();
-            api.swagger_ui_html().replacen(&api.spec(), &document(), 1)
+            api.swagger_ui_html().replacen(&api.spec(), served(), 1)
         })
         .clone(),
     )

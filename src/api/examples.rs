@@ -142,10 +142,10 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::api::document::document;
+    use crate::api::document;
 
     fn served() -> Value {
-        serde_json::from_str(&document()).unwrap()
+        serde_json::from_str(document::served()).unwrap()
     }
 
     fn examples() -> Map<String, Value> {

@@ -211,7 +211,7 @@ pub fn prepare() {
 fn body_schemas() -> &'static BodySchemas {
     static SCHEMAS: OnceLock<BodySchemas> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        let document = serde_json::from_str(&super::document::document()).unwrap_or(Value::Null);
+        let document = serde_json::from_str(super::document::served()).unwrap_or(Value::Null);
         BodySchemas::from_document(document)
     })
 }
