@@ -2,6 +2,7 @@
 //! an optional field given as `null` is taken as absent, so it gets its default.
 
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 /// Reads an optional field with a default, taking `null` for the default
 /// (`#[serde(default, deserialize_with = "null_as_default")]`).
@@ -11,6 +12,21 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// An object with its `null` fields left out, for types whose defaults are functions
+/// (`#[serde(default = "...")]`), which `null_as_default` cannot name. Other values as they are.
+pub fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -33,5 +49,14 @@ mod tests {
         assert_eq!(parse(json!({})), Shape { flag: false });
         assert_eq!(parse(json!({"flag": true})), Shape { flag: true });
         assert!(serde_json::from_value::<Shape>(json!({"flag": 1})).is_err());
+    }
+
+    #[test]
+    fn only_an_object_s_own_null_fields_are_left_out() {
+        assert_eq!(
+            without_nulls(&json!({"a": null, "b": 1, "c": {"d": null}})),
+            json!({"b": 1, "c": {"d": null}})
+        );
+        assert_eq!(without_nulls(&json!([null])), json!([null]));
     }
 }

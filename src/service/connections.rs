@@ -27,6 +27,7 @@ use super::util::{
 };
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::connection::{ConnectionKind, Deprovision, OidcSettings, SamlSettings};
+use crate::domain::json::without_nulls;
 use crate::domain::mapping::{self, IdpGroup, IdpProfile, MappingRule};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
@@ -217,21 +218,6 @@ fn parse_default_role(role: &str) -> Result<BaseRole> {
         None => Err(Error::invalid(format!(
             "defaultRole: {role:?} is not one of reader, writer, admin, no_access"
         ))),
-    }
-}
-
-/// Settings with their `null` fields left out: as in every request object, a field given as
-/// `null` is absent and gets its default.
-fn without_nulls(value: &Value) -> Value {
-    match value {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
     }
 }
 
