@@ -187,32 +187,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::audit::{Access, Actor};
 
     fn entry(kind: &str, action: &str, resource: &str) -> AuditEntry {
-        AuditEntry {
-            id: "e".into(),
-            seq: 1,
-            date: 0,
-            accesses: vec![Access {
-                action: action.into(),
-                resource: resource.into(),
-            }],
-            kind: kind.into(),
-            name: "n".into(),
-            description: "d".into(),
-            actor: Actor::System,
-            target: None,
-            parent: None,
-            environment: None,
-            previous_version: None,
-            current_version: None,
-            delta: None,
-            comment: None,
-            approval_request_id: None,
-            request_id: None,
-            source_ip: None,
-        }
+        AuditEntry::for_test(kind, &[(action, resource)])
     }
 
     #[test]

@@ -258,6 +258,40 @@ pub struct StoredEntry {
 }
 
 #[cfg(test)]
+impl AuditEntry {
+    /// A system's change of `kind` with these `(action, resource)` accesses and every optional
+    /// field empty: the entry tests of what is derived from an entry start from.
+    pub(crate) fn for_test(kind: &str, accesses: &[(&str, &str)]) -> AuditEntry {
+        AuditEntry {
+            id: "e".into(),
+            seq: 1,
+            date: 0,
+            accesses: accesses
+                .iter()
+                .map(|(action, resource)| Access {
+                    action: (*action).into(),
+                    resource: (*resource).into(),
+                })
+                .collect(),
+            kind: kind.into(),
+            name: "n".into(),
+            description: "d".into(),
+            actor: Actor::System,
+            target: None,
+            parent: None,
+            environment: None,
+            previous_version: None,
+            current_version: None,
+            delta: None,
+            comment: None,
+            approval_request_id: None,
+            request_id: None,
+            source_ip: None,
+        }
+    }
+}
+
+#[cfg(test)]
 #[allow(
     clippy::unwrap_used,
     clippy::expect_used,

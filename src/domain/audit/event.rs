@@ -445,36 +445,11 @@ pub fn check_pattern(pattern: &str) -> Result<(), BadEventPattern> {
 mod tests {
     use serde_json::json;
 
-    use super::super::entry::{Access, Actor};
     use super::*;
 
     fn entry(kind: &str, actions: &[&str]) -> AuditEntry {
-        AuditEntry {
-            id: "e".into(),
-            seq: 1,
-            date: 0,
-            accesses: actions
-                .iter()
-                .map(|a| Access {
-                    action: (*a).into(),
-                    resource: "member/m1".into(),
-                })
-                .collect(),
-            kind: kind.into(),
-            name: "n".into(),
-            description: "d".into(),
-            actor: Actor::System,
-            target: None,
-            parent: None,
-            environment: None,
-            previous_version: None,
-            current_version: None,
-            delta: None,
-            comment: None,
-            approval_request_id: None,
-            request_id: None,
-            source_ip: None,
-        }
+        let accesses: Vec<(&str, &str)> = actions.iter().map(|a| (*a, "member/m1")).collect();
+        AuditEntry::for_test(kind, &accesses)
     }
 
     fn name(e: &AuditEntry) -> &'static str {
