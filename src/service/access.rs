@@ -2,9 +2,12 @@
 //! compiled once per role version and assignment and checked against the database version
 //! on every request, so a role change is seen by every replica on its next request.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
@@ -215,31 +218,31 @@ pub(crate) fn summarize(
 #[derive(Debug, Clone)]
 pub struct ActionName(pub String);
 
-impl poem_openapi::types::Type for ActionName {
+impl Type for ActionName {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;
     type RawElementValueType = Self;
 
-    fn name() -> std::borrow::Cow<'static, str> {
+    fn name() -> Cow<'static, str> {
         "ActionName".into()
     }
 
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        poem_openapi::registry::MetaSchemaRef::Reference("ActionName".to_owned())
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference("ActionName".to_owned())
     }
 
-    fn register(registry: &mut poem_openapi::registry::Registry) {
+    fn register(registry: &mut Registry) {
         registry.create_schema::<Self, _>("ActionName".to_owned(), |_| {
-            let names: std::collections::BTreeSet<&str> = crate::domain::policy::ACTIONS
+            let names: BTreeSet<&str> = crate::domain::policy::ACTIONS
                 .iter()
                 .map(|a| a.action)
                 .collect();
-            poem_openapi::registry::MetaSchema {
+            MetaSchema {
                 description: Some(
                     "An action of the catalogue (`GET /api/v2/actions`), e.g. `updateOn`.",
                 ),
-                enum_items: names.into_iter().map(serde_json::Value::from).collect(),
-                ..poem_openapi::registry::MetaSchema::new("string")
+                enum_items: names.into_iter().map(Value::from).collect(),
+                ..MetaSchema::new("string")
             }
         });
     }
@@ -255,17 +258,17 @@ impl poem_openapi::types::Type for ActionName {
     }
 }
 
-impl poem_openapi::types::ParseFromJSON for ActionName {
-    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+impl ParseFromJSON for ActionName {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         String::parse_from_json(value)
             .map(ActionName)
-            .map_err(poem_openapi::types::ParseError::propagate)
+            .map_err(ParseError::propagate)
     }
 }
 
-impl poem_openapi::types::ToJSON for ActionName {
-    fn to_json(&self) -> Option<serde_json::Value> {
-        Some(serde_json::Value::from(self.0.as_str()))
+impl ToJSON for ActionName {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.as_str()))
     }
 }
 

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::authz::authorize;
 use super::documented::Documented;
 use super::roles::StatementBody;
-use super::util::{check_version, new_id, to_json, validate_name};
+use super::util::{check_version, from_json, new_id, to_json, validate_name};
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::Resource;
 use crate::domain::webhook::{WebhookError, WebhookFilter, check_url};
@@ -156,11 +156,9 @@ fn list_json<T: Serialize>(items: &[T]) -> Result<Option<String>> {
     }
 }
 
+/// A stored list; none stored is the empty list (no filter).
 fn parse_list<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Result<Vec<T>> {
-    match text {
-        Some(t) => Ok(serde_json::from_str(t)?),
-        None => Ok(Vec::new()),
-    }
+    text.map_or_else(|| Ok(Vec::new()), from_json)
 }
 
 fn check_secret(secret: &str) -> Result<()> {
