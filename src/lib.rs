@@ -48,13 +48,13 @@ impl Default for AppLimits {
 pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
     let max_body_bytes = limits.max_body_bytes;
     let admission = app::admission::Admission::new(limits.admission);
-    api::strict_body::prepare();
+    api::strict_request::prepare();
     Route::new()
         .nest(
             "/",
             api::openapi_service()
                 .into_endpoint()
-                .around(api::strict_body::refuse_coerced_strings),
+                .around(api::strict_request::hold_to_document),
         )
         .at("/openapi.json", get(api::document::serve_document))
         .nest("/docs", get(api::document::serve_docs))

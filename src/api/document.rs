@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::openapi_service;
 
 /// The served document, pretty-printed, built once: `GET /openapi.json`, `/docs`, the
-/// request-body check (`api::strict_body`) and `gatehouse openapi` all read this one.
+/// request check (`api::strict_request`) and `gatehouse openapi` all read this one.
 pub fn served() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| refine(&openapi_service().spec()))

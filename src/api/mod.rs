@@ -17,7 +17,7 @@ pub mod ops;
 mod projects;
 mod responses;
 mod roles;
-pub mod strict_body;
+pub mod strict_request;
 mod teams;
 mod tokens;
 mod variables;

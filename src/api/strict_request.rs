@@ -1,10 +1,13 @@
-//! Strict JSON types for request bodies. poem-openapi parses a JSON number or boolean where a
-//! string field is declared as that string (`1` becomes `"1"`), while the served document says
-//! the field is a string: a client that sends `{"tags": [false]}` would have it stored as the
-//! tag `"false"`. This middleware walks each REST request body along its operation's schema
-//! in the served document and refuses such a value with 400 naming the field, before the
-//! operation parses the body. Everything else (missing fields, patterns, unknown fields,
-//! other types) stays with the operation's own parser, whose messages are the documented ones.
+//! REST requests held to the served document where poem-openapi is lenient, refused with 400
+//! before the operation runs:
+//! - **query parameters** the operation does not declare (poem ignores them, so a misspelt
+//!   `?limt=5` would silently answer the default page);
+//! - **JSON numbers and booleans where a string is declared**: poem parses `1` as `"1"`, so a
+//!   client sending `{"tags": [false]}` would have the tag `"false"` stored. The body is walked
+//!   along its operation's schema and the first such field is named.
+//!
+//! Everything else (missing fields, patterns, unknown body fields, other types) stays with the
+//! operation's own parser, whose messages are the documented ones.
 
 use std::sync::OnceLock;
 
@@ -12,11 +15,13 @@ use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use serde_json::{Map, Value};
 
-/// One operation's request-body schema and the path template it answers on.
+/// One operation: the path template it answers on, its query parameters and its JSON
+/// request-body schema, if it takes one.
 struct Operation {
     method: Method,
     segments: Vec<Segment>,
-    schema: Value,
+    query: Vec<String>,
+    body: Option<Value>,
 }
 
 enum Segment {
@@ -24,14 +29,14 @@ enum Segment {
     Parameter,
 }
 
-/// The served document and its operations that take a JSON body.
-struct BodySchemas {
+/// The served document and its operations.
+struct Operations {
     document: Value,
     operations: Vec<Operation>,
 }
 
-impl BodySchemas {
-    fn from_document(document: Value) -> BodySchemas {
+impl Operations {
+    fn from_document(document: Value) -> Operations {
         let mut operations = Vec::new();
         for (path, item) in document
             .get("paths")
@@ -43,7 +48,7 @@ impl BodySchemas {
                 let Ok(method) = method.to_uppercase().parse::<Method>() else {
                     continue;
                 };
-                let schema = operation
+                let body = operation
                     .pointer("/requestBody/content")
                     .and_then(Value::as_object)
                     .and_then(|content| {
@@ -51,25 +56,25 @@ impl BodySchemas {
                             .iter()
                             .find(|(media, _)| media.starts_with("application/json"))
                     })
-                    .and_then(|(_, media)| media.get("schema"));
-                if let Some(schema) = schema {
-                    operations.push(Operation {
-                        method,
-                        segments: segments_of(path),
-                        schema: schema.clone(),
-                    });
-                }
+                    .and_then(|(_, media)| media.get("schema"))
+                    .cloned();
+                operations.push(Operation {
+                    method,
+                    segments: segments_of(path),
+                    query: query_names(operation),
+                    body,
+                });
             }
         }
-        BodySchemas {
+        Operations {
             document,
             operations,
         }
     }
 
-    /// The body schema of the operation answering `method path`: among templates that
-    /// match, the one with the most literal segments (`/members/me` before `/members/{id}`).
-    fn schema_for(&self, method: &Method, path: &str) -> Option<&Value> {
+    /// The operation answering `method path`: among templates that match, the one with the
+    /// most literal segments (`/members/me` before `/members/{id}`).
+    fn operation_for(&self, method: &Method, path: &str) -> Option<&Operation> {
         let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
         self.operations
             .iter()
@@ -80,7 +85,6 @@ impl BodySchemas {
                     .filter(|s| matches!(s, Segment::Literal(_)))
                     .count()
             })
-            .map(|op| &op.schema)
     }
 
     /// The first place in `value` where the schema declares a string and the JSON holds a
@@ -177,6 +181,29 @@ impl BodySchemas {
     }
 }
 
+fn query_names(operation: &Value) -> Vec<String> {
+    operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("in").and_then(Value::as_str) == Some("query"))
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// The first query parameter of `query` that `operation` does not declare, as a message.
+fn first_unknown_parameter(operation: &Operation, query: &str) -> Option<String> {
+    let (name, _) = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| !operation.query.iter().any(|known| known == name))?;
+    let takes = if operation.query.is_empty() {
+        "this operation takes none".to_owned()
+    } else {
+        format!("this operation takes {}", operation.query.join(", "))
+    };
+    Some(format!("unknown query parameter {name:?}: {takes}"))
+}
+
 fn segments_of(template: &str) -> Vec<Segment> {
     template
         .trim_end_matches('/')
@@ -205,34 +232,37 @@ fn matches(segments: &[Segment], parts: &[&str]) -> bool {
 /// Reads the document's body schemas now rather than on the first request, which would
 /// otherwise wait for the whole document to be built.
 pub fn prepare() {
-    body_schemas();
+    operations();
 }
 
-fn body_schemas() -> &'static BodySchemas {
-    static SCHEMAS: OnceLock<BodySchemas> = OnceLock::new();
-    SCHEMAS.get_or_init(|| {
+fn operations() -> &'static Operations {
+    static OPERATIONS: OnceLock<Operations> = OnceLock::new();
+    OPERATIONS.get_or_init(|| {
         let document = serde_json::from_str(super::document::served()).unwrap_or(Value::Null);
-        BodySchemas::from_document(document)
+        Operations::from_document(document)
     })
 }
 
-/// Refuses a JSON body holding a number or boolean where its operation declares a string.
-/// The body limit and the NUL refusal have run before, so the body read here is bounded.
-pub async fn refuse_coerced_strings<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+/// Refuses an undeclared query parameter, or a JSON body holding a number or boolean where
+/// its operation declares a string. The body limit and the NUL refusal have run before, so
+/// the body read here is bounded.
+pub async fn hold_to_document<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    let Some(operation) = operations().operation_for(req.method(), req.uri().path()) else {
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    if let Some(message) = first_unknown_parameter(operation, req.uri().query().unwrap_or("")) {
+        return Ok(super::error::invalid_request(message));
+    }
     let json = req
         .content_type()
         .is_some_and(|t| t.starts_with("application/json"));
-    let schemas = body_schemas();
-    let Some(schema) = json
-        .then(|| schemas.schema_for(req.method(), req.uri().path()))
-        .flatten()
-    else {
+    let Some(schema) = operation.body.as_ref().filter(|_| json) else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
     let bytes = req.take_body().into_bytes().await?;
     let refusal = serde_json::from_slice::<Value>(&bytes)
         .ok()
-        .and_then(|value| schemas.first_coerced(schema, &value, ""));
+        .and_then(|value| operations().first_coerced(schema, &value, ""));
     req.set_body(bytes);
     match refusal {
         // A bare string body (none today) would name no field.
@@ -249,10 +279,10 @@ mod tests {
 
     use super::*;
 
-    fn schemas() -> BodySchemas {
-        BodySchemas::from_document(json!({
+    fn schemas() -> Operations {
+        Operations::from_document(json!({
             "paths": {
-                "/things/{key}": {"patch": {"requestBody": {"content": {"application/json; charset=utf-8": {
+                "/things/{key}": {"patch": {"parameters": [{"in": "path", "name": "key"}, {"in": "query", "name": "dryRun"}], "requestBody": {"content": {"application/json; charset=utf-8": {
                     "schema": {"$ref": "#/components/schemas/ThingPatch"}}}}}},
                 "/things/me": {"patch": {"requestBody": {"content": {"application/json; charset=utf-8": {
                     "schema": {"type": "object", "properties": {"me": {"type": "string"}}}}}}}}
@@ -283,7 +313,12 @@ mod tests {
 
     fn check(body: Value) -> Option<String> {
         let s = schemas();
-        let schema = s.schema_for(&Method::PATCH, "/things/a").unwrap().clone();
+        let schema = s
+            .operation_for(&Method::PATCH, "/things/a")
+            .unwrap()
+            .body
+            .clone()
+            .unwrap();
         s.first_coerced(&schema, &body, "")
     }
 
@@ -334,16 +369,32 @@ mod tests {
     #[test]
     fn the_most_literal_template_answers() {
         let s = schemas();
-        let me = s.schema_for(&Method::PATCH, "/things/me").unwrap();
-        assert_eq!(me["properties"]["me"], json!({"type": "string"}));
-        assert!(
-            s.schema_for(&Method::PATCH, "/things/a")
-                .unwrap()
-                .get("$ref")
-                .is_some()
+        let me = s.operation_for(&Method::PATCH, "/things/me").unwrap();
+        assert_eq!(
+            me.body.as_ref().unwrap()["properties"]["me"],
+            json!({"type": "string"})
         );
-        assert!(s.schema_for(&Method::POST, "/things/a").is_none());
-        assert!(s.schema_for(&Method::PATCH, "/things").is_none());
-        assert!(s.schema_for(&Method::PATCH, "/things/a/b").is_none());
+        let a = s.operation_for(&Method::PATCH, "/things/a").unwrap();
+        assert!(a.body.as_ref().unwrap().get("$ref").is_some());
+        assert!(s.operation_for(&Method::POST, "/things/a").is_none());
+        assert!(s.operation_for(&Method::PATCH, "/things").is_none());
+        assert!(s.operation_for(&Method::PATCH, "/things/a/b").is_none());
+    }
+
+    #[test]
+    fn undeclared_query_parameters_are_named() {
+        let s = schemas();
+        let a = s.operation_for(&Method::PATCH, "/things/a").unwrap();
+        assert_eq!(
+            first_unknown_parameter(a, "limit=1&dry%20run=1"),
+            Some("unknown query parameter \"limit\": this operation takes dryRun".to_owned())
+        );
+        assert_eq!(first_unknown_parameter(a, "dryRun=true&dryRun=false"), None);
+        assert_eq!(first_unknown_parameter(a, ""), None);
+        let me = s.operation_for(&Method::PATCH, "/things/me").unwrap();
+        assert_eq!(
+            first_unknown_parameter(me, "x=%12"),
+            Some("unknown query parameter \"x\": this operation takes none".to_owned())
+        );
     }
 }
