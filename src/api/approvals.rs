@@ -15,6 +15,7 @@ use crate::service::approvals::{
     ApplyPost, ApprovalRequest, ApprovalRequestPatch, ApprovalRequestPost, ApprovalRequestQuery,
     ReviewPost,
 };
+use crate::service::spelled::{ApprovalTarget, Spelled};
 
 pub struct ApprovalsApi;
 
@@ -49,7 +50,7 @@ impl ApprovalsApi {
         )]
         review_status: Query<Option<String>>,
         #[oai(name = "requestorId")] requestor_id: Query<Option<String>>,
-        #[oai(name = "resourceId")] resource_id: Query<Option<String>>,
+        #[oai(name = "resourceId")] resource_id: Query<Option<Spelled<ApprovalTarget>>>,
         #[oai(name = "projectKey")] project_key: Query<Option<String>>,
         /// Page size, 1 to 200 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -66,7 +67,7 @@ impl ApprovalsApi {
                     status: status.0,
                     review_status: review_status.0,
                     requestor_id: requestor_id.0,
-                    resource_id: resource_id.0,
+                    resource_id: resource_id.0.map(|target| target.text),
                     project_key: project_key.0,
                     limit: limit.0,
                     cursor: cursor.0,

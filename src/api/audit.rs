@@ -13,6 +13,7 @@ use super::responses::Page;
 use crate::service::Service;
 use crate::service::audit::{AuditEntryRep, AuditQuery, CheckpointRep, VerifyReport};
 use crate::service::audit_stream::StreamPage;
+use crate::service::spelled::{FilterSpecifier, Spelled};
 
 pub struct AuditApi;
 
@@ -42,7 +43,7 @@ impl AuditApi {
         service: Data<&Service>,
         auth: ApiToken,
         req: &Request,
-        spec: Query<Option<String>>,
+        spec: Query<Option<Spelled<FilterSpecifier>>>,
         actor: Query<Option<String>>,
         /// An action name or a prefix ending in `*`; no whitespace, `%` or `_`.
         #[oai(validator(pattern = r"^[^\s%_]+$"))]
@@ -59,7 +60,7 @@ impl AuditApi {
     ) -> ApiResult<Json<Page<AuditEntryRep>>> {
         let ctx = context(&service, &auth, req).await?;
         let query = AuditQuery {
-            spec: spec.0,
+            spec: spec.0.map(|spec| spec.text),
             actor: actor.0,
             action: action.0,
             after: after.0,

@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
 use super::principal::AccessPolicy;
+use super::spelled::{ConcreteResource, Spelled};
 use super::util::from_json;
 use super::{Service, member_rows};
 use crate::domain::policy::{BasePermissions, BaseRole, CompiledRole, Resource, presets, validate};
@@ -282,7 +283,7 @@ pub struct AccessCheck {
     pub action: ActionName,
     /// A concrete resource, e.g. `proj/shop:env/production:flag/new-checkout`; tags and
     /// properties come from the stored resource.
-    pub resource: String,
+    pub resource: Spelled<ConcreteResource>,
 }
 
 /// Which statement of which role decided.
@@ -369,6 +370,7 @@ impl Service {
         }
         let given: Resource = input
             .resource
+            .text
             .parse()
             .map_err(|e| Error::invalid(format!("resource: {e}")))?;
         let member = super::member_rows::find(self.db(), &input.member_id).await?;

@@ -47,6 +47,7 @@ pub mod scim;
 mod scim_tokens;
 pub mod secrets;
 pub mod sessions;
+pub mod spelled;
 pub mod sso_login;
 pub mod sso_policy;
 pub mod team_members;

@@ -13,6 +13,7 @@ use super::access::effective_statements;
 use super::authz::authorize;
 use super::documented::Documented;
 use super::projects::dup;
+use super::spelled::{PolicySpecifier, Spelled};
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
 };
@@ -76,10 +77,10 @@ pub struct StatementShape {
     pub not_actions: Option<Vec<String>>,
     /// Resource specifiers (`proj/*:env/production:flag/*`) the statement covers.
     #[oai(validator(min_items = 1))]
-    pub resources: Option<Vec<String>>,
+    pub resources: Option<Vec<Spelled<PolicySpecifier>>>,
     /// Resource specifiers the statement does not cover: it covers every other resource.
     #[oai(validator(min_items = 1))]
-    pub not_resources: Option<Vec<String>>,
+    pub not_resources: Option<Vec<Spelled<PolicySpecifier>>>,
 }
 
 /// Whether a statement allows or denies what it covers.
@@ -103,7 +104,7 @@ pub struct RolePost {
     pub key: String,
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: String,
@@ -125,7 +126,7 @@ pub struct RolePost {
 pub struct RolePatch {
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: Option<String>,

@@ -6,6 +6,8 @@
 //! Receivers filter on these names (`member.*`), so a name, once published, never changes
 //! meaning; new kinds of entry get new names.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::entry::AuditEntry;
@@ -441,6 +443,24 @@ pub fn check_pattern(pattern: &str) -> Result<(), BadEventPattern> {
     }
 }
 
+/// Every pattern [`check_pattern`] takes, for the API document: `*`, each event name, and
+/// `<noun>.*` for each noun that names events.
+pub fn subscription_patterns() -> Vec<String> {
+    let names = Event::ALL
+        .iter()
+        .filter(|e| **e != Event::Other)
+        .map(|e| e.name());
+    let nouns: BTreeSet<String> = names
+        .clone()
+        .filter_map(|name| name.split_once('.'))
+        .map(|(noun, _)| format!("{noun}.*"))
+        .collect();
+    std::iter::once("*".to_owned())
+        .chain(nouns)
+        .chain(names.map(str::to_owned))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -679,5 +699,39 @@ mod tests {
         assert!(check_pattern("member.creatd").is_err());
         assert!(check_pattern("").is_err());
         assert!(check_pattern("mem*").is_err());
+    }
+
+    #[test]
+    fn the_listed_patterns_are_exactly_those_taken() {
+        let listed = subscription_patterns();
+        for pattern in &listed {
+            assert!(check_pattern(pattern).is_ok(), "{pattern}");
+        }
+        // Everything taken is listed: every name, its noun's `.*`, and near misses of both.
+        let mut probes = vec![
+            "*".to_owned(),
+            "**".to_owned(),
+            ".*".to_owned(),
+            "other".to_owned(),
+        ];
+        for event in Event::ALL {
+            let name = event.name();
+            let noun = name.split('.').next().unwrap_or(name);
+            probes.extend([
+                name.to_owned(),
+                format!("{noun}.*"),
+                format!("{noun}*"),
+                format!("{name}.*"),
+                format!("{noun}.x*"),
+                name.to_uppercase(),
+            ]);
+        }
+        for probe in probes {
+            assert_eq!(
+                check_pattern(&probe).is_ok(),
+                listed.contains(&probe),
+                "{probe}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! * [`action`]: the action catalogue (one static table) and dense [`ActionId`]s.
 //! * [`resource`]: concrete resources such as `proj/default:env/production:flag/my-flag`.
 //! * [`specifier`]: the resource-specifier grammar and parser.
+//! * [`specifier_pattern`]: the same grammar as a regular expression, for the API document.
 //! * [`glob`]: allocation-free `*`/`?` globs.
 //! * [`statement`]: the statement wire shape and validation with JSON paths.
 //! * [`compiled`]: compiled roles and the allocation-free evaluator ([`decide`]).
@@ -33,6 +34,7 @@ pub mod glob;
 pub mod presets;
 pub mod resource;
 pub mod specifier;
+pub mod specifier_pattern;
 pub mod statement;
 
 pub use action::{ACTIONS, ActionId, ActionInfo, ActionSet, lookup, matching};

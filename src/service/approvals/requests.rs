@@ -54,7 +54,7 @@ impl Service {
         ctx: &Ctx,
         input: ApprovalRequestPost,
     ) -> Result<ApprovalRequest> {
-        let target = parse_resource_id(&input.resource_id)?;
+        let target = parse_resource_id(&input.resource_id.text)?;
         let description = check_description(&input.description)?;
         let mut tx = self.begin_write(ctx).await?;
         let project = projects::find(tx.db(), &target.project_key).await?;

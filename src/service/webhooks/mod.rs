@@ -21,6 +21,7 @@ use serde_json::Value;
 use super::authz::authorize;
 use super::documented::Documented;
 use super::roles::StatementBody;
+use super::spelled::{EventPattern, Spelled};
 use super::util::{check_version, from_json, new_id, to_json, validate_name};
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::Resource;
@@ -80,10 +81,16 @@ pub struct CreatedWebhook {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookPost {
+    /// Not blank, no control characters; at most 256.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: String,
     /// `http` or `https`, no credentials; link-local addresses are refused.
     pub url: String,
-    /// The signing secret (16 to 256 characters); generated when absent.
+    /// The signing secret (16 to 256 characters, no control characters); generated when absent.
+    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f-\x9f]{16,256}$"))]
     pub secret: Option<String>,
     #[oai(default = "default_on")]
     pub on: bool,
@@ -92,7 +99,7 @@ pub struct WebhookPost {
     pub statements: Vec<StatementBody>,
     /// Event name patterns: an exact name, `*`, or `<noun>.*`.
     #[oai(default)]
-    pub events: Vec<String>,
+    pub events: Vec<Spelled<EventPattern>>,
 }
 
 fn default_on() -> bool {
@@ -103,14 +110,21 @@ fn default_on() -> bool {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookPatch {
+    /// Not blank, no control characters; at most 256.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: Option<String>,
     pub url: Option<String>,
+    /// 16 to 256 characters, no control characters.
+    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f-\x9f]{16,256}$"))]
     pub secret: Option<String>,
     pub on: Option<bool>,
     /// Replaces the statements; `[]` delivers everything again.
     pub statements: Option<Vec<StatementBody>>,
     /// Replaces the event patterns; `[]` delivers every event again.
-    pub events: Option<Vec<String>>,
+    pub events: Option<Vec<Spelled<EventPattern>>>,
     /// The version the change was made against (409 when it moved).
     pub version: Option<i64>,
 }
@@ -229,7 +243,8 @@ impl Service {
         let name = validate_name("name", &input.name)?;
         let url = self.check_webhook_url(&input.url)?;
         let statements = Documented::values(&input.statements);
-        WebhookFilter::new(&input.events, &statements).map_err(invalid)?;
+        let events = Spelled::texts(&input.events);
+        WebhookFilter::new(&events, &statements).map_err(invalid)?;
         let secret = match input.secret {
             Some(s) => {
                 check_secret(&s)?;
@@ -255,7 +270,7 @@ impl Service {
             secret: Set(secret.clone()),
             on: Set(input.on),
             statements: Set(list_json(&statements)?),
-            events: Set(list_json(&input.events)?),
+            events: Set(list_json(&events)?),
             cursor_seq: Set(head),
             failures: Set(0),
             next_attempt_at: Set(0),
@@ -348,7 +363,7 @@ impl Service {
         let events = match &patch.events {
             Some(e) => {
                 step("updateQuery")?;
-                e.clone()
+                Spelled::texts(e)
             }
             None => before.events.clone(),
         };
