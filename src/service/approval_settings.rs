@@ -1,6 +1,6 @@
 //! Per-environment approval settings: what the REST API shows and how a patch changes them.
 
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object};
 use serde::Serialize;
 
 use crate::domain::approval::{
@@ -57,12 +57,14 @@ pub struct ResourceApprovalSettingsRep {
     pub variable: ApprovalSettingsRep,
 }
 
-/// A change of approval settings: the fields given replace the current ones, then the
-/// whole setting is validated.
+/// A change of flags' approval settings: the fields given replace the current ones, then
+/// the whole setting is validated (`required: true` and tags exclude each other).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalSettingsPatch {
     pub required: Option<bool>,
+    /// Changes of flags carrying one of these tags need an approved request.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
     pub required_approval_tags: Option<Vec<String>>,
     /// 1 to 5.
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
@@ -71,15 +73,66 @@ pub struct ApprovalSettingsPatch {
     pub can_apply_declined_changes: Option<bool>,
     pub bypass_approvals_for_pending_changes: Option<bool>,
     pub service_tokens_bypass: Option<bool>,
-    /// Accepted for LaunchDarkly compatibility; must name the kind being changed.
-    pub resource_kind: Option<String>,
+    // Accepted for LaunchDarkly compatibility. Undocumented here: a described reference
+    // becomes an `allOf`, which generated clients cannot take of an enum.
+    pub resource_kind: Option<FlagKindName>,
+}
+
+/// A change of environment variables' approval settings: as for flags, without tags.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VariableApprovalSettingsPatch {
+    pub required: Option<bool>,
+    /// Always empty: variables have no tags. Accepted so that settings read back can be
+    /// sent again.
+    #[oai(validator(max_items = 0))]
+    pub required_approval_tags: Option<Vec<String>>,
+    /// 1 to 5.
+    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
+    pub min_num_approvals: Option<i64>,
+    pub can_review_own_request: Option<bool>,
+    pub can_apply_declined_changes: Option<bool>,
+    pub bypass_approvals_for_pending_changes: Option<bool>,
+    pub service_tokens_bypass: Option<bool>,
+    // Accepted for symmetry with `approvalSettings` (undocumented: see above).
+    pub resource_kind: Option<VariableKindName>,
+}
+
+/// The kind a flag setting names (LaunchDarkly's `resourceKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum FlagKindName {
+    Flag,
+}
+
+/// The kind a variable setting names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum VariableKindName {
+    Variable,
 }
 
 /// A change of the other kinds' approval settings.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ResourceApprovalSettingsPatch {
-    pub variable: Option<ApprovalSettingsPatch>,
+    pub variable: Option<VariableApprovalSettingsPatch>,
+}
+
+impl VariableApprovalSettingsPatch {
+    /// The same change in the flag settings' shape, which `merge_into` applies.
+    pub(crate) fn as_settings_patch(&self) -> ApprovalSettingsPatch {
+        ApprovalSettingsPatch {
+            required: self.required,
+            required_approval_tags: self.required_approval_tags.clone(),
+            min_num_approvals: self.min_num_approvals,
+            can_review_own_request: self.can_review_own_request,
+            can_apply_declined_changes: self.can_apply_declined_changes,
+            bypass_approvals_for_pending_changes: self.bypass_approvals_for_pending_changes,
+            service_tokens_bypass: self.service_tokens_bypass,
+            resource_kind: None,
+        }
+    }
 }
 
 impl ApprovalSettingsPatch {
@@ -90,14 +143,6 @@ impl ApprovalSettingsPatch {
         kind: ResourceKind,
         prefix: &str,
     ) -> Result<()> {
-        if let Some(k) = &self.resource_kind
-            && k != kind.as_str()
-        {
-            return Err(Error::invalid(format!(
-                "{prefix}.resourceKind: {k:?} is not {:?}",
-                kind.as_str()
-            )));
-        }
         let mut next = setting.clone();
         if let Some(v) = self.required {
             next.required = v;

@@ -34,6 +34,9 @@ pub struct SamlSettingsShape {
     #[oai(default)]
     pub allow_idp_initiated: bool,
     /// The attribute that carries group names (default `groups`).
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+    ))]
     pub groups_attribute: Option<String>,
     /// Accept RSA-SHA1 signatures.
     #[oai(default)]
@@ -56,17 +59,33 @@ pub struct SamlSettingsShape {
 #[oai(rename = "OidcSettings", rename_all = "camelCase", deny_unknown_fields)]
 pub struct OidcSettingsShape {
     pub issuer: String,
+    /// Not blank.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+    ))]
     pub client_id: String,
     pub client_secret: Option<String>,
     /// Default `["openid", "email", "profile"]`.
     pub scopes: Option<Vec<String>>,
     /// Default `email`.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+    ))]
     pub email_claim: Option<String>,
     /// Default `groups`.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+    ))]
     pub groups_claim: Option<String>,
     /// Default `role`.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+    ))]
     pub role_claim: Option<String>,
     /// Default `customRole`.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+    ))]
     pub custom_role_claim: Option<String>,
     /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
     #[oai(default)]

@@ -56,7 +56,7 @@ pub struct EnvironmentPost {
     pub key: String,
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: String,
@@ -76,7 +76,7 @@ pub struct EnvironmentPost {
 pub struct EnvironmentPatch {
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: Option<String>,
@@ -273,7 +273,7 @@ impl Service {
                 .as_ref()
                 .and_then(|r| r.variable.as_ref())
             {
-                variable.merge_into(
+                variable.as_settings_patch().merge_into(
                     &mut settings.variable,
                     ResourceKind::Variable,
                     "resourceApprovalSettings.variable",

@@ -42,7 +42,7 @@ pub struct ProjectPost {
     pub key: String,
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: String,
@@ -60,7 +60,7 @@ pub struct ProjectPost {
 pub struct ProjectPatch {
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: Option<String>,

@@ -57,17 +57,21 @@ pub struct TeamPost {
     pub key: String,
     /// Not blank, no control characters; at most 256.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: String,
     #[oai(default)]
     pub description: String,
     /// Keys of the team's custom roles.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
     pub custom_roles: Option<Vec<String>>,
     /// LaunchDarkly alias of `customRoles`, as LaunchDarkly's `POST /api/v2/teams` names it.
     /// Giving both with different values is a 400.
-    #[oai(rename = "customRoleKeys")]
+    #[oai(
+        rename = "customRoleKeys",
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    )]
     pub ld_custom_role_keys: Option<Vec<String>>,
     /// Ids of the team's members.
     pub member_ids: Option<Vec<String>>,
@@ -150,6 +154,19 @@ pub struct TeamKinds;
 const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
 const ROLE_KEYS: ParamDoc = ("values", role_keys, true);
 const VALUE: ParamDoc = ("value", String::schema_ref, true);
+const NAME: ParamDoc = ("value", name_schema, true);
+
+/// A name, as `POST /api/v2/teams` takes it: not blank, no control characters, at most 256.
+fn name_schema() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        pattern: Some(
+            r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$"
+                .to_owned(),
+        ),
+        max_length: Some(256),
+        ..MetaSchema::new("string")
+    }))
+}
 
 /// Custom role keys, as adding or replacing checks them (removing an absent one is no change).
 fn role_keys() -> MetaSchemaRef {
@@ -202,7 +219,7 @@ const TEAM_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "updateName",
         description: "Rename the team.",
-        params: &[VALUE],
+        params: &[NAME],
     },
     KindDoc {
         kind: "updateDescription",

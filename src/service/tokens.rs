@@ -52,6 +52,11 @@ pub struct Token {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenPost {
+    /// Not blank, no control characters; at most 256.
+    #[oai(validator(
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
+        max_length = 256
+    ))]
     pub name: String,
     /// A service token acts as itself (needs admin); otherwise the token acts as the caller.
     #[oai(default)]
@@ -60,11 +65,15 @@ pub struct TokenPost {
     #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
     pub role: Option<String>,
     /// Keys of the custom roles the token acts with.
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
     pub custom_roles: Option<Vec<String>>,
     /// LaunchDarkly alias of `customRoles`, as LaunchDarkly's `POST /api/v2/tokens` names it:
     /// custom role ids (as LaunchDarkly sends them) or keys, each stored as the role's key.
     /// Giving both fields naming different roles is a 400.
-    #[oai(rename = "customRoleIds")]
+    #[oai(
+        rename = "customRoleIds",
+        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    )]
     pub ld_custom_role_ids: Option<Vec<String>>,
     /// Epoch milliseconds after which the token stops working (a time already past makes a
     /// token that is refused from the start).

@@ -194,10 +194,10 @@ pub(super) fn check_context_key(path: &str, key: &str) -> Result<(), FlagError> 
     if key.is_empty() {
         return Err(FlagError::invalid(path, "context key must not be empty"));
     }
-    if key.len() > MAX_TEXT {
+    if key.chars().count() > MAX_TEXT {
         return Err(FlagError::invalid(
             path,
-            format!("context key must be at most {MAX_TEXT} bytes"),
+            format!("context key must be at most {MAX_TEXT} characters"),
         ));
     }
     Ok(())

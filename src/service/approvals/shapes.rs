@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::service::approval_settings::ApprovalSettingsRep;
 use crate::service::documented::{Documented, InstructionKinds, InstructionUnion, KindDoc};
 use crate::service::flags::{FLAG_KINDS, FlagKinds};
+use crate::service::spelled::{ApprovalTarget, Spelled};
 
 /// One proposed instruction: documented as `ApprovalInstruction`, parsed as the flag or the
 /// variable command parses it.
@@ -61,14 +62,19 @@ impl InstructionKinds for ApprovalKinds {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalRequestPost {
     /// `proj/<project>:env/<environment>:flag/<flag>` or `proj/<project>:env/<environment>:var/<name>`.
-    pub resource_id: String,
-    /// Why the change is wanted (1 to 5000 characters).
+    pub resource_id: Spelled<ApprovalTarget>,
+    /// Why the change is wanted: not blank, at most 5000 characters.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$",
+        max_length = 5000
+    ))]
     pub description: String,
     /// Flags: semantic-patch instructions as for `PATCH /api/v2/flags/{projectKey}/{flagKey}`.
     /// Variables: exactly one of `{"kind": "setVariable", "value", "secret"?}` or `{"kind": "deleteVariable"}`.
+    #[oai(validator(min_items = 1))]
     pub instructions: Vec<ProposedInstruction>,
     /// Members to ask for a review (at most 10).
-    #[oai(default)]
+    #[oai(default, validator(max_items = 10))]
     pub notify_member_ids: Vec<String>,
     /// Teams to ask for a review.
     #[oai(default)]
@@ -82,9 +88,17 @@ pub struct ApprovalRequestPost {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalRequestPatch {
+    /// Not blank, at most 5000 characters.
+    #[oai(validator(
+        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$",
+        max_length = 5000
+    ))]
     pub description: Option<String>,
     /// Re-validated against the resource as it is now, which becomes the request's new base.
+    #[oai(validator(min_items = 1))]
     pub instructions: Option<Vec<ProposedInstruction>>,
+    /// At most 10.
+    #[oai(validator(max_items = 10))]
     pub notify_member_ids: Option<Vec<String>>,
     pub notify_team_keys: Option<Vec<String>>,
     pub comment: Option<String>,

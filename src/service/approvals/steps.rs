@@ -35,15 +35,16 @@ pub(super) async fn check_notify(
     member_ids: &[String],
     team_keys: &[String],
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let mut members = member_ids.to_vec();
-    members.sort();
-    members.dedup();
-    if members.len() > domain::MAX_NOTIFY {
+    // Counted as sent, as the document's `maxItems` counts them.
+    if member_ids.len() > domain::MAX_NOTIFY {
         return Err(Error::invalid(format!(
             "notifyMemberIds: at most {} members",
             domain::MAX_NOTIFY
         )));
     }
+    let mut members = member_ids.to_vec();
+    members.sort();
+    members.dedup();
     for (i, id) in members.iter().enumerate() {
         if entity::member::Entity::find_by_id(id.clone())
             .one(db)

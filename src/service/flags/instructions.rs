@@ -39,17 +39,94 @@ fn weights() -> MetaSchemaRef {
         description: Some(
             "Variation index (as a string) to weight, in thousandths of a percent: `{\"0\": 25000, \"1\": 75000}` serves variation 0 to a quarter.",
         ),
-        additional_properties: Some(Box::new(i64::schema_ref())),
+        additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema {
+            minimum: Some(0.0),
+            maximum: Some(100_000.0),
+            ..MetaSchema::new_with_format("integer", "int64")
+        })))),
+        min_properties: Some(1),
         ..MetaSchema::new("object")
     }))
 }
 
-const VARIATION: ParamDoc = ("variation", usize::schema_ref, true);
-const OPTIONAL_VARIATION: ParamDoc = ("variation", usize::schema_ref, false);
-const VALUES: ParamDoc = ("values", Vec::<String>::schema_ref, true);
+/// A variation's index: from 0, below the flag's number of variations (the bound keeps
+/// generated numbers within what JSON parsers read as integers).
+fn variation_index() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        minimum: Some(0.0),
+        maximum: Some(f64::from(i32::MAX)),
+        ..MetaSchema::new_with_format("integer", "uint64")
+    }))
+}
+
+const VARIATION: ParamDoc = ("variation", variation_index, true);
+const OPTIONAL_VARIATION: ParamDoc = ("variation", variation_index, false);
+/// A string that is not blank (whitespace spelt out: generators of test data read `\s`
+/// differently from the server), of at most `max` characters when given.
+fn not_blank(max: Option<usize>) -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        pattern: Some(
+            r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
+                .to_owned(),
+        ),
+        max_length: max,
+        ..MetaSchema::new("string")
+    }))
+}
+
+/// A list of at least one item of `items`.
+fn some_of(items: MetaSchemaRef) -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        items: Some(Box::new(items)),
+        min_items: Some(1),
+        ..MetaSchema::new("array")
+    }))
+}
+
+/// Context keys: 1 to 256 characters each.
+fn context_keys() -> MetaSchemaRef {
+    some_of(MetaSchemaRef::Inline(Box::new(MetaSchema {
+        min_length: Some(1),
+        max_length: Some(256),
+        ..MetaSchema::new("string")
+    })))
+}
+
+/// Tags: 1 to 64 letters, digits, `.`, `_`, `-`.
+fn tags() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        items: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema {
+            pattern: Some(r"^[A-Za-z0-9._-]{1,64}$".to_owned()),
+            ..MetaSchema::new("string")
+        })))),
+        ..MetaSchema::new("array")
+    }))
+}
+
+fn flag_name() -> MetaSchemaRef {
+    not_blank(Some(256))
+}
+
+fn member_id() -> MetaSchemaRef {
+    not_blank(None)
+}
+
+fn bucket_by() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        min_length: Some(1),
+        ..MetaSchema::new("string")
+    }))
+}
+
+fn clauses() -> MetaSchemaRef {
+    some_of(ClauseShape::schema_ref())
+}
+
+const CONTEXT_KEYS: ParamDoc = ("values", context_keys, true);
+const TAGS: ParamDoc = ("values", tags, true);
 const VALUE: ParamDoc = ("value", String::schema_ref, true);
 const WEIGHTS: ParamDoc = ("rolloutWeights", weights, false);
-const BUCKET_BY: ParamDoc = ("rolloutBucketBy", String::schema_ref, false);
+const BUCKET_BY: ParamDoc = ("rolloutBucketBy", bucket_by, false);
 
 /// Every kind of flag instruction (the approval requests' table reuses it).
 pub const FLAG_KINDS: &[KindDoc] = &[
@@ -76,18 +153,18 @@ pub const FLAG_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "addTargets",
         description: "Target context keys individually; a key moves out of any other variation's list.",
-        params: &[VARIATION, VALUES],
+        params: &[VARIATION, CONTEXT_KEYS],
     },
     KindDoc {
         kind: "removeTargets",
         description: "Stop targeting context keys; unknown keys are ignored.",
-        params: &[VARIATION, VALUES],
+        params: &[VARIATION, ("values", Vec::<String>::schema_ref, true)],
     },
     KindDoc {
         kind: "addRule",
         description: "Add a rule at the end, or before `beforeRuleId`; it serves `variation` or a rollout (`rolloutWeights`), exactly one of the two.",
         params: &[
-            ("clauses", Vec::<ClauseShape>::schema_ref, true),
+            ("clauses", clauses, true),
             OPTIONAL_VARIATION,
             WEIGHTS,
             BUCKET_BY,
@@ -103,17 +180,17 @@ pub const FLAG_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "addTags",
         description: "Add tags (project-wide).",
-        params: &[VALUES],
+        params: &[TAGS],
     },
     KindDoc {
         kind: "removeTags",
         description: "Remove tags; absent tags are ignored.",
-        params: &[VALUES],
+        params: &[("values", Vec::<String>::schema_ref, true)],
     },
     KindDoc {
         kind: "updateName",
         description: "Rename the flag.",
-        params: &[VALUE],
+        params: &[("value", flag_name, true)],
     },
     KindDoc {
         kind: "updateDescription",
@@ -133,7 +210,7 @@ pub const FLAG_KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "updateMaintainerMember",
         description: "Set the maintainer (`value`: a member id).",
-        params: &[VALUE],
+        params: &[("value", member_id, true)],
     },
     KindDoc {
         kind: "removeMaintainer",
@@ -158,10 +235,11 @@ pub const FLAG_KINDS: &[KindDoc] = &[
 #[oai(rename = "RuleClause", rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClauseShape {
     /// Context attribute name; `key` is the context key.
+    #[oai(validator(min_length = 1))]
     pub attribute: String,
     pub op: ClauseOperator,
-    /// Candidate values.
-    #[oai(default)]
+    /// Candidate values: at least one.
+    #[oai(validator(min_items = 1))]
     pub values: Vec<Value>,
     /// Invert the result (a missing attribute still never matches).
     #[oai(default)]

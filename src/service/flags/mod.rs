@@ -106,13 +106,14 @@ pub struct FlagPost {
     pub key: String,
     /// 1 to 256 characters, not blank, no control characters.
     #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
         max_length = 256
     ))]
     pub name: String,
     #[oai(default)]
     pub description: String,
     /// `boolean` (default; variations true/false) or `multivariate`.
+    #[oai(validator(pattern = "^(boolean|multivariate)$"))]
     pub kind: Option<String>,
     /// Required for multivariate flags.
     #[oai(default)]

@@ -1,0 +1,209 @@
+"""The refusals schemathesis may meet on requests the document allows.
+
+OpenAPI 3.0 states the shape of each field; it cannot state rules that tie fields to each
+other (``actions`` or ``notActions``, not both), to stored state (a custom role's attributes,
+the head of the log) or map keys to a grammar. The server refuses such requests with 400 and
+a message naming the field and the rule. For the operations below, and only for these
+messages, a 400 on schema-valid data is the documented answer: ``scripts/api-conformance``
+lets ``positive_data_acceptance`` take 400 for these operations, and the check below fails
+any 400 whose message is not one of its operation's rules, so an unexpected refusal still
+fails the run.
+
+Loaded by schemathesis as a hooks module (``SCHEMATHESIS_HOOKS``); printing the operation
+names (``python3 scripts/api_conformance_rules.py``) writes the per-operation settings.
+"""
+
+import re
+
+# Operation -> (rule, pattern of the message that names it).
+STATEMENT_RULES = [
+    ("a statement has `actions` or `notActions`, not both",
+     r"one of `actions` or `notActions` is required|use either `actions` or `notActions`, not both"),
+    ("a statement has `resources` or `notResources`, not both",
+     r"one of `resources` or `notResources` is required|use either `resources` or `notResources`, not both"),
+    ("an action glob matches a known action",
+     r"[aA]ctions\[\d+\]: `.*` matches no known action"),
+]
+
+WEBHOOK_URL_RULES = [
+    ("the URL is http(s), without credentials, not link-local", r"^url: "),
+]
+
+CUSTOM_ROLE_ATTRIBUTES = (
+    "a custom role's attributes are given where it is assigned",
+    r"custom role .* needs role attribute",
+)
+
+SAML_WITHOUT_METADATA = (
+    "SAML settings without metadata name the IdP's entity id, SSO URL and certificate",
+    r"^saml\.\w+: required without idpMetadataXml",
+)
+
+SAML_KEYS = (
+    "SAML certificates are PEM or base64 DER, the SP key PEM and given with its certificate",
+    r"^saml\.(idpCertificates\[\d+\]|spCertificate): is not a PEM or base64 DER certificate"
+    r"|^saml\.spPrivateKey: must be a PEM private key|^saml\.spCertificate: required with spPrivateKey",
+)
+
+SAML_METADATA = (
+    "SAML metadata is the IdP's XML metadata document",
+    r"^saml\.idpMetadataXml: ",
+)
+
+# What flag instructions must fit: the flag's variations and rules as they are now.
+FLAG_INSTRUCTION_RULES = [
+    ("environment-scoped instructions name an environment (`environmentKey`)",
+     r"needs environmentKey"),
+    ("variation indexes name one of the flag's variations",
+     r"variation \d+ out of range \(flag has \d+ variations\)"),
+    ("rollout weights are keyed by variation index, each once, and sum to 100000",
+     r"rolloutWeights.*(is not a variation index|is given more than once)|weights sum to -?\d+, must be 100000"),
+    ("rule ids name one of the flag's rules",
+     r"^instructions\[\d+\]\.(ruleId|beforeRuleId): no rule with id"),
+    ("a fallthrough or rule serves a variation or a rollout, exactly one",
+     r"exactly one of variation or rolloutWeights is required|rolloutBucketBy: only applies together with rolloutWeights"),
+]
+
+OIDC_ISSUER = (
+    "the OIDC issuer is an https URL (http only to a loopback host)",
+    r"^oidc\.issuer: .* must be an https URL",
+)
+
+OIDC_SCOPES = ("OIDC scopes include `openid`", r"^oidc\.scopes: must include openid")
+
+MAPPING_GRANTS = (
+    "a mapping rule grants a team, custom roles or a role",
+    r"^mappings\[\d+\]: a rule must grant something",
+)
+
+RULES = {
+    "POST /api/v2/roles": STATEMENT_RULES + [
+        ("role attributes used by the policy are declared when `roleAttributes` is given",
+         r"role attribute `.*` is not declared in `roleAttributes`"),
+    ],
+    "PATCH /api/v2/roles/{roleKey}": STATEMENT_RULES + [
+        ("role attributes used by the policy are declared when `roleAttributes` is given",
+         r"role attribute `.*` is not declared in `roleAttributes`"),
+    ],
+    "POST /api/v2/webhooks": STATEMENT_RULES + WEBHOOK_URL_RULES,
+    "PATCH /api/v2/webhooks/{id}": STATEMENT_RULES + WEBHOOK_URL_RULES,
+    "POST /api/v2/webhooks/{id}/cursor": [
+        ("the cursor lies between 0 and the head of the log",
+         r"^seq: must be between 0 and the head of the log"),
+    ],
+    "POST /api/v2/flags/{projectKey}": [
+        ("boolean flags have exactly the variations [true, false]",
+         r"^variations: boolean flags must have exactly the variations"),
+        ("a multivariate flag's variations: at least 2, one JSON type, distinct, not null",
+         r"^variations: multivariate flags need at least 2 variations"
+         r"|^variations\[\d+\]\.value: (must not be null|is a \w+ but variations\[0\] is a \w+|duplicates variations)"),
+        ("defaults name one of the flag's variations",
+         r"^defaults\.\w+: variation \d+ out of range"),
+    ],
+    "PATCH /api/v2/flags/{projectKey}/{flagKey}": FLAG_INSTRUCTION_RULES,
+    "POST /api/v2/approval-requests": FLAG_INSTRUCTION_RULES + [
+        ("instructions are of the resource's kind (flag or variable instructions)",
+         r"^instructions\[\d+\]: unknown variant `\w+`, expected one of"),
+        ("instructions change the resource as it is now",
+         r"^instructions: they would not change|^instructions: variable .* already has this value"
+         r"|^instructions\[0\]: variable .* does not exist"),
+    ],
+    "PATCH /api/v2/approval-requests/{id}": FLAG_INSTRUCTION_RULES + [
+        ("an edit changes something",
+         r"^nothing to change: give a new description, instructions, notifyMemberIds or notifyTeamKeys"),
+        ("instructions change the resource as it is now",
+         r"^instructions: they would not change|^instructions: variable .* already has this value"
+         r"|^instructions\[0\]: variable .* does not exist"),
+    ],
+    "POST /api/v2/members": [
+        ("role attribute keys are keys (OpenAPI 3.0 cannot constrain map keys)",
+         r"roleAttributes\..*is not a valid key"),
+        CUSTOM_ROLE_ATTRIBUTES,
+    ],
+    "POST /api/v2/teams": [
+        ("`memberIDs` (LaunchDarkly's name) agrees with `memberIds`",
+         r"memberIds and memberIDs .* differ"),
+        ("`customRoleKeys` (LaunchDarkly's name) agrees with `customRoles`",
+         r"customRoles and customRoleKeys .* differ"),
+        ("role attribute keys are keys (OpenAPI 3.0 cannot constrain map keys)",
+         r"roleAttributes\..*is not a valid key"),
+        CUSTOM_ROLE_ATTRIBUTES,
+    ],
+    "PATCH /api/v2/teams/{teamKey}": [
+        CUSTOM_ROLE_ATTRIBUTES,
+        ("role attribute keys are keys (OpenAPI 3.0 cannot constrain map keys)",
+         r"^instructions\[\d+\]\.[^:]*: \".*\" is not a valid key"),
+    ],
+    "POST /api/v2/tokens": [
+        ("`customRoleIds` (LaunchDarkly's name) agrees with `customRoles`",
+         r"customRoles and customRoleIds .* differ"),
+        ("a service token has a role or custom roles",
+         r"^role: a service token needs a role or custom roles"),
+    ],
+    "POST /api/v2/connections": [
+        SAML_WITHOUT_METADATA,
+        SAML_METADATA,
+        SAML_KEYS,
+        OIDC_SCOPES,
+        OIDC_ISSUER,
+        MAPPING_GRANTS,
+        CUSTOM_ROLE_ATTRIBUTES,
+        ("a mapping's role attributes go with custom roles",
+         r"^mappings\[\d+\]\.roleAttributes: role attributes go with customRoles"),
+    ],
+    "PATCH /api/v2/connections/{key}": [
+        SAML_WITHOUT_METADATA,
+        SAML_METADATA,
+        SAML_KEYS,
+        OIDC_SCOPES,
+        OIDC_ISSUER,
+    ],
+    "PUT /api/v2/connections/{key}/mappings": [
+        CUSTOM_ROLE_ATTRIBUTES,
+        MAPPING_GRANTS,
+        ("a mapping's role attributes go with custom roles",
+         r"^mappings\[\d+\]\.roleAttributes: role attributes go with customRoles"),
+    ],
+    "PATCH /api/v2/projects/{projectKey}/environments/{envKey}": [
+        ("`required: true` and `requiredApprovalTags` exclude each other",
+         r"requiredApprovalTags: give either required: true or requiredApprovalTags, not both"),
+    ],
+}
+
+
+def _message(response):
+    try:
+        body = response.json()
+    except Exception:  # noqa: BLE001 - a body that is not JSON names no rule
+        return ""
+    return body.get("message", "") if isinstance(body, dict) else ""
+
+
+try:
+    import schemathesis
+except ImportError:  # printing the settings needs no schemathesis
+    schemathesis = None
+
+if schemathesis is not None:
+
+    @schemathesis.check
+    def refusals_name_a_rule(ctx, response, case):
+        """A 400 on schema-valid data must be one of its operation's named rules."""
+        rules = RULES.get(case.operation.label)
+        meta = case.meta
+        if rules is None or meta is None or response.status_code != 400:
+            return None
+        if not meta.generation.mode.is_positive:
+            return None
+        message = _message(response)
+        if any(re.search(pattern, message, re.DOTALL) for _, pattern in rules):
+            return None
+        raise AssertionError(
+            f"400 on schema-valid data names none of this operation's rules: {message}"
+        )
+
+
+if __name__ == "__main__":
+    for label in RULES:
+        method, path = label.split(" ", 1)
+        print(f"{method} {path}")
