@@ -11,6 +11,7 @@ mod approvals;
 mod audit;
 mod cli;
 mod connections;
+mod contract;
 mod domain;
 mod ld_compat;
 mod members;
