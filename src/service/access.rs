@@ -11,6 +11,7 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
+use super::documented::value_type_basics;
 use super::principal::AccessPolicy;
 use super::spelled::{ConcreteResource, Spelled};
 use super::util::from_json;
@@ -220,9 +221,7 @@ pub(crate) fn summarize(
 pub struct ActionName(pub String);
 
 impl Type for ActionName {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    value_type_basics!();
 
     fn name() -> Cow<'static, str> {
         "ActionName".into()
@@ -246,16 +245,6 @@ impl Type for ActionName {
                 ..MetaSchema::new("string")
             }
         });
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
     }
 }
 

@@ -14,6 +14,27 @@ use poem_openapi::types::{ParseFromJSON, ParseResult, ToJSON, Type};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The parts of poem-openapi's `Type` that every request value type here writes alike: the
+/// value is required where it stands (`Option` says otherwise) and is its own raw value.
+macro_rules! value_type_basics {
+    () => {
+        const IS_REQUIRED: bool = true;
+        type RawValueType = Self;
+        type RawElementValueType = Self;
+
+        fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+            Some(self)
+        }
+
+        fn raw_element_iter<'a>(
+            &'a self,
+        ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+            Box::new(self.as_raw_value().into_iter())
+        }
+    };
+}
+pub(crate) use value_type_basics;
+
 /// A JSON value documented as `S` and taken as it comes; the service hands it to the domain.
 #[derive(Serialize)]
 #[serde(transparent)]
@@ -53,9 +74,7 @@ impl<S> std::fmt::Debug for Documented<S> {
 }
 
 impl<S: Type> Type for Documented<S> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    value_type_basics!();
 
     fn name() -> Cow<'static, str> {
         S::name()
@@ -67,16 +86,6 @@ impl<S: Type> Type for Documented<S> {
 
     fn register(registry: &mut Registry) {
         S::register(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
     }
 }
 
@@ -153,9 +162,7 @@ impl KindDoc {
 }
 
 impl<K: InstructionKinds> Type for InstructionUnion<K> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    value_type_basics!();
 
     fn name() -> Cow<'static, str> {
         K::NAME.into()
@@ -189,16 +196,6 @@ impl<K: InstructionKinds> Type for InstructionUnion<K> {
                 ..MetaSchema::ANY
             }
         });
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
     }
 }
 

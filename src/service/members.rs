@@ -22,6 +22,7 @@ use super::util::{check_version, from_json, snapshot, to_json, validate_key};
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
+use crate::service::documented::value_type_basics;
 
 mod create;
 
@@ -46,9 +47,7 @@ impl std::ops::Deref for RoleAttributesBody {
 }
 
 impl Type for RoleAttributesBody {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    value_type_basics!();
 
     fn name() -> Cow<'static, str> {
         "RoleAttributes".into()
@@ -79,16 +78,6 @@ impl Type for RoleAttributesBody {
                 ..MetaSchema::new("object")
             }
         });
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
     }
 }
 

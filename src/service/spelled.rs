@@ -12,6 +12,7 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
+use super::documented::value_type_basics;
 use crate::domain::audit::event;
 use crate::domain::policy::ResourceType;
 use crate::domain::policy::specifier_pattern::{SpecifierForm, chain_pattern, specifier_pattern};
@@ -121,9 +122,7 @@ impl<G> std::fmt::Debug for Spelled<G> {
 }
 
 impl<G: Spelling> Type for Spelled<G> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    value_type_basics!();
 
     fn name() -> Cow<'static, str> {
         G::NAME.into()
@@ -134,16 +133,6 @@ impl<G: Spelling> Type for Spelled<G> {
     }
 
     fn register(_registry: &mut Registry) {}
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
 }
 
 impl<G: Spelling> ParseFromJSON for Spelled<G> {

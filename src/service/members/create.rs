@@ -19,6 +19,7 @@ use super::{
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 use crate::service::authz::authorize;
+use crate::service::documented::value_type_basics;
 use crate::service::member_rows::parse_role;
 use crate::service::team_members;
 use crate::service::util::{new_id, plain, snapshot, to_json, validate_key};
@@ -36,9 +37,7 @@ pub enum NewMembers {
 }
 
 impl Type for NewMembers {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    value_type_basics!();
 
     fn name() -> Cow<'static, str> {
         "NewMembers".into()
@@ -69,16 +68,6 @@ impl Type for NewMembers {
                 ..MetaSchema::ANY
             }
         });
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
     }
 }
 
