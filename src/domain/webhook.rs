@@ -231,6 +231,23 @@ mod tests {
     }
 
     #[test]
+    fn statements_select_sign_ins_and_sign_outs() {
+        let sign_in = entry("session", "signIn", "connection/okta");
+        let sign_out = entry("session", "signOut", "member/m1");
+        let sessions = WebhookFilter::new(
+            &[],
+            &[
+                json!({"effect": "allow", "actions": ["signIn"], "resources": ["connection/okta"]}),
+                json!({"effect": "allow", "actions": ["signOut"], "resources": ["member/*"]}),
+            ],
+        )
+        .unwrap();
+        assert!(sessions.accepts(&sign_in) && sessions.accepts(&sign_out));
+        assert!(!sessions.accepts(&entry("session", "signIn", "connection/entra")));
+        assert!(!sessions.accepts(&entry("member", "createMember", "member/m1")));
+    }
+
+    #[test]
     fn signature_is_hmac_of_time_dot_body() {
         // The expected value was computed independently, with Python's hmac module.
         let sig = signature("key", 1, b"{}");

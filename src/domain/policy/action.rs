@@ -542,6 +542,11 @@ pub static ACTIONS: &[ActionInfo] = &[
     ),
     // ---- member ----
     a(T::Member, "createMember", "Invite or create a member"),
+    a(
+        T::Member,
+        "signOut",
+        "End the member's session (audit entries only) (Gatehouse)",
+    ),
     a(T::Member, "deleteMember", "Delete a member"),
     a(T::Member, "updateRole", "Change a member's base role"),
     a(
@@ -737,6 +742,13 @@ pub static ACTIONS: &[ActionInfo] = &[
         T::Connection,
         "viewConnection",
         "View an identity connection's settings, never its secrets (Gatehouse)",
+    ),
+    // Sign-in and sign-out need no permission; they are here so that statements (webhooks,
+    // audit queries) can select their audit entries by action.
+    a(
+        T::Connection,
+        "signIn",
+        "Sign in through the connection, or be refused (audit entries only) (Gatehouse)",
     ),
     // ---- acct ----
     a(
