@@ -1,6 +1,7 @@
 //! The audit log as the outbox: every entry names its event, the pull stream serves the chain
 //! in order, and webhooks push it, signed, to receivers on loopback.
 
+use gatehouse::clock::{ManualClock, SystemClock};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -668,6 +669,57 @@ async fn a_hanging_receiver_does_not_hold_up_changes() {
         ))
         .await;
     assert_eq!(w["cursorSeq"], created["cursorSeq"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caught_up_receiver_gets_a_checkpoint_of_its_tail_once_the_interval_passes() {
+    let start = SystemClock.now_ms();
+    let clock = ManualClock::new(start);
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let receiver = Receiver::start(SECRET).await;
+    let (s, w) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "siem", "url": receiver.url, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    let checkpoints = |r: &Receiver| -> Vec<i64> {
+        r.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["events"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["event"] == "checkpoint")
+            .filter_map(|e| e["seq"].as_i64())
+            .collect()
+    };
+    // The first delivery carries a checkpoint; the change after it, none (time stands still).
+    let first = head(&app).await;
+    eventually("the first checkpoint", || checkpoints(&receiver) == [first]).await;
+    add_member(&app, "tail@example.com").await;
+    let tail = head(&app).await;
+    eventually("the tail", || receiver.seqs().last() == Some(&tail)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        checkpoints(&receiver),
+        [first],
+        "no checkpoint before the interval"
+    );
+    // A minute later, with nothing new, the tail is confirmed by a delivery of its own.
+    clock.advance(61_000);
+    eventually("the tail's checkpoint", || {
+        checkpoints(&receiver) == [first, tail]
+    })
+    .await;
+    let last = receiver.accepted.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["fromSeq"], tail);
+    assert_eq!(last["toSeq"], tail);
+    assert_eq!(last["events"].as_array().map(Vec::len), Some(1));
+    // And only once: nothing changed since.
+    clock.advance(61_000);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(checkpoints(&receiver), [first, tail]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gatehouse::clock::SystemClock;
+use gatehouse::clock::{Clock, SystemClock};
 use gatehouse::service::Service;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::{Method, StatusCode};
@@ -82,18 +82,31 @@ impl TestApp {
         Self::spawn_with(url, tmp, limits).await
     }
 
+    /// A running app on a fresh database whose time is `clock`'s.
+    pub async fn spawn_with_clock(clock: Arc<dyn Clock>) -> TestApp {
+        let (url, tmp) = fresh_database().await;
+        Self::spawn_timed(url, tmp, gatehouse::AppLimits::default(), clock).await
+    }
+
     async fn spawn_with(
         database_url: String,
         tmp: Option<tempfile::TempDir>,
         limits: gatehouse::AppLimits,
     ) -> TestApp {
+        Self::spawn_timed(database_url, tmp, limits, Arc::new(SystemClock)).await
+    }
+
+    async fn spawn_timed(
+        database_url: String,
+        tmp: Option<tempfile::TempDir>,
+        limits: gatehouse::AppLimits,
+        clock: Arc<dyn Clock>,
+    ) -> TestApp {
         let db = gatehouse::db::connect(&database_url)
             .await
             .expect("connect");
         gatehouse::db::migrate(&db).await.expect("migrate");
-        let service = Service::new(db, Arc::new(SystemClock))
-            .await
-            .expect("service");
+        let service = Service::new(db, clock).await.expect("service");
         service
             .ensure_bootstrap_token(BOOTSTRAP)
             .await

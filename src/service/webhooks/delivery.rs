@@ -180,22 +180,34 @@ impl Service {
         }
     }
 
-    /// Webhooks that are on, behind the head, not in backoff, and not leased by another
-    /// replica.
+    /// Webhooks that are on, not in backoff, not leased by another replica, and either
+    /// behind the head or owed a checkpoint of what they already got.
     async fn webhooks_with_work(&self) -> Result<Vec<String>> {
         let head = self.head_seq().await?;
         let now = self.now_ms();
         let rows = entity::webhook::Entity::find()
             .filter(entity::webhook::Column::On.eq(true))
-            .filter(entity::webhook::Column::CursorSeq.lt(head))
             .filter(entity::webhook::Column::NextAttemptAt.lte(now))
             .all(self.db())
             .await?;
         Ok(rows
             .into_iter()
             .filter(|w| self.lease_free(w, now))
+            .filter(|w| w.cursor_seq < head || self.idle_checkpoint_due(w, now))
             .map(|w| w.id)
             .collect())
+    }
+
+    /// A receiver that is caught up still gets a checkpoint of its last entry once the
+    /// interval has passed, so its tail does not stay unconfirmed until the next change.
+    fn idle_checkpoint_due(&self, w: &entity::webhook::Model, now: i64) -> bool {
+        let last = self
+            .outbox()
+            .checkpoints
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&w.id).copied());
+        w.cursor_seq > 0 && checkpoint_due(last, w.cursor_seq, now)
     }
 
     fn lease_free(&self, w: &entity::webhook::Model, now: i64) -> bool {
@@ -239,7 +251,7 @@ impl Service {
         };
         let rows = self.entries_after(w.cursor_seq, MAX_BATCH).await?;
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-            return Ok(Next::Stop);
+            return self.idle_checkpoint(&w, state).await;
         };
         let range = (first.seq, last.seq);
         let events = self.events_for(&w, &rows).await?;
@@ -268,6 +280,36 @@ impl Service {
         }
         let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) >= MAX_BATCH;
         Ok(if full { Next::Continue } else { Next::Gather })
+    }
+
+    /// A caught-up webhook's checkpoint, when one is due: a delivery of no entries whose
+    /// range is the cursor's entry, carrying the checkpoint of that entry.
+    async fn idle_checkpoint(
+        &self,
+        w: &entity::webhook::Model,
+        state: &mut TaskState,
+    ) -> Result<Next> {
+        let now = self.now_ms();
+        if w.cursor_seq <= 0 || !checkpoint_due(state.last_checkpoint, w.cursor_seq, now) {
+            return Ok(Next::Stop);
+        }
+        let rows = self.entries_after(w.cursor_seq - 1, 1).await?;
+        let Some(entry) = rows.first().filter(|e| e.seq == w.cursor_seq) else {
+            return Ok(Next::Stop);
+        };
+        let range = (w.cursor_seq, w.cursor_seq);
+        let body = self.delivery_body(w, range, &[], Some(&entry.hash))?;
+        let attempt = self.attempt(w, body).await;
+        state.attempts += 1;
+        self.record_delivery(w, now, range, 0, &attempt, false)
+            .await?;
+        if attempt.succeeded() {
+            self.advance_cursor(w, w.cursor_seq).await?;
+            state.last_checkpoint = Some((w.cursor_seq, now));
+        } else {
+            self.back_off(w).await?;
+        }
+        Ok(Next::Stop)
     }
 
     /// The webhook, when this replica holds its lease, it is on and no backoff is pending;
