@@ -723,6 +723,34 @@ async fn a_caught_up_receiver_gets_a_checkpoint_of_its_tail_once_the_interval_pa
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_deleted_during_an_attempt_leaves_no_delivery_behind() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(SECRET).await;
+    receiver.delay.store(1500, Ordering::SeqCst);
+    let (s, w) = app
+        .post(
+            "/api/v2/webhooks",
+            json!({"name": "gone", "url": receiver.url, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    let id = w["_id"].as_str().unwrap().to_owned();
+    // The first attempt starts within the delay; the webhook goes while it is in flight.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, body) = app.delete(&format!("/api/v2/webhooks/{id}")).await;
+    assert_eq!(s, 204, "{body}");
+    eventually("the attempt to end", || !receiver.events().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows = entity::webhook_delivery::Entity::find()
+        .filter(entity::webhook_delivery::Column::WebhookId.eq(id.as_str()))
+        .count(app.service.db())
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn approval_events_name_whom_to_notify() {
     let app = TestApp::spawn().await;
     app.seed_flag_domain().await;

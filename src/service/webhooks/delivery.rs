@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryTrait, Statement,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryTrait, Statement};
 use serde_json::json;
 
 use super::KEPT_DELIVERIES;
@@ -527,7 +525,9 @@ impl Service {
         Ok(())
     }
 
-    /// Records an attempt and forgets all but the last few.
+    /// Records an attempt and forgets all but the last few. The row is written only while
+    /// the webhook exists: it may have been deleted while the attempt was in flight, and a
+    /// row then would outlive it.
     async fn record_delivery(
         &self,
         w: &entity::webhook::Model,
@@ -538,19 +538,43 @@ impl Service {
         prune: bool,
     ) -> Result<()> {
         use entity::webhook_delivery::Column as C;
-        let row = entity::webhook_delivery::ActiveModel {
-            id: Set(new_id()),
-            webhook_id: Set(w.id.clone()),
-            at: Set(at),
-            from_seq: Set(from_seq),
-            to_seq: Set(to_seq),
-            event_count: Set(i32::try_from(event_count).unwrap_or(i32::MAX)),
-            status: Set(attempt.status.map(i32::from)),
-            error: Set(attempt.error.clone()),
-            latency_ms: Set(i64::try_from(attempt.latency.as_millis()).unwrap_or(i64::MAX)),
-        };
-        let insert = entity::webhook_delivery::Entity::insert(row);
-        self.housekeep(Chore::WebhookDelivery, self.statement(insert))
+        let still_there = Query::select()
+            .expr(Expr::val(1))
+            .from(entity::webhook::Entity)
+            .and_where(entity::webhook::Column::Id.eq(w.id.clone()))
+            .to_owned();
+        let row = Query::select()
+            .exprs([
+                Expr::val(new_id()),
+                Expr::val(w.id.clone()),
+                Expr::val(at),
+                Expr::val(from_seq),
+                Expr::val(to_seq),
+                Expr::val(i32::try_from(event_count).unwrap_or(i32::MAX)),
+                Expr::val(attempt.status.map(i32::from)),
+                Expr::val(attempt.error.clone()),
+                Expr::val(i64::try_from(attempt.latency.as_millis()).unwrap_or(i64::MAX)),
+            ])
+            .and_where(Expr::exists(still_there))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(entity::webhook_delivery::Entity)
+            .columns([
+                C::Id,
+                C::WebhookId,
+                C::At,
+                C::FromSeq,
+                C::ToSeq,
+                C::EventCount,
+                C::Status,
+                C::Error,
+                C::LatencyMs,
+            ])
+            .select_from(row)
+            .map_err(Error::internal)?
+            .to_owned();
+        let backend = self.db().get_database_backend();
+        self.housekeep(Chore::WebhookDelivery, backend.build(&insert))
             .await?;
         if !prune {
             return Ok(());
