@@ -445,64 +445,47 @@ impl Service {
     /// Recomputes the whole chain and names the first entry that does not hold.
     ///
     /// The chain is checked up to the head as it is when verification starts: entries
-    /// appended meanwhile are the next run's.
+    /// appended meanwhile are the next run's. Chunks are checked in parallel, each from what
+    /// its first link claims to follow (`check_chunk`); taken in order, a chunk holds when
+    /// its first link continues the chain so far, so the first break found is the lowest.
     pub async fn verify_audit(&self) -> Result<VerifyReport> {
-        let head = entity::audit_head::Entity::find_by_id(1)
+        let recorded = entity::audit_head::Entity::find_by_id(1)
             .one(self.db())
             .await?
             .ok_or_else(|| Error::internal("audit head row is missing"))?;
-        let mut verifier = ChainVerifier::new();
-        let mut chunks = chain_scan::scan(self.db().clone(), head.seq);
+        let mut head = ChainHead::EMPTY;
+        let mut chunks = chain_scan::scan(self.db().clone(), recorded.seq, check_chunk);
         while let Some(chunk) = chunks.next_chunk().await {
             let chunk = chunk?;
-            let links = match chain_scan::unpack(&chunk.packed, chunk.after_seq) {
-                Ok(links) => links,
-                Err(bad) => {
-                    let seq = bad.after_seq + 1;
-                    return self
-                        .broken(seq, verifier.head(), "stored entry does not frame".into())
-                        .await;
-                }
-            };
-            for link in links {
-                let verified = verifier.head();
-                if let Err(b) = verifier.push_hex(
-                    link.seq,
-                    link.body.as_bytes(),
-                    link.prev_hash,
-                    link.hash,
-                    "",
-                ) {
-                    return self
-                        .broken(link.seq, verifier.head(), format!("{:?}", b.reason))
-                        .await;
-                }
-                // The hash holds for the body; the columns queries read must say the same.
-                if let Err(mismatch) = audit::check_columns(&link.columns, link.body) {
-                    return self.broken(link.seq, verified, mismatch.to_string()).await;
-                }
+            if let Some((seq, prev_hash)) = &chunk.first
+                && let Err(reason) = head.continued_by(*seq, prev_hash)
+            {
+                return self.broken(*seq, head, format!("{reason:?}")).await;
             }
-            chunks.recycle(chunk);
+            head = chunk.verified.unwrap_or(head);
+            if let Some((seq, reason)) = chunk.broken {
+                return self.broken(seq, head, reason).await;
+            }
         }
-        let summary = verifier.finish();
-        let head_hash = hex::encode(summary.head_hash);
+        let entries = u64::try_from(head.seq).unwrap_or(0);
+        let head_hash = hex::encode(head.hash);
         // Entries cut off the end leave the head ahead of the last row.
-        if head.seq != summary.head_seq || head.hash != head_hash {
+        if recorded.seq != head.seq || recorded.hash != head_hash {
             return Ok(VerifyReport {
                 valid: false,
-                entries: summary.entries,
+                entries,
                 head_hash,
                 first_broken_id: None,
-                first_broken_seq: Some(summary.head_seq + 1),
+                first_broken_seq: Some(head.seq + 1),
                 reason: Some(format!(
                     "the chain head records seq {} but the log ends at seq {}",
-                    head.seq, summary.head_seq
+                    recorded.seq, head.seq
                 )),
             });
         }
         Ok(VerifyReport {
             valid: true,
-            entries: summary.entries,
+            entries,
             head_hash,
             first_broken_id: None,
             first_broken_seq: None,
@@ -543,6 +526,64 @@ impl Service {
             algorithm: "Ed25519".to_owned(),
         })
     }
+}
+
+/// What one chunk says once checked on its own.
+struct ChunkCheck {
+    /// The first link's seq and `prevHash`: whether it continues the chain so far is for
+    /// the caller to check, who alone knows where the chain so far ends.
+    first: Option<(i64, String)>,
+    /// The head after the links that hold, `None` when none does.
+    verified: Option<ChainHead>,
+    /// The first link that does not hold, and why.
+    broken: Option<(i64, String)>,
+}
+
+/// Checks a chunk's links in order, as the whole chain's verification would if the chain
+/// before the chunk ended where its first link claims: every hash, linkage, seq and query
+/// column. Runs in a scanning lane, beside the other lanes.
+fn check_chunk(packed: &str, after_seq: i64) -> ChunkCheck {
+    let mut check = ChunkCheck {
+        first: None,
+        verified: None,
+        broken: None,
+    };
+    let mut verifier: Option<ChainVerifier> = None;
+    for link in chain_scan::unpack(packed, after_seq) {
+        let link = match link {
+            Ok(link) => link,
+            Err(bad) => {
+                check.broken = Some((bad.after_seq + 1, "stored entry does not frame".into()));
+                break;
+            }
+        };
+        let verifier = verifier.get_or_insert_with(|| {
+            check.first = Some((link.seq, link.prev_hash.to_owned()));
+            ChainVerifier::resume_after(ChainHead::claimed_by(link.seq, link.prev_hash))
+        });
+        let before = verifier.head();
+        let pushed = verifier.push_hex(
+            link.seq,
+            link.body.as_bytes(),
+            link.prev_hash,
+            link.hash,
+            "",
+        );
+        if let Err(b) = pushed {
+            check.broken = Some((link.seq, format!("{:?}", b.reason)));
+            break;
+        }
+        // The hash holds for the body; the columns queries read must say the same.
+        if let Err(mismatch) = audit::check_columns(&link.columns, link.body) {
+            check.verified = Some(before);
+            check.broken = Some((link.seq, mismatch.to_string()));
+            return check;
+        }
+    }
+    // Up to the first link, the head is only what that link claims: the caller uses it once
+    // it has found the claim true.
+    check.verified = verifier.map(|v| v.head());
+    check
 }
 
 /// Reads the seed of the checkpoint key, or makes one. Two processes starting together on one

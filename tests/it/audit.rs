@@ -135,7 +135,7 @@ async fn append_entries(app: &TestApp, count: u64) {
 }
 
 /// Verification reads a long chain in chunks, several at once (2,000 entries per chunk and
-/// four lanes on PostgreSQL, 500 and two on SQLite), reusing their buffers: the chunks must
+/// four lanes on PostgreSQL, 500 and four on SQLite), checked in parallel: the results must
 /// still be checked in order, and an edit deep in the chain is still named.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_chain_is_verified_across_chunks_and_a_deep_edit_is_named() {

@@ -46,6 +46,32 @@ impl ChainHead {
         hash: GENESIS,
     };
 
+    /// The head a stored link says it follows: its seq - 1 and its `prevHash` (lower-case
+    /// hex; anything else reads as [`GENESIS`], which [`ChainHead::continued_by`] refuses
+    /// anyway). Lets a run of links be checked before the chain up to it is known.
+    pub fn claimed_by(seq: i64, prev_hash_hex: &str) -> ChainHead {
+        let mut hash = GENESIS;
+        if hex::decode_to_slice(prev_hash_hex, &mut hash).is_err() {
+            hash = GENESIS;
+        }
+        ChainHead {
+            seq: seq.saturating_sub(1),
+            hash,
+        }
+    }
+
+    /// Whether a link with this `seq` and `prevHash` (as stored, hex) may follow this head:
+    /// the first two checks of [`ChainVerifier::push_hex`], in its order.
+    pub fn continued_by(&self, seq: i64, prev_hash_hex: &str) -> Result<(), BreakReason> {
+        if self.seq.checked_add(1) != Some(seq) {
+            return Err(BreakReason::SeqGap);
+        }
+        if !hex_eq(&self.hash, prev_hash_hex) {
+            return Err(BreakReason::PrevHashMismatch);
+        }
+        Ok(())
+    }
+
     /// Appends `entry`: checks it ([`AuditEntry::validate`]), sets its `seq`
     /// to `self.seq + 1`, links it and moves the head forward. On error the
     /// head is untouched.
@@ -474,6 +500,39 @@ mod tests {
         assert!(hex_eq(&[0xab; 32], &"ab".repeat(32)));
         assert!(!hex_eq(&[0xab; 32], &"ab".repeat(31)));
         assert!(!hex_eq(&[0xab; 32], &"ac".repeat(32)));
+    }
+
+    #[test]
+    fn a_run_checked_from_its_claims_is_joined_by_its_first_link() {
+        let c = chain(4);
+        let hex_of = |h: &[u8; 32]| hex::encode(h);
+        let before = ChainHead {
+            seq: 2,
+            hash: c[1].hash,
+        };
+        let prev = hex_of(&c[2].prev_hash);
+        assert_eq!(ChainHead::claimed_by(3, &prev), before);
+        assert_eq!(before.continued_by(3, &prev), Ok(()));
+        assert_eq!(before.continued_by(4, &prev), Err(BreakReason::SeqGap));
+        assert_eq!(
+            before.continued_by(3, &prev.to_uppercase()),
+            Err(BreakReason::PrevHashMismatch)
+        );
+        assert_eq!(ChainHead::claimed_by(1, "zz").hash, GENESIS);
+        let last = ChainHead {
+            seq: i64::MAX,
+            hash: GENESIS,
+        };
+        assert_eq!(
+            last.continued_by(i64::MIN, &hex_of(&GENESIS)),
+            Err(BreakReason::SeqGap)
+        );
+        // The run verifies on its own from what its first link claims.
+        let mut v = ChainVerifier::resume_after(ChainHead::claimed_by(3, &prev));
+        for e in &c[2..] {
+            v.push_stored(e).unwrap();
+        }
+        assert_eq!(v.head().hash, c[3].hash);
     }
 
     #[test]
