@@ -102,12 +102,13 @@ impl IntoResponse for Scim {
         match self.0 {
             Ok(reply) => {
                 let mut resp = Response::builder().status(reply.status);
-                if let Some(body) = &reply.body {
-                    if let Some(version) = body.pointer("/meta/version").and_then(Value::as_str) {
+                // `get` rather than `pointer`, which allocates for every step of its path.
+                if let Some(meta) = reply.body.as_ref().and_then(|b| b.get("meta")) {
+                    if let Some(version) = meta.get("version").and_then(Value::as_str) {
                         resp = resp.header(header::ETAG, version);
                     }
                     if reply.location
-                        && let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str)
+                        && let Some(loc) = meta.get("location").and_then(Value::as_str)
                     {
                         resp = resp.header(header::LOCATION, loc);
                     }

@@ -22,8 +22,8 @@ use serde_json::{Map, Value, json};
 
 use super::query::Kind;
 use super::{
-    Failure, ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites, redact,
-    refused, timestamp,
+    Failure, ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites,
+    insert_row, redact, refused, timestamp,
 };
 use crate::domain::policy::{BaseRole, Resource};
 use crate::domain::provisioning::{self, Plan, RoleCatalogue, Transition};
@@ -784,14 +784,14 @@ fn prepare_user(
         return Ok(None);
     };
     let backend = sc.backend;
-    let am: ActiveModel = row.clone().into();
     let mut writes = vec![if existing.is_some() {
+        let am: ActiveModel = row.clone().into();
         Entity::update_many()
             .set(am.reset_all())
             .filter(Column::Id.eq(row.id.clone()))
             .build(backend)
     } else {
-        Entity::insert(am).build(backend)
+        insert_row(backend, &row)
     }];
     writes.extend(index_rewrites(
         backend,

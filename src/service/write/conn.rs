@@ -1,6 +1,10 @@
 //! The connection a write transaction's statements go through: the gate's batch transaction,
 //! opened with the writer's savepoint before its first statement.
 //!
+//! The first writer of a batch has no savepoint: if it gives up, the whole batch is rolled
+//! back, and nobody else is in it yet. That spares SQLite copying every page the writer
+//! touches into the savepoint's journal, and PostgreSQL a round trip.
+//!
 //! On SQLite the savepoint rides along with that statement (one multi-statement call):
 //! `SAVEPOINT` as a statement of its own would be one more round trip to the connection's
 //! thread. PostgreSQL takes no parameters in a multi-statement call, so there it goes first,
@@ -26,10 +30,11 @@ pub struct WriteConn {
     backend: DatabaseBackend,
     /// Held until the writer commits or gives up; `None` after.
     state: Option<OwnedMutexGuard<GateState>>,
-    savepoint: String,
+    /// `None` for the first writer of a batch.
+    savepoint: Option<String>,
     /// The savepoint of the writer before, to release first.
     release: Option<String>,
-    /// True until the savepoint was sent.
+    /// True until the savepoint was sent (false when there is none).
     savepoint_unsent: AtomicBool,
 }
 
@@ -37,15 +42,15 @@ impl WriteConn {
     pub(super) fn new(
         backend: DatabaseBackend,
         state: OwnedMutexGuard<GateState>,
-        savepoint: String,
+        savepoint: Option<String>,
         release: Option<String>,
     ) -> Self {
         WriteConn {
             backend,
             state: Some(state),
+            savepoint_unsent: AtomicBool::new(savepoint.is_some()),
             savepoint,
             release,
-            savepoint_unsent: AtomicBool::new(true),
         }
     }
 
@@ -69,7 +74,9 @@ impl WriteConn {
 
     /// The writer's savepoint, if it may exist: it was sent.
     pub(super) fn sent_savepoint(&self) -> Option<&str> {
-        (!self.savepoint_unsent.load(Ordering::SeqCst)).then_some(self.savepoint.as_str())
+        self.savepoint
+            .as_deref()
+            .filter(|_| !self.savepoint_unsent.load(Ordering::SeqCst))
     }
 
     /// The savepoint this writer was to release first, while that is not sent yet.
@@ -84,12 +91,12 @@ impl WriteConn {
     /// it as a prefix.
     async fn begin(&self, sql: &mut String) -> Result<&DatabaseTransaction, DbErr> {
         let txn = self.txn()?;
-        if self.savepoint_unsent.swap(false, Ordering::SeqCst) {
+        if self.savepoint_unsent.swap(false, Ordering::SeqCst)
+            && let Some(name) = &self.savepoint
+        {
             let savepoint = match &self.release {
-                Some(before) => {
-                    format!("RELEASE SAVEPOINT {before};\nSAVEPOINT {}", self.savepoint)
-                }
-                None => format!("SAVEPOINT {}", self.savepoint),
+                Some(before) => format!("RELEASE SAVEPOINT {before};\nSAVEPOINT {name}"),
+                None => format!("SAVEPOINT {name}"),
             };
             if self.backend == DatabaseBackend::Sqlite {
                 *sql = format!("{savepoint};\n{sql}");

@@ -175,7 +175,8 @@ impl Service {
             .batch
             .as_mut()
             .ok_or_else(|| Error::internal("the write batch did not open"))?;
-        let savepoint = batch.next_savepoint();
+        // Alone in the batch, a writer that gives up rolls all of it back: no savepoint.
+        let savepoint = (!batch.is_empty()).then(|| batch.next_savepoint());
         let release = batch.pending_release.take();
         let tip = batch.tip;
         Ok(WriteTx {
