@@ -330,7 +330,6 @@ pub fn verify_chain<'a>(
     clippy::indexing_slicing
 )]
 mod tests {
-    use super::super::entry::Actor;
     use super::*;
 
     fn entry(i: i64) -> AuditEntry {
@@ -338,21 +337,9 @@ mod tests {
             id: format!("e{i}"),
             seq: 0,
             date: 1_700_000_000_000 + i,
-            accesses: vec![],
-            kind: "flag".into(),
             name: format!("flag-{i}"),
             description: "changed".into(),
-            actor: Actor::System,
-            target: None,
-            parent: None,
-            environment: None,
-            previous_version: None,
-            current_version: None,
-            delta: None,
-            comment: None,
-            approval_request_id: None,
-            request_id: None,
-            source_ip: None,
+            ..AuditEntry::for_test("flag", &[])
         }
     }
 

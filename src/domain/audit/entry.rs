@@ -366,23 +366,11 @@ mod tests {
     fn entry() -> AuditEntry {
         AuditEntry {
             id: "e1".into(),
-            seq: 1,
             date: 1_700_000_000_000,
-            accesses: vec![],
-            kind: "flag".into(),
-            name: "n".into(),
-            description: "d".into(),
-            actor: Actor::System,
-            target: None,
-            parent: None,
-            environment: None,
             previous_version: Some(Value::Null),
-            current_version: None,
             delta: Some(json!({"on": true})),
-            comment: None,
-            approval_request_id: None,
             request_id: Some("r".into()),
-            source_ip: None,
+            ..AuditEntry::for_test("flag", &[])
         }
     }
 
