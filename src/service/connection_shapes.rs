@@ -6,6 +6,7 @@
 use poem_openapi::{Object, Union};
 
 use super::documented::Documented;
+use super::spelled::{NotBlank, Spelled};
 
 /// SAML settings in a request or answer.
 pub type SamlBody = Documented<SamlSettingsShape>;
@@ -34,10 +35,7 @@ pub struct SamlSettingsShape {
     #[oai(default)]
     pub allow_idp_initiated: bool,
     /// The attribute that carries group names (default `groups`).
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-    ))]
-    pub groups_attribute: Option<String>,
+    pub groups_attribute: Option<Spelled<NotBlank>>,
     /// Accept RSA-SHA1 signatures.
     #[oai(default)]
     pub allow_sha1: bool,
@@ -60,33 +58,18 @@ pub struct SamlSettingsShape {
 pub struct OidcSettingsShape {
     pub issuer: String,
     /// Not blank.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-    ))]
-    pub client_id: String,
+    pub client_id: Spelled<NotBlank>,
     pub client_secret: Option<String>,
     /// Default `["openid", "email", "profile"]`.
     pub scopes: Option<Vec<String>>,
     /// Default `email`.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-    ))]
-    pub email_claim: Option<String>,
+    pub email_claim: Option<Spelled<NotBlank>>,
     /// Default `groups`.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-    ))]
-    pub groups_claim: Option<String>,
+    pub groups_claim: Option<Spelled<NotBlank>>,
     /// Default `role`.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-    ))]
-    pub role_claim: Option<String>,
+    pub role_claim: Option<Spelled<NotBlank>>,
     /// Default `customRole`.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-    ))]
-    pub custom_role_claim: Option<String>,
+    pub custom_role_claim: Option<Spelled<NotBlank>>,
     /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
     #[oai(default)]
     pub leave_roles_to_scim: bool,

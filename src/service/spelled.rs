@@ -43,6 +43,14 @@ pub struct ConcreteResource;
 pub struct ApprovalTarget;
 /// A webhook's event subscription: an event name, `<noun>.*` or `*`.
 pub struct EventPattern;
+/// Text that is not blank.
+pub struct NotBlank;
+
+/// Not blank: some character that is not whitespace or a control character. Whitespace is
+/// spelt out rather than `\s`, which generators of test data read differently from the
+/// server's regex engine.
+pub const NOT_BLANK_PATTERN: &str =
+    r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$";
 
 impl Spelling for PolicySpecifier {
     const NAME: &'static str = "PolicySpecifier";
@@ -70,6 +78,13 @@ impl Spelling for ApprovalTarget {
     fn schema() -> MetaSchema {
         use ResourceType as T;
         with_pattern(chain_pattern(&[&[T::Proj], &[T::Env], &[T::Flag, T::Var]]))
+    }
+}
+
+impl Spelling for NotBlank {
+    const NAME: &'static str = "NotBlank";
+    fn schema() -> MetaSchema {
+        with_pattern(NOT_BLANK_PATTERN.to_owned())
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::service::documented::{
     Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc,
 };
+use crate::service::spelled::NOT_BLANK_PATTERN;
 
 /// One instruction of a flag patch: documented as `FlagInstruction`, parsed by the domain.
 pub type InstructionBody = Documented<FlagInstruction>;
@@ -61,14 +62,10 @@ fn variation_index() -> MetaSchemaRef {
 
 const VARIATION: ParamDoc = ("variation", variation_index, true);
 const OPTIONAL_VARIATION: ParamDoc = ("variation", variation_index, false);
-/// A string that is not blank (whitespace spelt out: generators of test data read `\s`
-/// differently from the server), of at most `max` characters when given.
+/// A string that is not blank, of at most `max` characters when given.
 fn not_blank(max: Option<usize>) -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
-        pattern: Some(
-            r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$"
-                .to_owned(),
-        ),
+        pattern: Some(NOT_BLANK_PATTERN.to_owned()),
         max_length: max,
         ..MetaSchema::new("string")
     }))
