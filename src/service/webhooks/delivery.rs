@@ -243,11 +243,16 @@ impl Service {
 
     /// One turn: take or renew the lease, wait out a backoff, deliver the next batch.
     async fn delivery_step(&self, id: &str, state: &mut TaskState) -> Result<Next> {
+        // The head is read before the webhook, and entries past it are left for the next
+        // step: a cursor move commits together with its own entry, so entries read later
+        // could otherwise follow a cursor read before the move.
+        let head = self.head_seq().await?;
         let w = match self.ready_webhook(id, state).await? {
             Ready::Deliver(w) => *w,
             Ready::Then(next) => return Ok(next),
         };
-        let rows = self.entries_after(w.cursor_seq, MAX_BATCH).await?;
+        let mut rows = self.entries_after(w.cursor_seq, MAX_BATCH).await?;
+        rows.retain(|row| row.seq <= head);
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             return self.idle_checkpoint(&w, state).await;
         };
