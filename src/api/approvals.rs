@@ -15,7 +15,9 @@ use crate::service::approvals::{
     ApplyPost, ApprovalRequest, ApprovalRequestPatch, ApprovalRequestPost, ApprovalRequestQuery,
     ReviewPost,
 };
-use crate::service::spelled::{ApprovalTarget, Spelled};
+use crate::service::spelled::{
+    ApprovalCursor, ApprovalStatusList, ApprovalTarget, Matches, ReviewStatusList, Spelled,
+};
 
 pub struct ApprovalsApi;
 
@@ -37,18 +39,11 @@ impl ApprovalsApi {
         auth: ApiToken,
         req: &Request,
         /// Comma-separated: `pending`, `completed`, `failed`.
-        #[oai(validator(
-            pattern = r"^\s*(pending|completed|failed)\s*(,\s*(pending|completed|failed)\s*)*$"
-        ))]
-        status: Query<Option<String>>,
+        #[oai(validator(custom = "Matches::new()"))]
+        status: Query<Option<Spelled<ApprovalStatusList>>>,
         /// Comma-separated: `pending`, `approved`, `declined`.
-        #[oai(
-            name = "reviewStatus",
-            validator(
-                pattern = r"^\s*(pending|approved|declined)\s*(,\s*(pending|approved|declined)\s*)*$"
-            )
-        )]
-        review_status: Query<Option<String>>,
+        #[oai(validator(custom = "Matches::new()"), name = "reviewStatus")]
+        review_status: Query<Option<Spelled<ReviewStatusList>>>,
         #[oai(name = "requestorId")] requestor_id: Query<Option<String>>,
         #[oai(name = "resourceId")] resource_id: Query<Option<Spelled<ApprovalTarget>>>,
         #[oai(name = "projectKey")] project_key: Query<Option<String>>,
@@ -56,21 +51,21 @@ impl ApprovalsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,
         /// The `next` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{1,18}$"))]
-        cursor: Query<Option<String>>,
+        #[oai(validator(custom = "Matches::new()"))]
+        cursor: Query<Option<Spelled<ApprovalCursor>>>,
     ) -> ApiResult<Json<Page<ApprovalRequest>>> {
         let ctx = context(&service, &auth, req).await?;
         let page = service
             .list_approval_requests(
                 &ctx,
                 ApprovalRequestQuery {
-                    status: status.0,
-                    review_status: review_status.0,
+                    status: status.0.map(String::from),
+                    review_status: review_status.0.map(String::from),
                     requestor_id: requestor_id.0,
-                    resource_id: resource_id.0.map(|target| target.text),
+                    resource_id: resource_id.0.map(String::from),
                     project_key: project_key.0,
                     limit: limit.0,
-                    cursor: cursor.0,
+                    cursor: cursor.0.map(String::from),
                 },
             )
             .await?;

@@ -13,7 +13,7 @@ use super::responses::Page;
 use crate::service::Service;
 use crate::service::audit::{AuditEntryRep, AuditQuery, CheckpointRep, VerifyReport};
 use crate::service::audit_stream::StreamPage;
-use crate::service::spelled::{FilterSpecifier, Spelled};
+use crate::service::spelled::{ActionFilter, AuditCursor, FilterSpecifier, Matches, Spelled};
 
 pub struct AuditApi;
 
@@ -46,8 +46,8 @@ impl AuditApi {
         spec: Query<Option<Spelled<FilterSpecifier>>>,
         actor: Query<Option<String>>,
         /// An action name or a prefix ending in `*`; no whitespace, `%` or `_`.
-        #[oai(validator(pattern = r"^[^\s%_]+$"))]
-        action: Query<Option<String>>,
+        #[oai(validator(custom = "Matches::new()"))]
+        action: Query<Option<Spelled<ActionFilter>>>,
         after: Query<Option<i64>>,
         before: Query<Option<i64>>,
         q: Query<Option<String>>,
@@ -55,19 +55,19 @@ impl AuditApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u64>>,
         /// The `next` of the previous page.
-        #[oai(validator(pattern = "^[1-9][0-9]{0,17}$"))]
-        cursor: Query<Option<String>>,
+        #[oai(validator(custom = "Matches::new()"))]
+        cursor: Query<Option<Spelled<AuditCursor>>>,
     ) -> ApiResult<Json<Page<AuditEntryRep>>> {
         let ctx = context(&service, &auth, req).await?;
         let query = AuditQuery {
-            spec: spec.0.map(|spec| spec.text),
+            spec: spec.0.map(String::from),
             actor: actor.0,
-            action: action.0,
+            action: action.0.map(String::from),
             after: after.0,
             before: before.0,
             q: q.0,
             limit: limit.0,
-            cursor: cursor.0,
+            cursor: cursor.0.map(String::from),
         };
         let page = service.list_audit(&ctx, query).await?;
         Ok(Json(Page {

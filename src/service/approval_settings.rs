@@ -7,6 +7,7 @@ use crate::domain::approval::{
     self as domain, ApprovalSetting, EnvironmentApprovalSettings, ResourceKind,
 };
 use crate::error::{Error, Result};
+use crate::service::spelled::{Key, Matches, Spelled};
 use crate::service::util::from_json;
 
 // ---------------------------------------------------------------------------------------
@@ -64,8 +65,8 @@ pub struct ResourceApprovalSettingsRep {
 pub struct ApprovalSettingsPatch {
     pub required: Option<bool>,
     /// Changes of flags carrying one of these tags need an approved request.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
-    pub required_approval_tags: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub required_approval_tags: Option<Vec<Spelled<Key>>>,
     /// 1 to 5.
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub min_num_approvals: Option<i64>,
@@ -124,7 +125,10 @@ impl VariableApprovalSettingsPatch {
     pub(crate) fn as_settings_patch(&self) -> ApprovalSettingsPatch {
         ApprovalSettingsPatch {
             required: self.required,
-            required_approval_tags: self.required_approval_tags.clone(),
+            required_approval_tags: self
+                .required_approval_tags
+                .as_ref()
+                .map(|tags| tags.iter().map(Spelled::new).collect()),
             min_num_approvals: self.min_num_approvals,
             can_review_own_request: self.can_review_own_request,
             can_apply_declined_changes: self.can_apply_declined_changes,
@@ -148,7 +152,7 @@ impl ApprovalSettingsPatch {
             next.required = v;
         }
         if let Some(v) = &self.required_approval_tags {
-            next.required_approval_tags.clone_from(v);
+            next.required_approval_tags = Spelled::texts(v);
         }
         if let Some(v) = self.min_num_approvals {
             next.min_num_approvals = u8::try_from(v)

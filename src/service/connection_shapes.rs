@@ -6,7 +6,7 @@
 use poem_openapi::{Object, Union};
 
 use super::documented::Documented;
-use super::spelled::{NotBlank, Spelled};
+use super::spelled::{GrantedRoleName, Key, Matches, NotBlank, Spelled};
 
 /// SAML settings in a request or answer.
 pub type SamlBody = Documented<SamlSettingsShape>;
@@ -35,6 +35,7 @@ pub struct SamlSettingsShape {
     #[oai(default)]
     pub allow_idp_initiated: bool,
     /// The attribute that carries group names (default `groups`).
+    #[oai(validator(custom = "Matches::new()"))]
     pub groups_attribute: Option<Spelled<NotBlank>>,
     /// Accept RSA-SHA1 signatures.
     #[oai(default)]
@@ -58,17 +59,22 @@ pub struct SamlSettingsShape {
 pub struct OidcSettingsShape {
     pub issuer: String,
     /// Not blank.
+    #[oai(validator(custom = "Matches::new()"))]
     pub client_id: Spelled<NotBlank>,
     pub client_secret: Option<String>,
     /// Default `["openid", "email", "profile"]`.
     pub scopes: Option<Vec<String>>,
     /// Default `email`.
+    #[oai(validator(custom = "Matches::new()"))]
     pub email_claim: Option<Spelled<NotBlank>>,
     /// Default `groups`.
+    #[oai(validator(custom = "Matches::new()"))]
     pub groups_claim: Option<Spelled<NotBlank>>,
     /// Default `role`.
+    #[oai(validator(custom = "Matches::new()"))]
     pub role_claim: Option<Spelled<NotBlank>>,
     /// Default `customRole`.
+    #[oai(validator(custom = "Matches::new()"))]
     pub custom_role_claim: Option<Spelled<NotBlank>>,
     /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
     #[oai(default)]
@@ -83,15 +89,15 @@ pub struct MappingRuleShape {
     #[oai(rename = "match")]
     pub r#match: RuleMatchShape,
     /// Key of the team to join.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub team: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub team: Option<Spelled<Key>>,
     /// Keys of custom roles to grant.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub custom_roles: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub custom_roles: Option<Vec<Spelled<Key>>>,
     pub role_attributes: Option<super::members::RoleAttributesBody>,
     /// reader | writer | admin | no_access.
-    #[oai(validator(pattern = "^(reader|writer|admin|no_access)$"))]
-    pub role: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub role: Option<Spelled<GrantedRoleName>>,
 }
 
 /// What a rule matches: an IdP group (name or id, `*` globs), or an attribute's value.

@@ -31,6 +31,9 @@ use crate::domain::json::without_nulls;
 use crate::domain::mapping::{self, IdpGroup, IdpProfile, MappingRule};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
+use crate::service::spelled::{
+    ConnectionKindName, DeprovisionName, GrantedRoleName, Key, Matches, Name, Spelled,
+};
 
 /// Prefix of SCIM token secrets, distinct from API tokens so a leaked one is recognisable.
 const SCIM_SECRET_PREFIX: &str = "gscim_";
@@ -95,35 +98,22 @@ pub struct ScimTokenCreated {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionPost {
     /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
-    #[oai(validator(
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        min_length = 1,
-        max_length = 128
-    ))]
-    pub key: String,
+    #[oai(validator(custom = "Matches::new()", min_length = 1, max_length = 128))]
+    pub key: Spelled<Key>,
     /// okta | entra | generic
-    #[oai(validator(pattern = "^(okta|entra|generic)$"))]
-    pub kind: String,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub kind: Spelled<ConnectionKindName>,
     /// Defaults to the key.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Option<Spelled<Name>>,
     #[oai(default = "default_true")]
     pub jit: bool,
     /// reader | writer | admin | no_access (never owner).
-    #[oai(
-        default = "default_role",
-        validator(pattern = "^(reader|writer|admin|no_access)$")
-    )]
-    pub default_role: String,
+    #[oai(validator(custom = "Matches::new()"), default = "default_role")]
+    pub default_role: Spelled<GrantedRoleName>,
     /// deactivate | delete
-    #[oai(
-        default = "default_deprovision",
-        validator(pattern = "^(deactivate|delete)$")
-    )]
-    pub deprovision: String,
+    #[oai(validator(custom = "Matches::new()"), default = "default_deprovision")]
+    pub deprovision: Spelled<DeprovisionName>,
     #[oai(default)]
     pub sso_required: bool,
     pub saml: Option<SamlBody>,
@@ -135,11 +125,11 @@ pub struct ConnectionPost {
 fn default_true() -> bool {
     true
 }
-fn default_role() -> String {
-    "reader".to_owned()
+fn default_role() -> Spelled<GrantedRoleName> {
+    Spelled::new("reader")
 }
-fn default_deprovision() -> String {
-    "deactivate".to_owned()
+fn default_deprovision() -> Spelled<DeprovisionName> {
+    Spelled::new("deactivate")
 }
 
 /// Body of `PATCH /api/v2/connections/{key}`: the fields to change; `null` removes `saml` or
@@ -148,16 +138,13 @@ fn default_deprovision() -> String {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionPatch {
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Option<Spelled<Name>>,
     pub jit: Option<bool>,
-    #[oai(validator(pattern = "^(reader|writer|admin|no_access)$"))]
-    pub default_role: Option<String>,
-    #[oai(validator(pattern = "^(deactivate|delete)$"))]
-    pub deprovision: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub default_role: Option<Spelled<GrantedRoleName>>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub deprovision: Option<Spelled<DeprovisionName>>,
     pub sso_required: Option<bool>,
     pub saml: MaybeUndefined<SamlBody>,
     pub oidc: MaybeUndefined<OidcBody>,
@@ -443,7 +430,7 @@ impl Service {
         let now = tx.now_ms();
         let m = entity::connection::ActiveModel {
             id: Set(new_id()),
-            key: Set(input.key.clone()),
+            key: Set(input.key.to_string()),
             kind: Set(kind.as_str().to_owned()),
             name: Set(name),
             jit: Set(input.jit),

@@ -22,6 +22,7 @@ use crate::domain::approval::ResourceKind;
 use crate::domain::flag::{FlagEnvironmentState, FlagSettings};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
+use crate::service::spelled::{Key, Matches, Name, Spelled};
 
 /// An environment as the API shows it.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -48,24 +49,14 @@ pub struct Environment {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvironmentPost {
     /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
-    #[oai(validator(
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        min_length = 1,
-        max_length = 128
-    ))]
-    pub key: String,
+    #[oai(validator(custom = "Matches::new()", min_length = 1, max_length = 128))]
+    pub key: Spelled<Key>,
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-    #[oai(
-        default,
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
-    )]
-    pub tags: Vec<String>,
+    #[oai(default, validator(custom = "Matches::new()", max_length = 128))]
+    pub tags: Vec<Spelled<Key>>,
     #[oai(default)]
     pub critical: bool,
 }
@@ -75,14 +66,11 @@ pub struct EnvironmentPost {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvironmentPatch {
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Option<Spelled<Name>>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub tags: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub tags: Option<Vec<Spelled<Key>>>,
     pub critical: Option<bool>,
     /// Flag approval settings to change; fields left out keep their value.
     pub approval_settings: Option<ApprovalSettingsPatch>,
@@ -177,7 +165,7 @@ impl Service {
     ) -> Result<Environment> {
         validate_key("key", &input.key)?;
         let name = validate_name("name", &input.name)?;
-        let tags = normalize_tags("tags", &input.tags)?;
+        let tags = normalize_tags("tags", &Spelled::texts(&input.tags))?;
         let mut tx = self.begin_write(ctx).await?;
         let p = projects::find(tx.db(), project_key).await?;
         let res = projects::resource(&p)?.env(&input.key, &tags, input.critical);
@@ -186,7 +174,7 @@ impl Service {
         let m = entity::environment::ActiveModel {
             id: Set(new_id()),
             project_id: Set(p.id.clone()),
-            key: Set(input.key.clone()),
+            key: Set(input.key.to_string()),
             name: Set(name),
             tags: Set(to_json(&tags)?),
             critical: Set(input.critical),
@@ -254,7 +242,7 @@ impl Service {
         }
         if let Some(tags) = &patch.tags {
             authorize(&ctx.principal, "updateTags", &res)?;
-            am.tags = Set(to_json(&normalize_tags("tags", tags)?)?);
+            am.tags = Set(to_json(&normalize_tags("tags", &Spelled::texts(tags))?)?);
             draft = draft.access("updateTags", &res);
         }
         if let Some(critical) = patch.critical {

@@ -23,6 +23,7 @@ use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 use crate::service::documented::value_type_basics;
+use crate::service::spelled::{Email, Key, Matches, PlainText, RoleName, Spelled};
 
 mod create;
 
@@ -135,33 +136,24 @@ pub struct MemberPost {
     /// An address: no whitespace or control characters, a domain with a dot inside it.
     // Whitespace is spelt out rather than `\s`, which generators of test data read
     // differently from the server's regex engine.
-    #[oai(validator(
-        pattern = r"^[^@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.][^@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]$",
-        max_length = 254
-    ))]
-    pub email: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 254))]
+    pub email: Spelled<Email>,
     /// No control characters.
-    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f]*$"))]
-    pub first_name: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub first_name: Option<Spelled<PlainText>>,
     /// No control characters.
-    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f]*$"))]
-    pub last_name: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub last_name: Option<Spelled<PlainText>>,
     /// Base role (default `reader`). `owner` only when the account has none yet.
-    #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
-    pub role: Option<String>,
-    #[oai(
-        default,
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
-    )]
-    pub custom_roles: Vec<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub role: Option<Spelled<RoleName>>,
+    #[oai(default, validator(custom = "Matches::new()", max_length = 128))]
+    pub custom_roles: Vec<Spelled<Key>>,
     #[oai(default)]
     pub role_attributes: RoleAttributesBody,
     /// Keys of existing teams the new member joins (LaunchDarkly's `teamKeys`).
-    #[oai(
-        default,
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
-    )]
-    pub team_keys: Vec<String>,
+    #[oai(default, validator(custom = "Matches::new()", max_length = 128))]
+    pub team_keys: Vec<Spelled<Key>>,
 }
 
 /// Body of `PATCH /api/v2/members/{id}`: the fields to change.
@@ -169,15 +161,15 @@ pub struct MemberPost {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberPatch {
     /// No control characters.
-    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f]*$"))]
-    pub first_name: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub first_name: Option<Spelled<PlainText>>,
     /// No control characters.
-    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f]*$"))]
-    pub last_name: Option<String>,
-    #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
-    pub role: Option<String>,
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub custom_roles: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub last_name: Option<Spelled<PlainText>>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub role: Option<Spelled<RoleName>>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub custom_roles: Option<Vec<Spelled<Key>>>,
     pub role_attributes: Option<RoleAttributesBody>,
     /// `active` or `deactivated`; deactivating revokes the member's tokens at once.
     pub status: Option<String>,
@@ -481,8 +473,8 @@ async fn decide_change(
         if let Some(l) = &patch.last_name {
             super::util::plain("lastName", l)?;
         }
-        change.first_name.clone_from(&patch.first_name);
-        change.last_name.clone_from(&patch.last_name);
+        change.first_name = patch.first_name.clone().map(String::from);
+        change.last_name = patch.last_name.clone().map(String::from);
         change.actions.push("updateMemberName");
     }
     if let Some(role) = &patch.role {
@@ -491,7 +483,8 @@ async fn decide_change(
     }
     if let Some(keys) = &patch.custom_roles {
         authorize(principal, "updateCustomRole", &res)?;
-        change.custom_roles = Some(check_custom_roles(db, "customRoles", keys).await?);
+        change.custom_roles =
+            Some(check_custom_roles(db, "customRoles", &Spelled::texts(keys)).await?);
         change.actions.push("updateCustomRole");
     }
     if let Some(attrs) = &patch.role_attributes {

@@ -15,6 +15,7 @@ use super::util::{
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
+use crate::service::spelled::{Key, Matches, Name, Spelled};
 
 /// A project as the API shows it (and as the audit log records it).
 #[derive(Debug, Clone, Serialize, Object)]
@@ -34,24 +35,14 @@ pub struct Project {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPost {
     /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
-    #[oai(validator(
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        min_length = 1,
-        max_length = 128
-    ))]
-    pub key: String,
+    #[oai(validator(custom = "Matches::new()", min_length = 1, max_length = 128))]
+    pub key: Spelled<Key>,
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-    #[oai(
-        default,
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128)
-    )]
-    pub tags: Vec<String>,
+    #[oai(default, validator(custom = "Matches::new()", max_length = 128))]
+    pub tags: Vec<Spelled<Key>>,
 }
 
 /// Body of `PATCH /api/v2/projects/{projectKey}`: the fields to change.
@@ -59,14 +50,11 @@ pub struct ProjectPost {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Option<Spelled<Name>>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub tags: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub tags: Option<Vec<Spelled<Key>>>,
     /// The version the change was made against; 409 when it is stale.
     pub version: Option<i64>,
     pub comment: Option<String>,
@@ -121,14 +109,14 @@ impl Service {
     pub async fn create_project(&self, ctx: &Ctx, input: ProjectPost) -> Result<Project> {
         validate_key("key", &input.key)?;
         let name = validate_name("name", &input.name)?;
-        let tags = normalize_tags("tags", &input.tags)?;
+        let tags = normalize_tags("tags", &Spelled::texts(&input.tags))?;
         let res = Resource::project(&input.key, &tags);
         authorize(&ctx.principal, "createProject", &res)?;
         let mut tx = self.begin_write(ctx).await?;
         let now = tx.now_ms();
         let m = entity::project::ActiveModel {
             id: Set(new_id()),
-            key: Set(input.key.clone()),
+            key: Set(input.key.to_string()),
             name: Set(name),
             tags: Set(to_json(&tags)?),
             version: Set(1),
@@ -169,7 +157,7 @@ impl Service {
         }
         if let Some(tags) = &patch.tags {
             authorize(&ctx.principal, "updateTags", &old_res)?;
-            am.tags = Set(to_json(&normalize_tags("tags", tags)?)?);
+            am.tags = Set(to_json(&normalize_tags("tags", &Spelled::texts(tags))?)?);
             draft = draft.access("updateTags", &old_res);
         }
         if draft.accesses.is_empty() {

@@ -13,7 +13,7 @@ use super::access::effective_statements;
 use super::authz::authorize;
 use super::documented::Documented;
 use super::projects::dup;
-use super::spelled::{PolicySpecifier, Spelled};
+use super::spelled::{BasePermissionsName, Key, Matches, Name, PolicySpecifier, Spelled};
 use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
 };
@@ -96,28 +96,21 @@ pub enum StatementEffect {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RolePost {
     /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
-    #[oai(validator(
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        min_length = 1,
-        max_length = 128
-    ))]
-    pub key: String,
+    #[oai(validator(custom = "Matches::new()", min_length = 1, max_length = 128))]
+    pub key: Spelled<Key>,
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     #[oai(default)]
     pub description: String,
     /// `reader` or `no_access` (default).
-    #[oai(validator(pattern = "^(reader|no_access)$"))]
-    pub base_permissions: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub base_permissions: Option<Spelled<BasePermissionsName>>,
     pub policy: Vec<StatementBody>,
     /// The role attributes the policy's placeholders may name. Optional, as in LaunchDarkly:
     /// left out, the attributes the policy uses are declared; given, it must cover them.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub role_attributes: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub role_attributes: Option<Vec<Spelled<Key>>>,
 }
 
 /// Body of `PATCH /api/v2/roles/{roleKey}`: the fields to change.
@@ -125,19 +118,16 @@ pub struct RolePost {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RolePatch {
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Option<Spelled<Name>>,
     pub description: Option<String>,
     /// `reader` or `no_access`.
-    #[oai(validator(pattern = "^(reader|no_access)$"))]
-    pub base_permissions: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub base_permissions: Option<Spelled<BasePermissionsName>>,
     pub policy: Option<Vec<StatementBody>>,
     /// Each one a key: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length = 128))]
-    pub role_attributes: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()", max_length = 128))]
+    pub role_attributes: Option<Vec<Spelled<Key>>>,
     pub version: Option<i64>,
     pub comment: Option<String>,
 }
@@ -257,17 +247,24 @@ impl Service {
         let base = input
             .base_permissions
             .clone()
-            .unwrap_or_else(|| "no_access".to_owned());
+            .map_or_else(|| "no_access".to_owned(), String::from);
         check_base_permissions(&base)?;
         let policy = Documented::values(&input.policy);
-        let role_attributes = check_policy(&policy, input.role_attributes.as_deref())?;
+        let role_attributes = check_policy(
+            &policy,
+            input
+                .role_attributes
+                .as_deref()
+                .map(Spelled::texts)
+                .as_deref(),
+        )?;
         let res = Resource::role(&input.key);
         authorize(&ctx.principal, "createRole", &res)?;
         let mut tx = self.begin_write(ctx).await?;
         let now = tx.now_ms();
         let m = entity::custom_role::ActiveModel {
             id: Set(new_id()),
-            key: Set(input.key.clone()),
+            key: Set(input.key.to_string()),
             name: Set(name),
             description: Set(input.description.clone()),
             base_permissions: Set(base),
@@ -313,7 +310,7 @@ impl Service {
         if let Some(b) = &patch.base_permissions {
             authorize(&ctx.principal, "updateBasePermissions", &res)?;
             check_base_permissions(b)?;
-            am.base_permissions = Set(b.clone());
+            am.base_permissions = Set(b.to_string());
             draft = draft.access("updateBasePermissions", &res);
         }
         if patch.policy.is_some() || patch.role_attributes.is_some() {
@@ -324,7 +321,14 @@ impl Service {
                 .map_or_else(|| before.policy.clone(), Documented::values);
             // Without a list, a new policy declares what it uses; a list alone is checked
             // against the stored policy.
-            let attributes = check_policy(&statements, patch.role_attributes.as_deref())?;
+            let attributes = check_policy(
+                &statements,
+                patch
+                    .role_attributes
+                    .as_deref()
+                    .map(Spelled::texts)
+                    .as_deref(),
+            )?;
             let stored = added_statements(&m, &statements)?;
             am.policy = Set(to_json(&stored)?);
             am.role_attributes = Set(to_json(&attributes)?);

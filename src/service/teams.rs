@@ -25,6 +25,7 @@ use super::util::{
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
+use crate::service::spelled::{KEY_PATTERN, Key, Matches, NAME_PATTERN, Name, Spelled};
 
 /// A team as the API shows it.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -49,30 +50,20 @@ pub struct Team {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamPost {
     /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
-    #[oai(validator(
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        min_length = 1,
-        max_length = 128
-    ))]
-    pub key: String,
+    #[oai(validator(custom = "Matches::new()", min_length = 1, max_length = 128))]
+    pub key: Spelled<Key>,
     /// Not blank, no control characters; at most 256.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     #[oai(default)]
     pub description: String,
     /// Keys of the team's custom roles.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
-    pub custom_roles: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub custom_roles: Option<Vec<Spelled<Key>>>,
     /// LaunchDarkly alias of `customRoles`, as LaunchDarkly's `POST /api/v2/teams` names it.
     /// Giving both with different values is a 400.
-    #[oai(
-        rename = "customRoleKeys",
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    )]
-    pub ld_custom_role_keys: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()"), rename = "customRoleKeys")]
+    pub ld_custom_role_keys: Option<Vec<Spelled<Key>>>,
     /// Ids of the team's members.
     pub member_ids: Option<Vec<String>>,
     /// LaunchDarkly alias of `memberIds`, as LaunchDarkly's `POST /api/v2/teams` names it.
@@ -90,8 +81,14 @@ impl TeamPost {
     /// The custom role keys and member ids, each given under our name or LaunchDarkly's.
     fn roles_and_members(&mut self) -> Result<(NamedList, NamedList)> {
         let roles = aliased_list(
-            ("customRoles", self.custom_roles.take()),
-            ("customRoleKeys", self.ld_custom_role_keys.take()),
+            (
+                "customRoles",
+                self.custom_roles.take().map(Spelled::into_texts),
+            ),
+            (
+                "customRoleKeys",
+                self.ld_custom_role_keys.take().map(Spelled::into_texts),
+            ),
         )?;
         let members = aliased_list(
             ("memberIds", self.member_ids.take()),
@@ -159,10 +156,7 @@ const NAME: ParamDoc = ("value", name_schema, true);
 /// A name, as `POST /api/v2/teams` takes it: not blank, no control characters, at most 256.
 fn name_schema() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
-        pattern: Some(
-            r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$"
-                .to_owned(),
-        ),
+        pattern: Some(NAME_PATTERN.to_owned()),
         max_length: Some(256),
         ..MetaSchema::new("string")
     }))
@@ -179,7 +173,7 @@ fn role_keys() -> MetaSchemaRef {
 /// A key (a role attribute's, a custom role's): letters, digits, `.`, `_`, `-`.
 fn key_schema() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
-        pattern: Some(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$".to_owned()),
+        pattern: Some(KEY_PATTERN.to_owned()),
         max_length: Some(128),
         ..MetaSchema::new("string")
     }))

@@ -17,6 +17,7 @@ use super::util::{from_json, new_id, snapshot, to_json, validate_name};
 use super::{AuditDraft, Ctx, Principal, Service};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
+use crate::service::spelled::{Key, Matches, Name, RoleName, Spelled};
 
 /// Prefix of generated secrets, so leaked tokens are easy to recognise and scan for.
 const SECRET_PREFIX: &str = "gat_";
@@ -53,28 +54,22 @@ pub struct Token {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenPost {
     /// Not blank, no control characters; at most 256.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     /// A service token acts as itself (needs admin); otherwise the token acts as the caller.
     #[oai(default)]
     pub service_token: bool,
     /// Base role of the token; a personal token may not exceed its member's role.
-    #[oai(validator(pattern = "^(reader|writer|admin|no_access|owner)$"))]
-    pub role: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub role: Option<Spelled<RoleName>>,
     /// Keys of the custom roles the token acts with.
-    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
-    pub custom_roles: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub custom_roles: Option<Vec<Spelled<Key>>>,
     /// LaunchDarkly alias of `customRoles`, as LaunchDarkly's `POST /api/v2/tokens` names it:
     /// custom role ids (as LaunchDarkly sends them) or keys, each stored as the role's key.
     /// Giving both fields naming different roles is a 400.
-    #[oai(
-        rename = "customRoleIds",
-        validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    )]
-    pub ld_custom_role_ids: Option<Vec<String>>,
+    #[oai(validator(custom = "Matches::new()"), rename = "customRoleIds")]
+    pub ld_custom_role_ids: Option<Vec<Spelled<Key>>>,
     /// Epoch milliseconds after which the token stops working (a time already past makes a
     /// token that is refused from the start).
     pub expires_at: Option<i64>,
@@ -273,7 +268,7 @@ impl Service {
         self.insert_token(
             ctx,
             NewToken {
-                name: input.name,
+                name: input.name.into_text(),
                 owner_id,
                 role,
                 custom_roles,
@@ -288,11 +283,14 @@ impl Service {
     /// `customRoleIds` (role ids or keys), or as both naming the same roles.
     async fn token_custom_roles(&self, input: &mut TokenPost) -> Result<Vec<String>> {
         let theirs = match input.ld_custom_role_ids.take() {
-            Some(values) => Some(role_keys_of(self.db(), values).await?),
+            Some(values) => Some(role_keys_of(self.db(), Spelled::into_texts(values)).await?),
             None => None,
         };
         let (_, keys) = aliased_list(
-            ("customRoles", input.custom_roles.take()),
+            (
+                "customRoles",
+                input.custom_roles.take().map(Spelled::into_texts),
+            ),
             ("customRoleIds", theirs),
         )?;
         Ok(keys)

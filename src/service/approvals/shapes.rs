@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::service::approval_settings::ApprovalSettingsRep;
 use crate::service::documented::{Documented, InstructionKinds, InstructionUnion, KindDoc};
 use crate::service::flags::{FLAG_KINDS, FlagKinds};
-use crate::service::spelled::{ApprovalTarget, Spelled};
+use crate::service::spelled::{ApprovalTarget, Matches, NotBlank, ReviewKindName, Spelled};
 
 /// One proposed instruction: documented as `ApprovalInstruction`, parsed as the flag or the
 /// variable command parses it.
@@ -64,11 +64,8 @@ pub struct ApprovalRequestPost {
     /// `proj/<project>:env/<environment>:flag/<flag>` or `proj/<project>:env/<environment>:var/<name>`.
     pub resource_id: Spelled<ApprovalTarget>,
     /// Why the change is wanted: not blank, at most 5000 characters.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$",
-        max_length = 5000
-    ))]
-    pub description: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 5000))]
+    pub description: Spelled<NotBlank>,
     /// Flags: semantic-patch instructions as for `PATCH /api/v2/flags/{projectKey}/{flagKey}`.
     /// Variables: exactly one of `{"kind": "setVariable", "value", "secret"?}` or `{"kind": "deleteVariable"}`.
     #[oai(validator(min_items = 1))]
@@ -89,11 +86,8 @@ pub struct ApprovalRequestPost {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalRequestPatch {
     /// Not blank, at most 5000 characters.
-    #[oai(validator(
-        pattern = r"^[\s\S]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$",
-        max_length = 5000
-    ))]
-    pub description: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 5000))]
+    pub description: Option<Spelled<NotBlank>>,
     /// Re-validated against the resource as it is now, which becomes the request's new base.
     #[oai(validator(min_items = 1))]
     pub instructions: Option<Vec<ProposedInstruction>>,
@@ -111,8 +105,8 @@ pub struct ApprovalRequestPatch {
 #[oai(deny_unknown_fields)]
 pub struct ReviewPost {
     /// `approve`, `decline` or `comment`.
-    #[oai(validator(pattern = "^(approve|decline|comment)$"))]
-    pub kind: String,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub kind: Spelled<ReviewKindName>,
     pub comment: Option<String>,
 }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::service::authz::authorize;
 use crate::service::documented::Documented;
 use crate::service::projects::{self, dup};
+use crate::service::spelled::Spelled;
 use crate::service::util::{new_id, snapshot, to_json};
 use crate::service::{Ctx, Service, WriteTx, environments};
 
@@ -43,12 +44,12 @@ impl Service {
 /// The settings of a new flag, from the request alone: defaults filled in, then validated.
 fn new_flag_settings(input: &FlagPost) -> Result<FlagSettings> {
     let mut settings = FlagSettings {
-        key: input.key.clone(),
-        name: input.name.clone(),
+        key: input.key.to_string(),
+        name: input.name.to_string(),
         description: input.description.clone(),
         kind: parse_kind(input.kind.as_deref())?,
         variations: parse_variations(&Documented::values(&input.variations))?,
-        tags: input.tags.clone(),
+        tags: Spelled::texts(&input.tags),
         temporary: input.temporary,
         maintainer_id: input.maintainer_id.clone(),
         archived: false,
@@ -139,9 +140,9 @@ mod tests {
             key: "new-checkout".into(),
             name: "New checkout".into(),
             description: String::new(),
-            kind: kind.map(str::to_owned),
+            kind: kind.map(Spelled::new),
             variations: variations.into_iter().map(Documented::new).collect(),
-            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            tags: tags.iter().map(|t| Spelled::new(*t)).collect(),
             temporary: false,
             maintainer_id: None,
             comment: None,

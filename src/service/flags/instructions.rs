@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::service::documented::{
     Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc,
 };
-use crate::service::spelled::NOT_BLANK_PATTERN;
+use crate::service::spelled::{NOT_BLANK_PATTERN, TAG_PATTERN};
 
 /// One instruction of a flag patch: documented as `FlagInstruction`, parsed by the domain.
 pub type InstructionBody = Documented<FlagInstruction>;
@@ -93,7 +93,7 @@ fn context_keys() -> MetaSchemaRef {
 fn tags() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         items: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema {
-            pattern: Some(r"^[A-Za-z0-9._-]{1,64}$".to_owned()),
+            pattern: Some(TAG_PATTERN.to_owned()),
             ..MetaSchema::new("string")
         })))),
         ..MetaSchema::new("array")

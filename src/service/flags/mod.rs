@@ -30,6 +30,7 @@ use super::{AuditDraft, Ctx, Service};
 use crate::domain::flag::{self, Context, FlagEnvironmentState, FlagKind, FlagSettings};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
+use crate::service::spelled::{FlagKindWord, Key, Matches, Name, Spelled, Tag};
 
 pub use instructions::{FLAG_KINDS, FlagInstruction, FlagKinds, InstructionBody};
 pub(crate) use patch::{
@@ -98,32 +99,22 @@ pub struct Flag {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlagPost {
     /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 128.
-    #[oai(validator(
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        min_length = 1,
-        max_length = 128
-    ))]
-    pub key: String,
+    #[oai(validator(custom = "Matches::new()", min_length = 1, max_length = 128))]
+    pub key: Spelled<Key>,
     /// 1 to 256 characters, not blank, no control characters.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     #[oai(default)]
     pub description: String,
     /// `boolean` (default; variations true/false) or `multivariate`.
-    #[oai(validator(pattern = "^(boolean|multivariate)$"))]
-    pub kind: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub kind: Option<Spelled<FlagKindWord>>,
     /// Required for multivariate flags.
     #[oai(default)]
     pub variations: Vec<VariationBody>,
     /// Each one 1 to 64 letters, digits, `.`, `_` or `-`.
-    #[oai(
-        default,
-        validator(pattern = r"^[A-Za-z0-9._-]{1,64}$", max_length = 64)
-    )]
-    pub tags: Vec<String>,
+    #[oai(default, validator(custom = "Matches::new()", max_length = 64))]
+    pub tags: Vec<Spelled<Tag>>,
     #[oai(default)]
     pub temporary: bool,
     pub maintainer_id: Option<String>,

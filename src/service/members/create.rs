@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::service::authz::authorize;
 use crate::service::documented::value_type_basics;
 use crate::service::member_rows::parse_role;
+use crate::service::spelled::Spelled;
 use crate::service::team_members;
 use crate::service::util::{new_id, plain, snapshot, to_json, validate_key};
 use crate::service::{AuditDraft, Ctx, Principal, Service, WriteTx};
@@ -184,7 +185,7 @@ fn check_new_member(principal: &Principal, input: MemberPost) -> Result<CheckedM
             plain(field, name)?;
         }
     }
-    let team_keys = sorted_keys("teamKeys", &input.team_keys)?;
+    let team_keys = sorted_keys("teamKeys", &Spelled::texts(&input.team_keys))?;
     let id = new_id();
     let res = Resource::member(&id);
     authorize(principal, "createMember", &res)?;
@@ -225,7 +226,8 @@ async fn insert_member(tx: &mut WriteTx<'_>, new: CheckedMember) -> Result<Membe
         ));
     }
     let input = &new.input;
-    let custom_roles = check_custom_roles(tx.db(), "customRoles", &input.custom_roles).await?;
+    let custom_roles =
+        check_custom_roles(tx.db(), "customRoles", &Spelled::texts(&input.custom_roles)).await?;
     check_role_requirements(
         tx.db(),
         "customRoles",
@@ -263,8 +265,8 @@ fn member_row(
         user_name: Set(email.clone()),
         user_name_lower: Set(email.to_lowercase()),
         email: Set(email),
-        first_name: Set(new.input.first_name.clone()),
-        last_name: Set(new.input.last_name.clone()),
+        first_name: Set(new.input.first_name.clone().map(String::from)),
+        last_name: Set(new.input.last_name.clone().map(String::from)),
         role: Set(new.role.as_str().to_owned()),
         custom_roles: Set(to_json(&custom_roles)?),
         role_attributes: Set(to_json(&new.input.role_attributes)?),
@@ -451,8 +453,8 @@ mod tests {
             panic!("an array is many members")
         };
         assert_eq!(many.len(), 2);
-        assert_eq!(many[0].team_keys, ["ops"]);
-        assert_eq!(many[1].custom_roles, ["dev"]);
+        assert_eq!(Spelled::texts(&many[0].team_keys), ["ops"]);
+        assert_eq!(Spelled::texts(&many[1].custom_roles), ["dev"]);
         let err = NewMembers::parse_from_json(Some(json!([
             {"email": "a@example.com"},
             {"email": "b@example.com", "password": "x"}

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::authz::authorize;
 use super::documented::Documented;
 use super::roles::StatementBody;
-use super::spelled::{EventPattern, Spelled};
+use super::spelled::{EventPattern, Matches, Name, Spelled, WebhookSecret};
 use super::util::{check_version, from_json, new_id, to_json, validate_name};
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::Resource;
@@ -82,16 +82,13 @@ pub struct CreatedWebhook {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookPost {
     /// Not blank, no control characters; at most 256.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: String,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Spelled<Name>,
     /// `http` or `https`, no credentials; link-local addresses are refused.
     pub url: String,
     /// The signing secret (16 to 256 characters, no control characters); generated when absent.
-    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f-\x9f]{16,256}$"))]
-    pub secret: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub secret: Option<Spelled<WebhookSecret>>,
     #[oai(default = "default_on")]
     pub on: bool,
     /// Policy statements, as in roles: entries one of whose accesses they allow are delivered.
@@ -111,15 +108,12 @@ fn default_on() -> bool {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookPatch {
     /// Not blank, no control characters; at most 256.
-    #[oai(validator(
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f]*$",
-        max_length = 256
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(custom = "Matches::new()", max_length = 256))]
+    pub name: Option<Spelled<Name>>,
     pub url: Option<String>,
     /// 16 to 256 characters, no control characters.
-    #[oai(validator(pattern = r"^[^\x00-\x1f\x7f-\x9f]{16,256}$"))]
-    pub secret: Option<String>,
+    #[oai(validator(custom = "Matches::new()"))]
+    pub secret: Option<Spelled<WebhookSecret>>,
     pub on: Option<bool>,
     /// Replaces the statements; `[]` delivers everything again.
     pub statements: Option<Vec<StatementBody>>,
@@ -248,7 +242,7 @@ impl Service {
         let secret = match input.secret {
             Some(s) => {
                 check_secret(&s)?;
-                s
+                s.into_text()
             }
             None => super::secrets::random_token(),
         };
@@ -345,7 +339,7 @@ impl Service {
         if let Some(secret) = &patch.secret {
             step("updateSecret")?;
             check_secret(secret)?;
-            am.secret = Set(secret.clone());
+            am.secret = Set(secret.to_string());
         }
         if let Some(on) = patch.on {
             step("updateOn")?;
