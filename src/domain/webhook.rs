@@ -4,7 +4,7 @@
 //! No I/O, no clock, no randomness: the caller passes the time and the jitter.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -71,6 +71,18 @@ pub fn is_link_local(ip: IpAddr) -> bool {
             None => (v6.segments().first().copied().unwrap_or(0) & 0xffc0) == 0xfe80,
         },
     }
+}
+
+/// The addresses a receiver's host name resolved to that a delivery may connect to: a name
+/// may point at the cloud metadata service even though the URL names no address.
+pub fn usable_addresses(
+    found: impl IntoIterator<Item = SocketAddr>,
+    allow_link_local: bool,
+) -> Vec<SocketAddr> {
+    found
+        .into_iter()
+        .filter(|a| allow_link_local || !is_link_local(a.ip()))
+        .collect()
 }
 
 /// Checks event patterns, naming the first bad one.
@@ -205,6 +217,25 @@ mod tests {
         assert!(check_url("http://[fe80::1]/", false).is_err());
         assert!(check_url("http://[::ffff:169.254.1.1]/", false).is_err());
         assert!(check_url("not a url", false).is_err());
+    }
+
+    #[test]
+    fn a_name_resolving_to_link_local_addresses_keeps_only_the_others() {
+        let addr = |text: &str| text.parse::<SocketAddr>().unwrap();
+        let found = [
+            addr("169.254.169.254:80"),
+            addr("203.0.113.7:80"),
+            addr("[fe80::1]:80"),
+            addr("[::ffff:169.254.1.1]:80"),
+            addr("[2001:db8::1]:80"),
+        ];
+        assert_eq!(
+            usable_addresses(found, false),
+            [addr("203.0.113.7:80"), addr("[2001:db8::1]:80")]
+        );
+        assert_eq!(usable_addresses(found, true), found);
+        // Only metadata addresses: nothing to connect to, and the delivery fails.
+        assert!(usable_addresses([addr("169.254.169.254:80")], false).is_empty());
     }
 
     #[test]

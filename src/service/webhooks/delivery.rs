@@ -7,7 +7,6 @@
 //! failing receiver costs the writers nothing but the reads.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,8 +18,8 @@ use serde_json::json;
 use super::KEPT_DELIVERIES;
 use crate::domain::audit::AuditEntry;
 use crate::domain::webhook::{
-    MAX_BATCH, SIGNATURE_HEADER, WebhookFilter, backoff, check_url, checkpoint_due, is_link_local,
-    signature,
+    MAX_BATCH, SIGNATURE_HEADER, WebhookFilter, backoff, check_url, checkpoint_due, signature,
+    usable_addresses,
 };
 use crate::error::{Error, Result};
 use crate::service::Service;
@@ -60,8 +59,8 @@ pub struct Outbox {
     checkpoints: std::sync::Mutex<HashMap<String, (i64, i64)>>,
 }
 
-/// Resolves receivers' host names, leaving out link-local addresses unless allowed: a name
-/// may point at the cloud metadata service even though the URL names no address.
+/// Resolves receivers' host names, leaving out link-local addresses unless allowed
+/// ([`usable_addresses`]).
 struct GuardedResolver {
     allow_link_local: Arc<AtomicBool>,
 }
@@ -71,10 +70,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let allow = self.allow_link_local.load(Ordering::Relaxed);
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| allow || !is_link_local(a.ip()))
-                .collect();
+            let found = usable_addresses(tokio::net::lookup_host((host.as_str(), 0)).await?, allow);
             if found.is_empty() {
                 return Err(format!("{host}: no address a webhook may use").into());
             }
