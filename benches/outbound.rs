@@ -1,6 +1,9 @@
 //! Outbound harness: webhook delivery throughput to a receiver on loopback, end-to-end lag at
-//! a steady change rate, and the append rate with and without three subscriptions (one of
-//! them hanging), on SQLite or PostgreSQL (`GATEHOUSE_BENCH_DATABASE_URL`).
+//! a steady change rate, and the append rate with and without subscriptions: three troubled
+//! ones (hanging, failing, slow), and three with a healthy receiver (healthy, failing,
+//! hanging), on SQLite or PostgreSQL (`GATEHOUSE_BENCH_DATABASE_URL`). A healthy receiver
+//! here runs in the same process and parses every delivery, so its own work counts against
+//! the append rate too.
 //!
 //! `cargo bench --bench outbound`; `GATEHOUSE_BENCH_BACKLOG` (default 20,000 entries),
 //! `GATEHOUSE_BENCH_SECONDS` (default 5), `GATEHOUSE_BENCH_CLIENTS` (default 16) and
@@ -32,8 +35,8 @@ struct Seen {
     lags: std::sync::Mutex<Vec<i64>>,
 }
 
-/// A receiver on loopback that answers `status`, or never (`None`).
-async fn receiver(status: Option<u16>, seen: Arc<Seen>) -> String {
+/// A receiver on loopback that answers `status` after `delay`, or never (`None`).
+async fn receiver(status: Option<u16>, delay: Duration, seen: Arc<Seen>) -> String {
     let endpoint = poem::endpoint::make(move |req: poem::Request| {
         let seen = seen.clone();
         async move {
@@ -43,6 +46,7 @@ async fn receiver(status: Option<u16>, seen: Arc<Seen>) -> String {
                     .status(poem::http::StatusCode::OK)
                     .finish();
             };
+            tokio::time::sleep(delay).await;
             let body: Value =
                 serde_json::from_slice(&req.into_body().into_vec().await.unwrap()).unwrap();
             let now = SystemClock.now_ms();
@@ -182,7 +186,7 @@ async fn main() {
     let from = head(&h).await;
     append(&h, backlog).await;
     let fast = Arc::new(Seen::default());
-    let w = subscribe(&h, &receiver(Some(200), fast.clone()).await).await;
+    let w = subscribe(&h, &receiver(Some(200), Duration::ZERO, fast.clone()).await).await;
     let id = w["_id"].as_str().unwrap();
     let rss_before = rss_kib();
     let mut rss_peak = rss_before;
@@ -251,17 +255,20 @@ async fn main() {
         lags.last().copied().unwrap_or_default(),
     );
 
-    // Append rate with three subscriptions (the fast one above, one failing, one hanging),
-    // between two rounds with all of them off, on the same (now larger) database.
-    let failing = subscribe(&h, &receiver(Some(503), Arc::new(Seen::default())).await).await;
-    let hanging = subscribe(&h, &receiver(None, Arc::new(Seen::default())).await).await;
-    let ids = [
-        id.to_owned(),
-        failing["_id"].as_str().unwrap().to_owned(),
-        hanging["_id"].as_str().unwrap().to_owned(),
-    ];
-    let switch = |on: bool| {
-        let ids = ids.clone();
+    // Append rate with subscriptions on and off, on the same (now larger) database: three
+    // troubled receivers (hanging, failing, slow), then the healthy one above with a failing
+    // and the hanging one, between two rounds with all of them off.
+    let quiet = || Arc::new(Seen::default());
+    let no_wait = Duration::ZERO;
+    let hanging = subscribe(&h, &receiver(None, no_wait, quiet()).await).await;
+    let failing = subscribe(&h, &receiver(Some(503), no_wait, quiet()).await).await;
+    let slow = subscribe(&h, &receiver(Some(200), Duration::from_secs(2), quiet()).await).await;
+    let id_of = |w: &Value| w["_id"].as_str().unwrap().to_owned();
+    let everyone = [id.to_owned(), id_of(&hanging), id_of(&failing), id_of(&slow)];
+    let troubled = [id_of(&hanging), id_of(&failing), id_of(&slow)];
+    let with_healthy = [id.to_owned(), id_of(&failing), id_of(&hanging)];
+    let switch = |ids: &[String], on: bool| {
+        let ids = ids.to_vec();
         let h = &h;
         async move {
             for id in &ids {
@@ -278,15 +285,19 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     };
-    switch(false).await;
+    switch(&everyone, false).await;
     let before = append_rate(&h, clients, seconds, "off1").await;
-    switch(true).await;
-    let subscribed = append_rate(&h, clients, seconds, "subscribed").await;
-    switch(false).await;
+    switch(&troubled, true).await;
+    let with_troubled = append_rate(&h, clients, seconds, "troubled").await;
+    switch(&troubled, false).await;
+    switch(&with_healthy, true).await;
+    let with_healthy_rate = append_rate(&h, clients, seconds, "healthy").await;
+    switch(&with_healthy, false).await;
     let after = append_rate(&h, clients, seconds, "off2").await;
     let off = (before + after) / 2.0;
     println!(
-        "{backend}: append rate {alone:.0} changes/s on a fresh database; then {before:.0} with the three subscriptions off, {subscribed:.0} with them on (one hanging, one failing), {after:.0} off again: {:+.1}% against the mean of the off rounds",
-        (subscribed / off - 1.0) * 100.0
+        "{backend}: append rate {alone:.0} changes/s on a fresh database; then {before:.0} with every subscription off, {with_troubled:.0} with three troubled receivers on (hanging, failing, slow): {:+.1}%, {with_healthy_rate:.0} with a healthy, a failing and the hanging one on: {:+.1}%, {after:.0} all off again (against the mean of the off rounds)",
+        (with_troubled / off - 1.0) * 100.0,
+        (with_healthy_rate / off - 1.0) * 100.0,
     );
 }
