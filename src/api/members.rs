@@ -3,7 +3,7 @@
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 
 use super::Tag;
@@ -11,7 +11,7 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
-use crate::service::members::{CreatedMembers, Member, MemberPatch, NewMembers};
+use crate::service::members::{CreatedMembers, Member, MemberPatch, MemberQuery, NewMembers};
 
 pub struct MembersApi;
 
@@ -19,16 +19,47 @@ pub struct MembersApi;
 impl MembersApi {
     /// List members
     ///
-    /// **Permission:** `viewMember` on `member/{id}`; members the caller may not view are left out.
+    /// Filtered and sorted as LaunchDarkly's API does, a page at a time (`totalCount` counts
+    /// every match; `next` is the offset of the next page). `filter` fields, separated by `,`,
+    /// each with alternatives separated by `|`: `query:<text>` (the email, the display name
+    /// or the last name starts with it, ignoring case), `role:reader|writer|admin|no_access|owner`
+    /// (`admin` includes the owner), `id:<id>`, `email:<email>`, `team:<key>`,
+    /// `noteam:true|false`, `lastSeen:{"never":true}|{"noData":true}|{"before":<ms>}` (members
+    /// never seen have no data either). A bad part is refused with 400 naming it.
+    ///
+    /// **Permission:** `viewMember` on `member/{id}`; members the caller may not view are left
+    /// out (and not counted).
     #[oai(path = "/", method = "get", operation_id = "listMembers")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         service: Data<&Service>,
         auth: ApiToken,
         req: &Request,
+        /// `field:value|value,field:value`, as described above.
+        filter: Query<Option<String>>,
+        /// `displayName`, `lastSeen` or `createdAt`, a leading `-` for descending; by email
+        /// when absent. Members never seen come first in `lastSeen` order.
+        sort: Query<Option<String>>,
+        /// Page size, 1 to 1000 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// Matching members to skip: the `next` of the previous page.
+        offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Member>>> {
         let ctx = context(&service, &auth, req).await?;
-        Ok(Json(Page::all(service.list_members(&ctx).await?)))
+        let query = MemberQuery {
+            filter: filter.0,
+            sort: sort.0,
+            limit: limit.0,
+            offset: offset.0,
+        };
+        let page = service.list_members(&ctx, &query).await?;
+        Ok(Json(Page {
+            items: page.items,
+            total_count: page.total_count,
+            next: page.next,
+        }))
     }
 
     /// Add a member, or several as LaunchDarkly's API does

@@ -3,6 +3,7 @@
 pub mod approval;
 pub mod audit;
 pub mod connection;
+pub mod directory_query;
 pub mod flag;
 pub mod json;
 pub mod mapping;

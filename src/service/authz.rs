@@ -27,6 +27,27 @@ pub fn authorize(principal: &Principal, action: &str, resource: &Resource) -> Re
     }
 }
 
+/// Whether `principal` decides `action` alike for every top-level resource of `kind` (every
+/// member, every team): a list of them can then be filtered and paged in the database, and
+/// the decision taken once for the whole page.
+pub fn decides_alike_for_every(principal: &Principal, kind: ResourceType, action: &str) -> bool {
+    let Some(id) = crate::domain::policy::lookup(action) else {
+        return false;
+    };
+    let alike = |policy: &super::principal::AccessPolicy| {
+        policy
+            .roles
+            .iter()
+            .all(|role| role.decides_alike_for_every(kind, id))
+    };
+    match principal {
+        // Connections decide by resource type alone.
+        Principal::System | Principal::App(_) => true,
+        Principal::Token(t) => alike(&t.policy) && t.limit.as_ref().is_none_or(alike),
+        Principal::Session(s) => alike(&s.policy),
+    }
+}
+
 /// Authorizes every access an audit draft records, before its change is written: the edges
 /// whose principal is a connection (SCIM, SSO) decide their actions from what the IdP says,
 /// and check them here like any REST change.

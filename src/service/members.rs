@@ -26,8 +26,10 @@ use crate::service::documented::value_type_basics;
 use crate::service::spelled::{Email, Key, Matches, PlainText, RoleName, Spelled};
 
 mod create;
+mod list;
 
 pub use create::{CreatedMembers, Members, NewMembers};
+pub use list::{MemberPage, MemberQuery};
 
 /// Role attributes: key -> values, given where a custom role is assigned.
 pub type RoleAttributes = BTreeMap<String, Vec<String>>;
@@ -355,23 +357,6 @@ async fn active_owner_count(db: &impl ConnectionTrait) -> Result<usize> {
 }
 
 impl Service {
-    pub async fn list_members(&self, ctx: &Ctx) -> Result<Vec<Member>> {
-        let rows = entity::member::Entity::find()
-            .order_by_asc(entity::member::Column::EmailLower)
-            .all(self.db())
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for m in &rows {
-            let res = Resource::member(&m.id);
-            if authorize(&ctx.principal, "viewMember", &res).is_ok() {
-                let mut rep = to_rep(self.db(), m).await?;
-                rep.access = summarize(&ctx.principal, &res);
-                out.push(rep);
-            }
-        }
-        Ok(out)
-    }
-
     pub async fn get_member(&self, ctx: &Ctx, id: &str) -> Result<Member> {
         let m = find(self.db(), id).await?;
         let own = ctx.principal.member().is_some_and(|me| me.id == m.id);

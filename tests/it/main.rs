@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod connections;
 mod contract;
+mod directory;
 mod domain;
 mod ld_compat;
 mod members;

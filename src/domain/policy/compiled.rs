@@ -209,6 +209,26 @@ impl CompiledRole {
     }
 
     /// Number of statements in the role's policy.
+    /// Whether the role decides `action` alike for every top-level resource of `kind` (a
+    /// member, a team: a key and nothing else): no statement covering the action names one
+    /// of them by anything but `<kind>/*`. A list of such resources can then be paged in the
+    /// database and the decision taken once.
+    pub fn decides_alike_for_every(&self, kind: ResourceType, action: ActionId) -> bool {
+        self.statements
+            .iter()
+            .filter(|st| st.actions.contains(action))
+            .flat_map(|st| &st.specifiers)
+            .all(|sp| match sp.segments.as_slice() {
+                [seg] if seg.kind == kind => {
+                    seg.name.matches_everything()
+                        && seg.tags.is_empty()
+                        && seg.properties.is_empty()
+                }
+                // Any other shape never matches a one-segment resource of this kind.
+                _ => true,
+            })
+    }
+
     pub fn statement_count(&self) -> usize {
         self.statement_count
     }
@@ -533,5 +553,74 @@ impl BaseRole {
             BasePermissions::NoAccess,
             &attrs,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::policy::{lookup, validate};
+
+    fn role(policy: serde_json::Value) -> CompiledRole {
+        let statements = validate(policy.as_array().unwrap(), &[]).unwrap();
+        CompiledRole::compile(
+            "r",
+            &statements,
+            BasePermissions::NoAccess,
+            &BTreeMap::new(),
+        )
+        .unwrap()
+    }
+
+    fn alike(role: &CompiledRole) -> bool {
+        let view = lookup("viewMember").unwrap();
+        role.decides_alike_for_every(ResourceType::Member, view)
+    }
+
+    #[test]
+    fn a_role_naming_one_member_does_not_decide_alike() {
+        let everyone = role(
+            json!([{"effect": "allow", "actions": ["viewMember"], "resources": ["member/*"]}]),
+        );
+        assert!(alike(&everyone));
+        let but_one = role(json!([
+            {"effect": "allow", "actions": ["viewMember"], "resources": ["member/*"]},
+            {"effect": "deny", "actions": ["viewMember"], "resources": ["member/ceo"]}
+        ]));
+        assert!(!alike(&but_one));
+        let all_but =
+            role(json!([{"effect": "allow", "actions": ["*"], "notResources": ["member/a*"]}]));
+        assert!(!alike(&all_but));
+        // Statements about other actions or other kinds do not matter.
+        let other = role(json!([
+            {"effect": "deny", "actions": ["deleteMember"], "resources": ["member/ceo"]},
+            {"effect": "allow", "actions": ["viewMember"], "resources": ["team/eng", "proj/*"]}
+        ]));
+        assert!(alike(&other));
+    }
+
+    proptest! {
+        /// Deciding alike means deciding alike: every member gets the same answer.
+        #[test]
+        fn alike_roles_answer_every_member_the_same(
+            glob in "(\\*|a\\*|[a-c]{1,3})",
+            effect in "(allow|deny)",
+            ids in proptest::collection::vec("[a-c]{1,3}", 2..6),
+        ) {
+            let r = role(json!([
+                {"effect": "allow", "actions": ["viewMember"], "resources": ["member/*"]},
+                {"effect": effect, "actions": ["viewMember"], "resources": [format!("member/{glob}")]}
+            ]));
+            if alike(&r) {
+                let answers: Vec<bool> = ids
+                    .iter()
+                    .map(|id| decide(&[&r], "viewMember", &Resource::member(id)).allowed)
+                    .collect();
+                prop_assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+            }
+        }
     }
 }

@@ -51,6 +51,11 @@ impl Glob {
         &self.source
     }
 
+    /// Whether the pattern matches every string.
+    pub fn matches_everything(&self) -> bool {
+        self.kind == Kind::Any
+    }
+
     /// Whether the pattern contains no metacharacter (matches exactly one string).
     pub fn is_literal(&self) -> bool {
         self.kind == Kind::Exact
