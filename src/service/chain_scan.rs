@@ -240,7 +240,10 @@ async fn fetch_packed(db: &DatabaseConnection, after: i64, upto: i64) -> Result<
     Ok(packed.unwrap_or_default())
 }
 
-/// PostgreSQL sends the rows; they are packed here as they stream in.
+/// PostgreSQL sends the rows; they are packed here as they stream in. The `LIMIT` (the
+/// range's size: `seq` is unique, so it never cuts the range short) makes the planner walk
+/// the primary key in order; without statistics it would otherwise gather the range with a
+/// bitmap scan and sort it, twice the server's time.
 async fn fetch_rows(
     db: &DatabaseConnection,
     mut packed: String,
@@ -249,9 +252,9 @@ async fn fetch_rows(
 ) -> Result<String> {
     let sql = "SELECT seq, prev_hash, hash, body, date, id, kind, actor_kind, actor_id, \
                actions, resources, search_text FROM audit_entry \
-               WHERE seq > $1 AND seq <= $2 ORDER BY seq";
-    let statement =
-        Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
+               WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
+    let values = [after.into(), upto.into(), (upto - after).into()];
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
     packed.clear();
     let mut rows = db.stream_raw(statement).await?;
     while let Some(row) = rows.next().await {
