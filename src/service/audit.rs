@@ -542,14 +542,14 @@ struct ChunkCheck {
 /// Checks a chunk's links in order, as the whole chain's verification would if the chain
 /// before the chunk ended where its first link claims: every hash, linkage, seq and query
 /// column. Runs in a scanning lane, beside the other lanes.
-fn check_chunk(packed: &str, after_seq: i64) -> ChunkCheck {
+fn check_chunk(links: &mut chain_scan::Links<'_>) -> ChunkCheck {
     let mut check = ChunkCheck {
         first: None,
         verified: None,
         broken: None,
     };
     let mut verifier: Option<ChainVerifier> = None;
-    for link in chain_scan::unpack(packed, after_seq) {
+    for link in links {
         let link = match link {
             Ok(link) => link,
             Err(bad) => {

@@ -4,8 +4,8 @@
 //! tasks ahead of the caller, so that checking runs on every core.
 //! SQLite packs a chunk into one string (`string_agg`) that this module unpacks: row by row,
 //! a message from the connection's thread per row is most of what verifying costs there.
-//! PostgreSQL sends rows, which is cheaper for it than building the string; they are packed
-//! here, so the caller reads one format.
+//! PostgreSQL sends rows, which is cheaper for it than building the string. Either way the
+//! caller reads [`Links`] borrowed from what the database sent, nothing copied out of it.
 //!
 //! One record: `<body bytes>,<seq>,<prev_hash bytes>,<hash bytes>,<date>,` then the byte
 //! lengths of `id`, `kind`, `actor_kind`, `actor_id` (-1 for none), `actions`, `resources`
@@ -14,8 +14,8 @@
 //! Lengths are in bytes, so no content needs escaping. The query columns come along so
 //! that verification checks them against the body they sit beside.
 
-use futures_util::StreamExt;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, StreamTrait};
+use sea_orm::sqlx::{self, Row as _, postgres::PgRow};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, QueryResult, Statement};
 use tokio::sync::mpsc;
 
 use crate::domain::audit::StoredColumns;
@@ -147,15 +147,14 @@ fn chunking(backend: DatabaseBackend) -> (i64, i64) {
     }
 }
 
-/// Reads the chain's entries with `seq` in `(0, upto]` in packed chunks and hands each
-/// chunk, with the seq it follows, to `check`; yields what `check` returns, in chain order.
-/// Chunks are fixed seq ranges, read and checked by background tasks (lanes) each a chunk
-/// ahead of the consumer, so checking runs on every core; a range whose rows are missing
-/// arrives empty, and the checks find the gap.
+/// Reads the chain's entries with `seq` in `(0, upto]` in chunks and hands each chunk's
+/// links to `check`; yields what `check` returns, in chain order. Chunks are fixed seq ranges, read and checked by background tasks (lanes) each a
+/// chunk ahead of the consumer, so checking runs on every core; a range whose rows are
+/// missing arrives empty, and the checks find the gap.
 pub(crate) fn scan<T, F>(db: DatabaseConnection, upto: i64, check: F) -> Chunks<T>
 where
     T: Send + 'static,
-    F: Fn(&str, i64) -> T + Copy + Send + 'static,
+    F: Fn(&mut Links<'_>) -> T + Copy + Send + 'static,
 {
     let (size, lanes) = chunking(db.get_database_backend());
     let mut chunks = Chunks {
@@ -166,23 +165,11 @@ where
         let (sender, receiver) = mpsc::channel(1);
         let db = db.clone();
         tokio::spawn(async move {
-            // Reused from chunk to chunk: its pages are already mapped.
-            let mut buffer = String::new();
             let mut after = lane * size;
             while after < upto {
-                let fetched = fetch(
-                    &db,
-                    std::mem::take(&mut buffer),
-                    after,
-                    (after + size).min(upto),
-                )
-                .await;
-                let failed = fetched.is_err();
-                let checked = fetched.map(|packed| {
-                    let checked = check(&packed, after);
-                    buffer = packed;
-                    checked
-                });
+                let fetched = fetch(&db, after, (after + size).min(upto)).await;
+                let checked = fetched.and_then(|chunk| chunk.check(after, check));
+                let failed = checked.is_err();
                 if sender.send(checked).await.is_err() || failed {
                     break;
                 }
@@ -210,17 +197,98 @@ impl<T> Chunks<T> {
     }
 }
 
-async fn fetch(db: &DatabaseConnection, buffer: String, after: i64, upto: i64) -> Result<String> {
-    match db.get_database_backend() {
-        DatabaseBackend::Postgres => fetch_rows(db, buffer, after, upto).await,
-        _ => fetch_packed(db, after, upto).await,
+/// The links of one chunk, as the backend delivered them; read in place either way, never
+/// copied out of the rows.
+pub(crate) enum Links<'a> {
+    /// Unpacked from SQLite's string.
+    Packed(Unpack<'a>),
+    /// Read from PostgreSQL's rows.
+    Rows(RowLinks<'a>),
+}
+
+impl<'a> Iterator for Links<'a> {
+    type Item = Result<PackedLink<'a>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Links::Packed(links) => links.next(),
+            Links::Rows(links) => links.next().map(Ok),
+        }
     }
 }
 
-/// SQLite packs the chunk. It aggregates the ordered subquery in its order (sorting again
-/// inside the aggregate would halve the speed); were rows ever packed out of order, the
-/// verifier would report a break, never pass a chain.
-async fn fetch_packed(db: &DatabaseConnection, after: i64, upto: i64) -> Result<String> {
+/// The links of PostgreSQL's rows. A row that does not decode ends them, and the lane
+/// reports its error instead of the chunk's check.
+pub(crate) struct RowLinks<'a> {
+    rows: std::slice::Iter<'a, QueryResult>,
+    error: Option<Error>,
+}
+
+impl<'a> Iterator for RowLinks<'a> {
+    type Item = PackedLink<'a>;
+
+    fn next(&mut self) -> Option<PackedLink<'a>> {
+        let row = self.rows.next()?;
+        match row_link(row) {
+            Ok(link) => Some(link),
+            Err(error) => {
+                self.error = Some(error);
+                self.rows = [].iter();
+                None
+            }
+        }
+    }
+}
+
+/// A chunk as read, before it is checked.
+enum Fetched {
+    /// SQLite's one row: the packed string, NULL for a range without rows.
+    Packed(Option<QueryResult>),
+    /// PostgreSQL's rows.
+    Rows(Vec<QueryResult>),
+}
+
+impl Fetched {
+    fn check<T>(&self, after: i64, check: impl FnOnce(&mut Links<'_>) -> T) -> Result<T> {
+        match self {
+            Fetched::Packed(row) => {
+                let packed = row.as_ref().map(packed_text).transpose()?.flatten();
+                let mut links = Links::Packed(unpack(packed.unwrap_or(""), after));
+                Ok(check(&mut links))
+            }
+            Fetched::Rows(rows) => {
+                let mut links = Links::Rows(RowLinks {
+                    rows: rows.iter(),
+                    error: None,
+                });
+                let checked = check(&mut links);
+                match links {
+                    Links::Rows(RowLinks {
+                        error: Some(error), ..
+                    }) => Err(error),
+                    _ => Ok(checked),
+                }
+            }
+        }
+    }
+}
+
+async fn fetch(db: &DatabaseConnection, after: i64, upto: i64) -> Result<Fetched> {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => fetch_rows(db, after, upto).await.map(Fetched::Rows),
+        _ => fetch_packed(db, after, upto).await.map(Fetched::Packed),
+    }
+}
+
+/// SQLite packs the chunk. `seq` is the table's rowid, so the range is read in `seq` order
+/// and aggregated in that order: an `ORDER BY` (in the aggregate, or in a subquery that then
+/// cannot be flattened and copies every row) costs a quarter of the query or more. Were rows
+/// ever packed out of order, the verifier would report a break, never pass a chain.
+async fn fetch_packed(
+    db: &DatabaseConnection,
+    after: i64,
+    upto: i64,
+) -> Result<Option<QueryResult>> {
     // One concat() per row: a chain of `||` copies the growing record at every step.
     let sql = "SELECT string_agg(concat(\
                octet_length(body), ',', seq, ',', octet_length(prev_hash), ',', \
@@ -229,96 +297,61 @@ async fn fetch_packed(db: &DatabaseConnection, after: i64, upto: i64) -> Result<
                octet_length(actions), ',', octet_length(resources), ',', \
                octet_length(search_text), ',', prev_hash, hash, body, id, kind, actor_kind, \
                actor_id, actions, resources, search_text), '') \
-               FROM (SELECT * FROM audit_entry \
-                     WHERE seq > $1 AND seq <= $2 ORDER BY seq) chunk";
+               FROM audit_entry WHERE seq > $1 AND seq <= $2";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
-    let packed: Option<String> = match db.query_one_raw(statement).await? {
-        Some(row) => row.try_get_by_index(0).map_err(Error::internal)?,
-        None => None,
-    };
-    Ok(packed.unwrap_or_default())
+    Ok(db.query_one_raw(statement).await?)
 }
 
-/// PostgreSQL sends the rows; they are packed here as they stream in.
-async fn fetch_rows(
-    db: &DatabaseConnection,
-    mut packed: String,
-    after: i64,
-    upto: i64,
-) -> Result<String> {
+/// The packed string, borrowed from the row: it is most of what a chunk weighs.
+fn packed_text(row: &QueryResult) -> Result<Option<&str>> {
+    let row = row
+        .try_as_sqlite_row()
+        .ok_or_else(|| Error::internal("the packed chunk is not an SQLite row"))?;
+    row.try_get(0).map_err(Error::internal)
+}
+
+/// PostgreSQL sends the rows, read in place. The `LIMIT` (the range's size: `seq` is
+/// unique, so it never cuts the range short) makes the planner walk the primary key in
+/// order; without statistics it would otherwise gather the range with a bitmap scan and sort
+/// it, twice the server's time.
+async fn fetch_rows(db: &DatabaseConnection, after: i64, upto: i64) -> Result<Vec<QueryResult>> {
     let sql = "SELECT seq, prev_hash, hash, body, date, id, kind, actor_kind, actor_id, \
                actions, resources, search_text FROM audit_entry \
-               WHERE seq > $1 AND seq <= $2 ORDER BY seq";
-    let statement =
-        Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
-    packed.clear();
-    let mut rows = db.stream_raw(statement).await?;
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let text =
-            |i: usize| -> Result<String> { row.try_get_by_index(i).map_err(Error::internal) };
-        let seq: i64 = row.try_get_by_index(0).map_err(Error::internal)?;
-        let date: i64 = row.try_get_by_index(4).map_err(Error::internal)?;
-        let actor_id: Option<String> = row.try_get_by_index(8).map_err(Error::internal)?;
-        let (prev_hash, hash, body) = (text(1)?, text(2)?, text(3)?);
-        let (id, kind, actor_kind) = (text(5)?, text(6)?, text(7)?);
-        let (actions, resources, search_text) = (text(9)?, text(10)?, text(11)?);
-        let link = PackedLink {
-            seq,
-            prev_hash: &prev_hash,
-            hash: &hash,
-            body: &body,
-            columns: StoredColumns {
-                id: &id,
-                date,
-                kind: &kind,
-                actor_kind: &actor_kind,
-                actor_id: actor_id.as_deref(),
-                actions: &actions,
-                resources: &resources,
-                search_text: &search_text,
-            },
-        };
-        pack_into(&mut packed, &link);
-    }
-    Ok(packed)
+               WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
+    let values = [after.into(), upto.into(), (upto - after).into()];
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+    Ok(db.query_all_raw(statement).await?)
 }
 
-/// Appends one record in the packed format.
-fn pack_into(out: &mut String, link: &PackedLink<'_>) {
-    use std::fmt::Write as _;
-    let c = &link.columns;
-    let actor_id_len = c.actor_id.map_or(-1, |a| a.len() as i64);
-    let _ = write!(
-        out,
-        "{},{},{},{},{},{},{},{},{actor_id_len},{},{},{},",
-        link.body.len(),
-        link.seq,
-        link.prev_hash.len(),
-        link.hash.len(),
-        c.date,
-        c.id.len(),
-        c.kind.len(),
-        c.actor_kind.len(),
-        c.actions.len(),
-        c.resources.len(),
-        c.search_text.len(),
-    );
-    for part in [
-        link.prev_hash,
-        link.hash,
-        link.body,
-        c.id,
-        c.kind,
-        c.actor_kind,
-        c.actor_id.unwrap_or(""),
-        c.actions,
-        c.resources,
-        c.search_text,
-    ] {
-        out.push_str(part);
-    }
+/// One PostgreSQL row's link, borrowing its text.
+fn row_link(row: &QueryResult) -> Result<PackedLink<'_>> {
+    let row = row
+        .try_as_pg_row()
+        .ok_or_else(|| Error::internal("the chunk's row is not a PostgreSQL row"))?;
+    Ok(PackedLink {
+        seq: column(row, 0)?,
+        prev_hash: column(row, 1)?,
+        hash: column(row, 2)?,
+        body: column(row, 3)?,
+        columns: StoredColumns {
+            date: column(row, 4)?,
+            id: column(row, 5)?,
+            kind: column(row, 6)?,
+            actor_kind: column(row, 7)?,
+            actor_id: column(row, 8)?,
+            actions: column(row, 9)?,
+            resources: column(row, 10)?,
+            search_text: column(row, 11)?,
+        },
+    })
+}
+
+fn column<'r, T>(row: &'r PgRow, index: usize) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(index).map_err(Error::internal)
 }
 
 #[cfg(test)]
@@ -353,7 +386,43 @@ mod tests {
         unpack(packed, after_seq).collect()
     }
 
-    /// What the SQL (and `fetch_rows`) builds.
+    /// Appends one record in the packed format, as the SQL does.
+    fn pack_into(out: &mut String, link: &PackedLink<'_>) {
+        use std::fmt::Write as _;
+        let c = &link.columns;
+        let actor_id_len = c.actor_id.map_or(-1, |a| a.len() as i64);
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{actor_id_len},{},{},{},",
+            link.body.len(),
+            link.seq,
+            link.prev_hash.len(),
+            link.hash.len(),
+            c.date,
+            c.id.len(),
+            c.kind.len(),
+            c.actor_kind.len(),
+            c.actions.len(),
+            c.resources.len(),
+            c.search_text.len(),
+        );
+        for part in [
+            link.prev_hash,
+            link.hash,
+            link.body,
+            c.id,
+            c.kind,
+            c.actor_kind,
+            c.actor_id.unwrap_or(""),
+            c.actions,
+            c.resources,
+            c.search_text,
+        ] {
+            out.push_str(part);
+        }
+    }
+
+    /// What the SQL builds.
     fn pack(rows: &[Row]) -> String {
         let mut out = String::new();
         for row in rows {

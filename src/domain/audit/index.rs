@@ -279,6 +279,33 @@ mod scan {
         at: usize,
     }
 
+    /// Where the next `"` or `\` is in `bytes`, eight bytes at a time: strings are most of a
+    /// body, and looking at them a byte at a time was most of the scanner's time.
+    pub(super) fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+        const ONES: u64 = u64::from_ne_bytes([1; 8]);
+        const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+        const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+        const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+        // A byte of `x` is zero where the word had the byte looked for; the lowest flagged
+        // byte is exact (borrows only flag bytes above it).
+        let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        let mut words = bytes.chunks_exact(8);
+        let mut offset = 0;
+        for word in &mut words {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default());
+            let found = zero_bytes(word ^ QUOTES) | zero_bytes(word ^ BACKSLASHES);
+            if found != 0 {
+                return Some(offset + found.trailing_zeros() as usize / 8);
+            }
+            offset += 8;
+        }
+        let tail = words
+            .remainder()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        Some(offset + tail)
+    }
+
     impl<'a> Reader<'a> {
         fn peek(&self) -> Option<u8> {
             self.text.as_bytes().get(self.at).copied()
@@ -288,23 +315,42 @@ mod scan {
             (self.peek()? == byte).then(|| self.at += 1)
         }
 
+        /// Where the next `"` or `\` is, from the reader's place.
+        fn next_quote_or_backslash(&self) -> Option<usize> {
+            let rest = self.text.as_bytes().get(self.at..)?;
+            Some(self.at + quote_or_backslash(rest)?)
+        }
+
         /// A string without escapes, borrowed.
         fn plain_str(&mut self) -> Option<&'a str> {
             self.eat(b'"')?;
-            let rest = self.text.get(self.at..)?;
-            let end = rest.bytes().position(|b| b == b'"' || b == b'\\')?;
-            if rest.as_bytes().get(end) != Some(&b'"') {
+            let end = self.next_quote_or_backslash()?;
+            if self.text.as_bytes().get(end) != Some(&b'"') {
                 return None;
             }
-            let value = rest.get(..end)?;
-            self.at += end + 1;
+            let value = self.text.get(self.at..end)?;
+            self.at = end + 1;
             Some(value)
+        }
+
+        /// Moves past a string whose opening quote is already read, escapes included.
+        fn skip_str(&mut self) -> Option<()> {
+            loop {
+                let at = self.next_quote_or_backslash()?;
+                if self.text.as_bytes().get(at) == Some(&b'"') {
+                    self.at = at + 1;
+                    return Some(());
+                }
+                // A backslash and the byte it escapes.
+                self.at = at + 2;
+            }
         }
 
         fn int(&mut self) -> Option<i64> {
             let rest = self.text.get(self.at..)?;
             let end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+                .bytes()
+                .position(|b| !(b.is_ascii_digit() || b == b'-'))
                 .unwrap_or(rest.len());
             let value = rest.get(..end)?.parse().ok()?;
             self.at += end;
@@ -312,36 +358,22 @@ mod scan {
         }
 
         /// Skips any value: strings (escapes included), nested objects and arrays, scalars.
+        /// Stops before the `,`, `}` or `]` that ends it.
         fn skip_value(&mut self) -> Option<()> {
-            let bytes = self.text.as_bytes();
             let mut depth = 0usize;
             loop {
-                match *bytes.get(self.at)? {
+                match self.peek()? {
                     b'"' => {
                         self.at += 1;
-                        loop {
-                            match *bytes.get(self.at)? {
-                                b'\\' => self.at += 2,
-                                b'"' => break,
-                                _ => self.at += 1,
-                            }
-                        }
-                        self.at += 1;
+                        self.skip_str()?;
+                        continue;
                     }
-                    b'{' | b'[' => {
-                        depth += 1;
-                        self.at += 1;
-                    }
-                    b'}' | b']' if depth > 0 => {
-                        depth -= 1;
-                        self.at += 1;
-                    }
+                    b'{' | b'[' => depth += 1,
                     b'}' | b']' | b',' if depth == 0 => return Some(()),
-                    _ => self.at += 1,
+                    b'}' | b']' => depth -= 1,
+                    _ => {}
                 }
-                if depth == 0 && matches!(self.peek(), Some(b',' | b'}' | b']')) {
-                    return Some(());
-                }
+                self.at += 1;
             }
         }
 
@@ -622,6 +654,32 @@ mod tests {
         // Escaped wanted strings are left to the general parser.
         let e = entry(actors()[0].clone(), vec![], Some("a\"quote"));
         assert_eq!(scan::body_fields(&body(&e)), None);
+        // Escapes in skipped strings, on either side of every eight-byte boundary.
+        for pad in 0..17 {
+            let mut e = entry(actors()[0].clone(), vec![("a", "r")], None);
+            e.name = "plain".into();
+            e.description = "plain too".into();
+            let text = format!("{}\"\\\"}}]", "x".repeat(pad));
+            e.delta = Some(serde_json::json!({"k": text, "n": [text]}));
+            let b = body(&e);
+            let general: BodyFields<'_> = serde_json::from_str(&b).unwrap();
+            assert_eq!(scan::body_fields(&b), Some(general), "{b}");
+        }
+    }
+
+    #[test]
+    fn quotes_and_backslashes_are_found_in_any_word_position() {
+        assert_eq!(scan::quote_or_backslash(b""), None);
+        assert_eq!(scan::quote_or_backslash(b"abcdefgh"), None);
+        for at in 0..20 {
+            for found in [b'"', b'\\'] {
+                let mut text = vec![b'a'; 20];
+                text[at] = found;
+                // Bytes that differ from `"` or `\` by the high bit only, or are zero.
+                text.extend_from_slice(&[0xa2, 0xdc, 0, b'"']);
+                assert_eq!(scan::quote_or_backslash(&text), Some(at));
+            }
+        }
     }
 
     proptest! {
@@ -641,6 +699,14 @@ mod tests {
             if let Some(fast) = scan::body_fields(&b) {
                 prop_assert_eq!(fast, general);
             }
+        }
+
+        #[test]
+        fn the_word_search_finds_what_a_byte_loop_finds(bytes in prop::collection::vec(
+            prop_oneof![any::<u8>(), Just(b'"'), Just(b'\\'), Just(0xa2u8), Just(0xdcu8)], 0..40,
+        )) {
+            let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\');
+            prop_assert_eq!(scan::quote_or_backslash(&bytes), naive);
         }
 
         #[test]
