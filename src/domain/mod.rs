@@ -4,6 +4,7 @@ pub mod approval;
 pub mod audit;
 pub mod connection;
 pub mod flag;
+pub mod ip_allowlist;
 pub mod json;
 pub mod mapping;
 pub mod policy;
