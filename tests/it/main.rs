@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod contract;
 mod domain;
+mod ip_allowlist;
 mod ld_compat;
 mod members;
 mod no_alloc;
