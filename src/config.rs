@@ -232,3 +232,35 @@ impl Config {
         self.public_url.starts_with("https://")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["gatehouse"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_at_start_up_or_named_in_the_error() {
+        assert!(config(&[]).app_limits().trusted_proxies.is_empty());
+        let good = config(&["--trusted-proxies", "10.0.0.0/8, 192.168.1.7,2001:db8::/32"]);
+        assert!(good.validate().is_ok());
+        let bad = config(&["--trusted-proxies", "10.0.0.0/8,proxy.internal"]);
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("GATEHOUSE_TRUSTED_PROXIES") && err.contains("proxy.internal"),
+            "{err}"
+        );
+    }
+}

@@ -25,6 +25,11 @@ impl TrustedProxies {
     pub fn new(list: AddressList) -> Self {
         TrustedProxies(Arc::new(list))
     }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The client's address as the middleware resolved it, in the request's extensions.

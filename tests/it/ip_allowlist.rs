@@ -19,15 +19,19 @@ const OFFICE: &str = "203.0.113.10";
 const ELSEWHERE: &str = "198.51.100.7";
 const PATH: &str = "/api/v2/account/ip-allowlist";
 
-/// An app behind a proxy on loopback: its `X-Forwarded-For` names the client.
-async fn behind_proxy() -> TestApp {
-    TestApp::spawn_limited(gatehouse::AppLimits {
+/// Limits that trust a proxy on loopback: its `X-Forwarded-For` names the client.
+fn proxied() -> gatehouse::AppLimits {
+    gatehouse::AppLimits {
         trusted_proxies: TrustedProxies::new(
             AddressList::parse_comma_separated("127.0.0.1").unwrap(),
         ),
         ..Default::default()
-    })
-    .await
+    }
+}
+
+/// An app behind a proxy on loopback.
+async fn behind_proxy() -> TestApp {
+    TestApp::spawn_limited(proxied()).await
 }
 
 /// How a request proves who it is.
@@ -529,4 +533,36 @@ async fn a_connection_keeps_scim_to_its_own_addresses() {
     assert!(c.get("scimAllowlist").is_none(), "{c}");
     // Lifted at once: SCIM from anywhere again.
     assert_eq!(scim(None).await.0, 200);
+}
+
+#[tokio::test]
+async fn another_replica_picks_a_change_up_within_seconds() {
+    let first = behind_proxy().await;
+    let second = TestApp::spawn_on_limited(first.database_url.clone(), proxied()).await;
+    // The second replica reads the (empty) list on its first request and keeps it.
+    assert_eq!(second.get("/api/v2/me").await.0, 200);
+    let (s, body) = call(
+        &first,
+        Method::PUT,
+        PATH,
+        Cred::Token(BOOTSTRAP),
+        Some(OFFICE),
+        Some(office_list(true, false)),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    // At once here; there within the refresh interval.
+    assert_eq!(first.get("/api/v2/me").await.0, 403);
+    let started = std::time::Instant::now();
+    loop {
+        let (s, _) = second.get("/api/v2/me").await;
+        if s == 403 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "the second replica still admits 127.0.0.1"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
