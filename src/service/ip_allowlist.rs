@@ -274,6 +274,8 @@ impl Service {
             return Ok(());
         }
         let kind = credential_words(credential);
+        // Not audited (a scanner would flood the chain); logged for whoever watches the edge.
+        tracing::info!(address = ?addr, credential = kind, "refused by the account's IP allowlist");
         Err(Error::forbidden(match addr {
             Some(addr) => format!(
                 "the address {addr} is not on the account's IP allowlist, which applies to {kind}"
