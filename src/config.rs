@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 use clap::{Args, ValueEnum};
 
+use crate::domain::ip_allowlist::AddressList;
+use crate::edge::client_address::TrustedProxies;
+
 /// Settings shared by every subcommand. Each can be given as a flag or as its environment
 /// variable; the flag wins.
 #[derive(Debug, Clone, Args)]
@@ -110,6 +113,18 @@ pub struct Config {
         global = true
     )]
     pub webhook_allow_link_local: bool,
+
+    /// Proxies (comma-separated addresses or CIDR ranges) whose `X-Forwarded-For` header names
+    /// the client: from such a peer, the client is the right-most forwarded address that is
+    /// not itself a trusted proxy. From any other peer the header is ignored. Unset: the
+    /// socket peer is always the client.
+    #[arg(
+        long,
+        env = "GATEHOUSE_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
 }
 
 /// How log lines are written.
@@ -142,6 +157,8 @@ pub enum ConfigError {
         "GATEHOUSE_MAX_IN_FLIGHT must be 1 to 100000 and GATEHOUSE_MAX_QUEUE_WAIT_MS 1 to 60000"
     )]
     Admission,
+    #[error("GATEHOUSE_TRUSTED_PROXIES must be comma-separated IP addresses or CIDR ranges: {0}")]
+    TrustedProxies(String),
     #[error("GATEHOUSE_LOG is not a valid filter: {0}")]
     Log(String),
 }
@@ -186,14 +203,22 @@ impl Config {
         {
             return Err(ConfigError::Admission);
         }
+        self.trusted_proxy_list()?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Log(e.to_string()))?;
         Ok(())
     }
 
-    /// The HTTP application's limits.
+    /// The trusted proxies, parsed.
+    fn trusted_proxy_list(&self) -> Result<AddressList, ConfigError> {
+        AddressList::parse_comma_separated(&self.trusted_proxies)
+            .map_err(ConfigError::TrustedProxies)
+    }
+
+    /// The HTTP application's limits. Call after `validate` (a bad proxy list is then empty).
     pub fn app_limits(&self) -> crate::AppLimits {
         crate::AppLimits {
+            trusted_proxies: TrustedProxies::new(self.trusted_proxy_list().unwrap_or_default()),
             max_body_bytes: self.max_body_bytes,
             admission: crate::AdmissionLimits {
                 max_in_flight: self.max_in_flight,
@@ -205,5 +230,37 @@ impl Config {
     /// Whether the public URL is https (then cookies are `Secure`).
     pub fn public_url_is_https(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["gatehouse"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_at_start_up_or_named_in_the_error() {
+        assert!(config(&[]).app_limits().trusted_proxies.is_empty());
+        let good = config(&["--trusted-proxies", "10.0.0.0/8, 192.168.1.7,2001:db8::/32"]);
+        assert!(good.validate().is_ok());
+        let bad = config(&["--trusted-proxies", "10.0.0.0/8,proxy.internal"]);
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("GATEHOUSE_TRUSTED_PROXIES") && err.contains("proxy.internal"),
+            "{err}"
+        );
     }
 }

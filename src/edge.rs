@@ -1,6 +1,8 @@
 //! What the HTTP edges (REST, SCIM, SSO) share about a request, so that no edge imports
-//! another: the request id the middleware assigns, and the names of the session cookie and
-//! of the CSRF header (set by sign-in, checked by REST).
+//! another: the request id the middleware assigns, the client's address (`client_address`),
+//! and the names of the session cookie and of the CSRF header (set by sign-in, checked by REST).
+
+pub mod client_address;
 
 /// The session cookie's name (fixed by the public contract).
 pub const SESSION_COOKIE: &str = "gatehouse_session";

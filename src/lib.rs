@@ -27,12 +27,15 @@ use poem::{EndpointExt, IntoEndpoint, Route, get};
 
 pub use app::admission::AdmissionLimits;
 
-/// How the HTTP application guards itself: body size and the work in flight.
-#[derive(Debug, Clone, Copy)]
+/// How the HTTP application guards itself: body size, the work in flight, and whose
+/// `X-Forwarded-For` it believes.
+#[derive(Debug, Clone)]
 pub struct AppLimits {
     /// Larger request bodies get 413.
     pub max_body_bytes: usize,
     pub admission: AdmissionLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`GATEHOUSE_TRUSTED_PROXIES`).
+    pub trusted_proxies: edge::client_address::TrustedProxies,
 }
 
 impl Default for AppLimits {
@@ -40,6 +43,7 @@ impl Default for AppLimits {
         AppLimits {
             max_body_bytes: 1 << 20,
             admission: AdmissionLimits::default(),
+            trusted_proxies: edge::client_address::TrustedProxies::default(),
         }
     }
 }
@@ -48,6 +52,7 @@ impl Default for AppLimits {
 pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
     let max_body_bytes = limits.max_body_bytes;
     let admission = app::admission::Admission::new(limits.admission);
+    let trusted = limits.trusted_proxies;
     api::strict_request::prepare();
     Route::new()
         .nest(
@@ -67,6 +72,7 @@ pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::End
         .around(app::middleware::refuse_nul)
         .around(move |ep, req| app::middleware::limit_body(ep, req, max_body_bytes))
         .around(move |ep, req| app::admission::admit(ep, req, admission.clone()))
+        .around(move |ep, req| app::middleware::identify_client(ep, req, trusted.clone()))
         .around(app::middleware::observe)
         .data(service)
 }

@@ -24,6 +24,9 @@ pub struct Model {
     pub saml: Option<String>,
     /// JSON of OIDC settings.
     pub oidc: Option<String>,
+    /// JSON array of `{cidr, description}`: the addresses SCIM requests may come from; `None`:
+    /// any address.
+    pub scim_allowlist: Option<String>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -14,6 +14,7 @@ pub mod env_variable;
 pub mod environment;
 pub mod flag;
 pub mod flag_state;
+pub mod ip_allowlist;
 pub mod member;
 pub mod oidc_login;
 pub mod project;

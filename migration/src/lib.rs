@@ -12,6 +12,7 @@ mod m20261203_000007_audit_head_trigger;
 mod m20261206_000008_team_member_count;
 mod m20261207_000009_webhooks;
 pub mod m20261207_000010_directory_indexes;
+mod m20261207_000011_ip_allowlist;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_team_member_count::Migration),
             Box::new(m20261207_000009_webhooks::Migration),
             Box::new(m20261207_000010_directory_indexes::Migration),
+            Box::new(m20261207_000011_ip_allowlist::Migration),
         ]
     }
 }

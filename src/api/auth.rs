@@ -11,7 +11,7 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::ApiKey;
 
 use super::error::ApiResult;
-use crate::edge::{CSRF_HEADER, RequestId};
+use crate::edge::{CSRF_HEADER, RequestId, client_address};
 use crate::error::Error;
 use crate::service::secrets::constant_time_eq;
 use crate::service::{Ctx, Principal, Service};
@@ -33,7 +33,8 @@ pub enum ApiToken {
     Session(SessionCookie),
 }
 
-/// Authenticates the caller and gathers what the audit log records about the request.
+/// Authenticates the caller, refuses an address the account's IP allowlist does not admit
+/// (403), and gathers what the audit log records about the request.
 pub async fn context(service: &Service, auth: &ApiToken, req: &Request) -> ApiResult<Ctx> {
     let principal = match auth {
         ApiToken::Token(token) => service.authenticate(&token.0.key).await?,
@@ -43,13 +44,12 @@ pub async fn context(service: &Service, auth: &ApiToken, req: &Request) -> ApiRe
             principal
         }
     };
+    let client = client_address::of(req);
+    service.check_client_address(&principal, client).await?;
     Ok(Ctx {
         principal,
         request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-        source_ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+        source_ip: client.map(|a| a.to_string()),
     })
 }
 

@@ -12,6 +12,7 @@ mod environments;
 pub mod error;
 mod examples;
 mod flags;
+mod ip_allowlist;
 mod members;
 pub mod ops;
 mod projects;
@@ -70,6 +71,7 @@ pub fn apis() -> impl poem_openapi::OpenApi {
         approvals::ApprovalsApi,
         audit::AuditApi,
         account::AccountApi,
+        ip_allowlist::IpAllowlistApi,
         access::AccessApi,
         connections::ConnectionsApi,
         webhooks::WebhooksApi,

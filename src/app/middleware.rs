@@ -7,6 +7,7 @@ use poem_openapi::OperationId;
 use tracing::Instrument;
 
 use crate::edge::RequestId;
+use crate::edge::client_address::{self, ClientAddress, TrustedProxies};
 use crate::service::Service;
 
 /// Gives every request an id (kept from `X-Request-Id` when the caller sends a sane one),
@@ -64,6 +65,19 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> Result<Response>
         resp.headers_mut().insert("x-request-id", value);
     }
     Ok(resp)
+}
+
+/// Resolves the client's address once (the peer, or what trusted proxies forwarded) for the
+/// edges to read from the request's extensions.
+pub async fn identify_client<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    trusted: TrustedProxies,
+) -> Result<Response> {
+    if let Some(addr) = client_address::resolve_request(&req, &trusted) {
+        req.extensions_mut().insert(ClientAddress(addr));
+    }
+    next.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Route label for requests that no operation handled, with bounded cardinality.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod connection;
 pub mod directory_query;
 pub mod flag;
+pub mod ip_allowlist;
 pub mod json;
 pub mod mapping;
 pub mod policy;

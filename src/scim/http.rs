@@ -139,9 +139,7 @@ async fn context(service: &Service, req: &Request) -> ScimResult<ScimCtx> {
         .scim_context(
             auth,
             req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-            req.remote_addr()
-                .as_socket_addr()
-                .map(|a| a.ip().to_string()),
+            crate::edge::client_address::of(req),
         )
         .await
 }

@@ -19,6 +19,7 @@ use super::connection_shapes::{
     AttributeValueBody, GroupBody, MappingRuleBody, OidcBody, SamlBody,
 };
 use super::documented::Documented;
+use super::ip_allowlist::{IpAllowlistEntry, scim_allowlist_column, stored_scim_allowlist};
 use super::members::{check_custom_roles, check_role_attributes, check_role_requirements};
 use super::projects::dup;
 use super::secrets::hash_secret;
@@ -63,6 +64,11 @@ pub struct Connection {
     #[oai(skip_serializing_if_is_none)]
     pub oidc: Option<OidcBody>,
     pub oidc_client_secret_set: bool,
+    /// The addresses SCIM requests with this connection's tokens must come from; absent:
+    /// any address.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scim_allowlist: Option<Vec<IpAllowlistEntry>>,
     /// Ordered mapping rules.
     pub mappings: Vec<MappingRuleBody>,
     pub scim_tokens: Vec<ScimToken>,
@@ -118,6 +124,9 @@ pub struct ConnectionPost {
     pub sso_required: bool,
     pub saml: Option<SamlBody>,
     pub oidc: Option<OidcBody>,
+    /// The addresses SCIM requests must come from (CIDR ranges or addresses); absent or
+    /// null: any address. An empty list is refused.
+    pub scim_allowlist: Option<Vec<IpAllowlistEntry>>,
     #[oai(default)]
     pub mappings: Vec<MappingRuleBody>,
 }
@@ -148,6 +157,8 @@ pub struct ConnectionPatch {
     pub sso_required: Option<bool>,
     pub saml: MaybeUndefined<SamlBody>,
     pub oidc: MaybeUndefined<OidcBody>,
+    /// Replaces the SCIM allowlist; `null` removes it (SCIM from any address).
+    pub scim_allowlist: MaybeUndefined<Vec<IpAllowlistEntry>>,
     /// The version the change was made against (409 when stale).
     pub version: Option<i64>,
     pub comment: Option<String>,
@@ -294,6 +305,7 @@ async fn to_rep(db: &impl ConnectionTrait, m: &entity::connection::Model) -> Res
         oidc: oidc
             .map(|o| snapshot(&o.redacted()).map(Documented::new))
             .transpose()?,
+        scim_allowlist: stored_scim_allowlist(m)?,
         mappings: from_json::<Vec<Value>>(&m.mappings)?
             .into_iter()
             .map(Documented::new)
@@ -425,6 +437,11 @@ impl Service {
             .as_ref()
             .map(|v| parse_oidc(&v.value, None))
             .transpose()?;
+        let scim_allowlist = input
+            .scim_allowlist
+            .as_deref()
+            .map(scim_allowlist_column)
+            .transpose()?;
         let mut tx = self.begin_write(ctx).await?;
         let mappings = check_rules(tx.db(), &Documented::values(&input.mappings)).await?;
         let now = tx.now_ms();
@@ -440,6 +457,7 @@ impl Service {
             mappings: Set(to_json(&mappings)?),
             saml: Set(saml.as_ref().map(to_json).transpose()?),
             oidc: Set(oidc.as_ref().map(to_json).transpose()?),
+            scim_allowlist: Set(scim_allowlist),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -506,6 +524,13 @@ impl Service {
             MaybeUndefined::Value(v) => {
                 let previous = oidc_settings(&m)?;
                 am.oidc = Set(Some(to_json(&parse_oidc(&v.value, previous.as_ref())?)?));
+            }
+        }
+        match &patch.scim_allowlist {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => am.scim_allowlist = Set(None),
+            MaybeUndefined::Value(entries) => {
+                am.scim_allowlist = Set(Some(scim_allowlist_column(entries)?));
             }
         }
         am.version = Set(m.version + 1);

@@ -35,6 +35,7 @@ pub(crate) mod credentials;
 pub mod documented;
 pub mod environments;
 pub mod flags;
+pub mod ip_allowlist;
 pub(crate) mod member_rows;
 pub mod members;
 pub mod metrics;
@@ -98,6 +99,8 @@ struct Inner {
     sso: std::sync::RwLock<sessions::SsoSettings>,
     webhooks: webhooks::WebhookSettings,
     outbox: webhooks::delivery::Outbox,
+    /// The account's IP allowlist, as this process last read or wrote it.
+    ip_allowlist: ip_allowlist::AllowlistCache,
 }
 
 impl Service {
@@ -134,6 +137,7 @@ impl Service {
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
                 webhooks: webhook_settings,
                 outbox,
+                ip_allowlist: ip_allowlist::AllowlistCache::default(),
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;

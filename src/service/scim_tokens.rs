@@ -6,7 +6,7 @@
 //! token, and for at most that long.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sea_orm::QueryTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
@@ -15,6 +15,7 @@ use super::Service;
 use super::principal::{AppPrincipal, token_from_header};
 use super::secrets::hash_secret;
 use super::write::Chore;
+use crate::domain::ip_allowlist::AddressList;
 use crate::error::{Error, Result};
 
 /// How long a looked-up token is trusted without looking again.
@@ -35,9 +36,17 @@ pub(crate) struct RememberedTokens {
 
 #[derive(Clone)]
 struct Remembered {
-    principal: AppPrincipal,
-    connection: entity::connection::Model,
+    caller: ScimCaller,
     until_ms: i64,
+}
+
+/// A SCIM client as its token identifies it.
+#[derive(Clone)]
+pub(crate) struct ScimCaller {
+    pub principal: AppPrincipal,
+    pub connection: entity::connection::Model,
+    /// The connection's SCIM allowlist, parsed once per look-up (`None`: any address).
+    pub allowlist: Option<Arc<AddressList>>,
 }
 
 impl RememberedTokens {
@@ -73,6 +82,13 @@ impl Service {
         &self,
         header: &str,
     ) -> Result<(AppPrincipal, entity::connection::Model)> {
+        self.authenticate_scim_caller(header)
+            .await
+            .map(|c| (c.principal, c.connection))
+    }
+
+    /// `authenticate_scim`, with the connection's SCIM allowlist.
+    pub(crate) async fn authenticate_scim_caller(&self, header: &str) -> Result<ScimCaller> {
         let secret = token_from_header(header);
         if secret.is_empty() {
             return Err(Error::Unauthorized("missing SCIM bearer token".into()));
@@ -80,7 +96,7 @@ impl Service {
         let hash = hash_secret(secret);
         let now = self.now_ms();
         if let Some(r) = self.remembered_scim_tokens().get(&hash, now) {
-            return Ok((r.principal, r.connection));
+            return Ok(r.caller);
         }
         let invalid = || Error::Unauthorized("invalid or revoked SCIM bearer token".into());
         let (token, connection) = entity::scim_token::Entity::find()
@@ -108,16 +124,19 @@ impl Service {
                 .build(self.db().get_database_backend());
             self.housekeep_later(Chore::CredentialUsed, write);
         }
-        let principal = AppPrincipal::scim(&connection);
+        let caller = ScimCaller {
+            principal: AppPrincipal::scim(&connection),
+            allowlist: super::ip_allowlist::scim_addresses(&connection)?.map(Arc::new),
+            connection,
+        };
         self.remembered_scim_tokens().put(
             hash,
             Remembered {
-                principal: principal.clone(),
-                connection: connection.clone(),
+                caller: caller.clone(),
                 until_ms: now + REMEMBER_MS,
             },
             now,
         );
-        Ok((principal, connection))
+        Ok(caller)
     }
 }

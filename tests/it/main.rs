@@ -14,6 +14,7 @@ mod connections;
 mod contract;
 mod directory;
 mod domain;
+mod ip_allowlist;
 mod ld_compat;
 mod members;
 mod no_alloc;

@@ -26,6 +26,7 @@ async fn a_full_house_answers_429_and_stays_ready() {
             max_in_flight: 2,
             max_queue_wait: Duration::from_millis(300),
         },
+        ..Default::default()
     })
     .await;
     app.service.set_max_write_wait(Duration::from_millis(1500));

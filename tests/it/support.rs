@@ -88,6 +88,11 @@ impl TestApp {
         Self::spawn_timed(url, tmp, gatehouse::AppLimits::default(), clock).await
     }
 
+    /// Another app on an existing database with the given limits (a second replica).
+    pub async fn spawn_on_limited(database_url: String, limits: gatehouse::AppLimits) -> TestApp {
+        Self::spawn_with(database_url, None, limits).await
+    }
+
     async fn spawn_with(
         database_url: String,
         tmp: Option<tempfile::TempDir>,

@@ -878,6 +878,33 @@ pub static ACTIONS: &[ActionInfo] = &[
         "updateWebhookCursor",
         "Move a webhook's cursor to replay or skip part of the log (Gatehouse)",
     ),
+    // ---- acct: IP allowlist (LaunchDarkly's names; it puts them on an `ip-allowlist`
+    // resource, Gatehouse on `acct`, where the other account settings are) ----
+    v(
+        T::Acct,
+        "viewIpAllowlist",
+        "View the account's IP allowlist",
+    ),
+    a(
+        T::Acct,
+        "createIpAllowlistEntry",
+        "Add an address range to the account's IP allowlist",
+    ),
+    a(
+        T::Acct,
+        "updateIpAllowlistEntry",
+        "Change the description of an IP allowlist entry",
+    ),
+    a(
+        T::Acct,
+        "deleteIpAllowlistEntry",
+        "Remove an address range from the account's IP allowlist",
+    ),
+    a(
+        T::Acct,
+        "updateIpAllowlistEnabled",
+        "Turn the IP allowlist on or off for sessions and for API tokens",
+    ),
 ];
 
 /// A dense index of an action *name* (the same name on several resource types shares an id).

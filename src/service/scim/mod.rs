@@ -211,24 +211,33 @@ pub(crate) fn refused(
 }
 
 impl Service {
-    /// Authenticates a SCIM bearer token and loads its connection.
+    /// Authenticates a SCIM bearer token and loads its connection; refuses (403) a client
+    /// address the connection's SCIM allowlist, if it has one, does not hold.
     pub async fn scim_context(
         &self,
         authorization: Option<&str>,
         request_id: Option<String>,
-        source_ip: Option<String>,
+        source_ip: Option<std::net::IpAddr>,
     ) -> ScimResult<ScimCtx> {
-        let (principal, connection) = self
-            .authenticate_scim(authorization.unwrap_or(""))
+        let caller = self
+            .authenticate_scim_caller(authorization.unwrap_or(""))
             .await
             .map_err(ScimError::from)?;
+        if let Some(allowlist) = &caller.allowlist
+            && !source_ip.is_some_and(|a| allowlist.contains(a))
+        {
+            return Err(ScimError::from(super::ip_allowlist::scim_refusal(
+                &caller.connection.key,
+                source_ip,
+            )));
+        }
         Ok(ScimCtx {
             ctx: Ctx {
-                principal: Principal::App(principal),
+                principal: Principal::App(caller.principal),
                 request_id,
-                source_ip,
+                source_ip: source_ip.map(|a| a.to_string()),
             },
-            connection,
+            connection: caller.connection,
             backend: self.db().get_database_backend(),
         })
     }
