@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use clap::{Args, ValueEnum};
 
+use crate::domain::session::SessionTimeouts;
+
 /// Settings shared by every subcommand. Each can be given as a flag or as its environment
 /// variable; the flag wins.
 #[derive(Debug, Clone, Args)]
@@ -175,10 +177,11 @@ impl Config {
         if !(1024..=104_857_600).contains(&self.max_body_bytes) {
             return Err(ConfigError::MaxBodyBytes);
         }
-        if !(1..=10_080).contains(&self.session_idle_minutes)
-            || !(1..=720).contains(&self.session_absolute_hours)
-            || self.session_idle_minutes > self.session_absolute_hours * 60
-        {
+        let timeouts = SessionTimeouts {
+            idle_minutes: self.session_idle_minutes,
+            absolute_hours: self.session_absolute_hours,
+        };
+        if timeouts.check().is_err() {
             return Err(ConfigError::Session);
         }
         if !(1..=100_000).contains(&self.max_in_flight)

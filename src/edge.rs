@@ -1,6 +1,6 @@
 //! What the HTTP edges (REST, SCIM, SSO) share about a request, so that no edge imports
-//! another: the request id the middleware assigns, and the names of the session cookie and
-//! of the CSRF header (set by sign-in, checked by REST).
+//! another: the request id the middleware assigns, the names of the session cookie and of the
+//! CSRF header (set by sign-in, checked by REST), and what a request says about its client.
 
 /// The session cookie's name (fixed by the public contract).
 pub const SESSION_COOKIE: &str = "gatehouse_session";
@@ -10,3 +10,27 @@ pub const CSRF_HEADER: &str = "X-Gatehouse-CSRF";
 /// The request id set by the request-id middleware (kept from `X-Request-Id` when sane).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// Longest `User-Agent` kept with a session: enough for any real browser, bounded for a forged one.
+const USER_AGENT_MAX_CHARS: usize = 512;
+
+/// The client's address as recorded in the audit log and on sessions: the socket peer. The
+/// one place to change when a trusted proxy's forwarded address should count instead.
+pub fn client_ip(req: &poem::Request) -> Option<String> {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+}
+
+/// The browser's `User-Agent`, without control characters and at most
+/// `USER_AGENT_MAX_CHARS` long; None when absent or blank.
+pub fn user_agent(req: &poem::Request) -> Option<String> {
+    let raw = req.headers().get(poem::http::header::USER_AGENT)?;
+    let text: String = String::from_utf8_lossy(raw.as_bytes())
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_MAX_CHARS)
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}

@@ -11,6 +11,7 @@ mod m20261202_000006_approvals;
 mod m20261203_000007_audit_head_trigger;
 mod m20261206_000008_team_member_count;
 mod m20261207_000009_webhooks;
+mod m20261207_000010_session_details;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_audit_head_trigger::Migration),
             Box::new(m20261206_000008_team_member_count::Migration),
             Box::new(m20261207_000009_webhooks::Migration),
+            Box::new(m20261207_000010_session_details::Migration),
         ]
     }
 }
