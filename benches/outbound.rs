@@ -262,9 +262,18 @@ async fn main() {
     let no_wait = Duration::ZERO;
     let hanging = subscribe(&h, &receiver(None, no_wait, quiet()).await).await;
     let failing = subscribe(&h, &receiver(Some(503), no_wait, quiet()).await).await;
-    let slow = subscribe(&h, &receiver(Some(200), Duration::from_secs(2), quiet()).await).await;
+    let slow = subscribe(
+        &h,
+        &receiver(Some(200), Duration::from_secs(2), quiet()).await,
+    )
+    .await;
     let id_of = |w: &Value| w["_id"].as_str().unwrap().to_owned();
-    let everyone = [id.to_owned(), id_of(&hanging), id_of(&failing), id_of(&slow)];
+    let everyone = [
+        id.to_owned(),
+        id_of(&hanging),
+        id_of(&failing),
+        id_of(&slow),
+    ];
     let troubled = [id_of(&hanging), id_of(&failing), id_of(&slow)];
     let with_healthy = [id.to_owned(), id_of(&failing), id_of(&hanging)];
     let switch = |ids: &[String], on: bool| {
