@@ -461,3 +461,34 @@ async fn timeouts_out_of_bounds_are_refused_naming_the_field() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn sessions_opened_before_the_upgrade_get_distinct_public_ids() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, EntityTrait};
+
+    let (url, _tmp) = super::support::fresh_database().await;
+    let db = gatehouse::db::connect(&url).await.unwrap();
+    let before_step = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261207_000010_session_details")
+        .unwrap();
+    Migrator::up(&db, Some(before_step as u32)).await.unwrap();
+    for id in ["h1", "h2"] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO session (id, member_id, protocol, csrf_token, created_at, \
+             last_seen_at, expires_at) VALUES ('{id}', 'm1', 'saml', 'c', 1, 1, 2)"
+        ))
+        .await
+        .unwrap();
+    }
+    gatehouse::db::migrate(&db).await.unwrap();
+    let rows = entity::session::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r.public_id.len() == 32 && r.user_agent.is_none())
+    );
+    assert_ne!(rows[0].public_id, rows[1].public_id);
+    assert!(rows.iter().all(|r| !r.public_id.contains(&r.id)));
+}
