@@ -106,7 +106,7 @@ async fn live_sessions(
         .into_iter()
         .filter(|r| session_times(r).is_live(now, policy.idle_ms, policy.absolute_ms))
         .collect();
-    rows.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen_at));
     Ok(rows)
 }
 
