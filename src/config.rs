@@ -84,7 +84,8 @@ pub struct Config {
     )]
     pub max_queue_wait_ms: u64,
 
-    /// Minutes of inactivity after which an SSO browser session ends.
+    /// Minutes of inactivity after which an SSO browser session ends, until the account sets
+    /// its own timeouts (`PUT /api/v2/account/session-settings`).
     #[arg(
         long,
         env = "GATEHOUSE_SESSION_IDLE_MINUTES",
@@ -93,7 +94,8 @@ pub struct Config {
     )]
     pub session_idle_minutes: i64,
 
-    /// Hours after sign-in at which an SSO browser session ends, used or not.
+    /// Hours after sign-in at which an SSO browser session ends, used or not, until the
+    /// account sets its own timeouts.
     #[arg(
         long,
         env = "GATEHOUSE_SESSION_ABSOLUTE_HOURS",

@@ -14,8 +14,9 @@ pub struct RequestId(pub String);
 /// Longest `User-Agent` kept with a session: enough for any real browser, bounded for a forged one.
 const USER_AGENT_MAX_CHARS: usize = 512;
 
-/// The client's address as recorded in the audit log and on sessions: the socket peer. The
-/// one place to change when a trusted proxy's forwarded address should count instead.
+/// The client's address that sign-in records on a session and in its audit entries: the
+/// socket peer, read in this one function so that a trusted proxy's forwarded address can
+/// replace it.
 pub fn client_ip(req: &poem::Request) -> Option<String> {
     req.remote_addr()
         .as_socket_addr()

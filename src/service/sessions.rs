@@ -45,6 +45,7 @@ impl Default for SessionPolicy {
 pub struct SsoSettings {
     /// `GATEHOUSE_PUBLIC_URL` without a trailing slash: base of entity IDs, ACS and redirect URIs.
     pub public_url: String,
+    /// The environment's timeouts: in force until the account sets its own.
     pub session: SessionPolicy,
 }
 
