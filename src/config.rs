@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use clap::{Args, ValueEnum};
 
 use crate::domain::ip_allowlist::AddressList;
+use crate::domain::session::SessionTimeouts;
 use crate::edge::client_address::TrustedProxies;
 
 /// Settings shared by every subcommand. Each can be given as a flag or as its environment
@@ -85,7 +86,8 @@ pub struct Config {
     )]
     pub max_queue_wait_ms: u64,
 
-    /// Minutes of inactivity after which an SSO browser session ends.
+    /// Minutes of inactivity after which an SSO browser session ends, until the account sets
+    /// its own timeouts (`PUT /api/v2/account/session-settings`).
     #[arg(
         long,
         env = "GATEHOUSE_SESSION_IDLE_MINUTES",
@@ -94,7 +96,8 @@ pub struct Config {
     )]
     pub session_idle_minutes: i64,
 
-    /// Hours after sign-in at which an SSO browser session ends, used or not.
+    /// Hours after sign-in at which an SSO browser session ends, used or not, until the
+    /// account sets its own timeouts.
     #[arg(
         long,
         env = "GATEHOUSE_SESSION_ABSOLUTE_HOURS",
@@ -192,10 +195,11 @@ impl Config {
         if !(1024..=104_857_600).contains(&self.max_body_bytes) {
             return Err(ConfigError::MaxBodyBytes);
         }
-        if !(1..=10_080).contains(&self.session_idle_minutes)
-            || !(1..=720).contains(&self.session_absolute_hours)
-            || self.session_idle_minutes > self.session_absolute_hours * 60
-        {
+        let timeouts = SessionTimeouts {
+            idle_minutes: self.session_idle_minutes,
+            absolute_hours: self.session_absolute_hours,
+        };
+        if timeouts.check().is_err() {
             return Err(ConfigError::Session);
         }
         if !(1..=100_000).contains(&self.max_in_flight)

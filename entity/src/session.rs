@@ -1,4 +1,5 @@
-//! A signed-in browser session; only the SHA-256 of the cookie secret is stored.
+//! A signed-in browser session; only the SHA-256 of the cookie secret is stored, and the API
+//! names a session by its separate `public_id`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -21,6 +22,11 @@ pub struct Model {
     /// Absolute end of the session.
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The id the API shows and takes (random, unique): never the secret or its hash.
+    #[sea_orm(unique)]
+    pub public_id: String,
+    /// The browser's `User-Agent` at sign-in, shortened.
+    pub user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

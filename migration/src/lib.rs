@@ -13,6 +13,7 @@ mod m20261206_000008_team_member_count;
 mod m20261207_000009_webhooks;
 pub mod m20261207_000010_directory_indexes;
 mod m20261207_000011_ip_allowlist;
+mod m20261207_000012_session_details;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000009_webhooks::Migration),
             Box::new(m20261207_000010_directory_indexes::Migration),
             Box::new(m20261207_000011_ip_allowlist::Migration),
+            Box::new(m20261207_000012_session_details::Migration),
         ]
     }
 }

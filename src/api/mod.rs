@@ -18,6 +18,7 @@ pub mod ops;
 mod projects;
 mod responses;
 mod roles;
+mod sessions;
 pub mod strict_request;
 mod teams;
 mod tokens;
@@ -55,6 +56,8 @@ pub enum Tag {
     Connections,
     /// Webhooks: the audit log pushed, signed and in order, to receivers.
     Webhooks,
+    /// Browser sessions from SSO sign-in: who is signed in where, ending sessions, timeouts.
+    Sessions,
 }
 
 /// Every REST module, as one value poem-openapi can serve and document.
@@ -75,6 +78,7 @@ pub fn apis() -> impl poem_openapi::OpenApi {
         access::AccessApi,
         connections::ConnectionsApi,
         webhooks::WebhooksApi,
+        sessions::SessionsApi,
     )
 }
 

@@ -11,6 +11,7 @@ pub mod mapping;
 pub mod policy;
 pub mod provisioning;
 pub mod scim;
+pub mod session;
 pub mod sso;
 pub mod text;
 pub mod webhook;

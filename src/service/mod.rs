@@ -47,6 +47,8 @@ pub mod roles;
 pub mod scim;
 mod scim_tokens;
 pub mod secrets;
+pub mod session_admin;
+pub mod session_settings;
 pub mod sessions;
 pub mod spelled;
 pub mod sso_login;
@@ -97,6 +99,8 @@ struct Inner {
     scim_tokens: scim_tokens::RememberedTokens,
     /// Public URL and session lifetimes of the SSO edge, set once at start-up.
     sso: std::sync::RwLock<sessions::SsoSettings>,
+    /// The account's session timeouts, as this process last read them.
+    session_timeouts: session_settings::TimeoutsCache,
     webhooks: webhooks::WebhookSettings,
     outbox: webhooks::delivery::Outbox,
     /// The account's IP allowlist, as this process last read or wrote it.
@@ -135,6 +139,7 @@ impl Service {
                 readiness,
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
+                session_timeouts: session_settings::TimeoutsCache::default(),
                 webhooks: webhook_settings,
                 outbox,
                 ip_allowlist: ip_allowlist::AllowlistCache::default(),
@@ -202,8 +207,8 @@ impl Service {
         self.inner.sso.read().map(|g| g.clone()).unwrap_or_default()
     }
 
-    pub(crate) fn session_policy(&self) -> sessions::SessionPolicy {
-        self.sso_settings().session
+    pub(crate) fn session_timeouts(&self) -> &session_settings::TimeoutsCache {
+        &self.inner.session_timeouts
     }
 
     pub(crate) fn role_cache(&self) -> &access::RoleCache {

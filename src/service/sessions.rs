@@ -1,7 +1,8 @@
 //! Browser sessions opened by SSO sign-in: stored in the database (any replica serves them),
 //! identified by an opaque random secret of which only the SHA-256 is kept, with idle and
 //! absolute timeouts, a CSRF token for cookie-authenticated writes, and revoked at once when
-//! the member is deactivated or deleted.
+//! the member is deactivated or deleted. Admins list and end them in `session_admin`; the
+//! timeouts in force are `session_settings`'.
 
 use sea_orm::QueryTrait;
 use sea_orm::{
@@ -13,13 +14,15 @@ use super::secrets::{hash_secret, random_token};
 use super::write::Chore;
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, member_rows};
 use crate::domain::policy::{BaseRole, Resource};
+use crate::domain::session::SessionTimes;
 use crate::error::{Error, Result};
 
 /// How often `last_seen_at` is written: idle timeouts are minutes long, so a minute of
 /// resolution keeps reads free of writes.
 const TOUCH_RESOLUTION_MS: i64 = 60_000;
 
-/// How long sessions live.
+/// How long sessions live: the environment's defaults, or the account's setting
+/// (`Service::session_policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPolicy {
     /// A session unused this long ends.
@@ -42,6 +45,7 @@ impl Default for SessionPolicy {
 pub struct SsoSettings {
     /// `GATEHOUSE_PUBLIC_URL` without a trailing slash: base of entity IDs, ACS and redirect URIs.
     pub public_url: String,
+    /// The environment's timeouts: in force until the account sets its own.
     pub session: SessionPolicy,
 }
 
@@ -69,13 +73,21 @@ pub struct NewSession {
     pub expires_at: i64,
 }
 
+/// Where a session is opened from, as its list shows it: the protocol and connection of the
+/// sign-in and the browser's user agent (the address is the request context's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionOrigin<'a> {
+    pub connection_key: &'a str,
+    pub protocol: &'a str,
+    pub user_agent: Option<&'a str>,
+}
+
 /// Opens a session for a member inside the caller's (login) transaction.
 pub(crate) async fn open_session(
     tx: &WriteTx<'_>,
     policy: SessionPolicy,
     member_id: &str,
-    connection_key: &str,
-    protocol: &str,
+    origin: SessionOrigin<'_>,
 ) -> Result<NewSession> {
     let secret = random_token();
     let csrf_token = random_token();
@@ -84,14 +96,16 @@ pub(crate) async fn open_session(
     entity::session::ActiveModel {
         id: Set(hash_secret(&secret)),
         member_id: Set(member_id.to_owned()),
-        connection_key: Set(Some(connection_key.to_owned())),
-        protocol: Set(protocol.to_owned()),
+        connection_key: Set(Some(origin.connection_key.to_owned())),
+        protocol: Set(origin.protocol.to_owned()),
         csrf_token: Set(csrf_token.clone()),
         source_ip: Set(tx.ctx().source_ip.clone()),
         created_at: Set(now),
         last_seen_at: Set(now),
         expires_at: Set(expires_at),
         revoked_at: Set(None),
+        public_id: Set(uuid::Uuid::new_v4().to_string()),
+        user_agent: Set(origin.user_agent.map(str::to_owned)),
     }
     .insert(tx.db())
     .await?;
@@ -100,6 +114,16 @@ pub(crate) async fn open_session(
         csrf_token,
         expires_at,
     })
+}
+
+/// The times of a stored session, for the pure liveness rule.
+pub(crate) fn session_times(row: &entity::session::Model) -> SessionTimes {
+    SessionTimes {
+        created_at: row.created_at,
+        last_seen_at: row.last_seen_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+    }
 }
 
 impl Service {
@@ -115,11 +139,8 @@ impl Service {
             .await?
             .ok_or_else(invalid)?;
         let now = self.now_ms();
-        let policy = self.session_policy();
-        if row.revoked_at.is_some()
-            || now >= row.expires_at
-            || now.saturating_sub(row.last_seen_at) >= policy.idle_ms
-        {
+        let policy = self.session_policy().await?;
+        if !session_times(&row).is_live(now, policy.idle_ms, policy.absolute_ms) {
             return Err(invalid());
         }
         let member = entity::member::Entity::find_by_id(row.member_id.clone())

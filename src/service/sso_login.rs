@@ -35,7 +35,7 @@ use super::authz::{authorize, authorize_draft};
 use super::members::{self, Member};
 use super::provisioning::{apply_plan, authorize_plan, current_member, role_catalogue};
 use super::secrets::hash_secret;
-use super::sessions::{NewSession, open_session};
+use super::sessions::{NewSession, SessionOrigin, open_session};
 use super::teams::new_team_row;
 use super::util::{new_id, snapshot, validate_key};
 use super::write::Chore;
@@ -305,8 +305,11 @@ impl Service {
         ctx: &Ctx,
         connection: &SignInConnection,
         identity: VerifiedIdentity,
+        user_agent: Option<&str>,
     ) -> std::result::Result<SignedIn, LoginError> {
         let app = app_ctx(ctx, connection);
+        // Read before taking the write lock, which the login then holds no longer than it must.
+        let policy = self.session_policy().await?;
         let mut tx = self.begin_write(&app).await?;
         let now = tx.now_ms();
         let return_to = spend_one_time_ids(&tx, connection, &identity, now).await?;
@@ -315,14 +318,12 @@ impl Service {
         let mut planned = plan_sign_in(&app.principal, &loaded)?;
         let written =
             write_sign_in(&mut tx, connection, &identity, &loaded, &mut planned, now).await?;
-        let session = open_session(
-            &tx,
-            self.session_policy(),
-            &written.after.id,
-            &connection.key,
-            identity.protocol.as_str(),
-        )
-        .await?;
+        let origin = SessionOrigin {
+            connection_key: &connection.key,
+            protocol: identity.protocol.as_str(),
+            user_agent,
+        };
+        let session = open_session(&tx, policy, &written.after.id, origin).await?;
         audit_sign_in(&mut tx, connection, &identity, &loaded, &planned, &written)?;
         tx.commit().await?;
         Ok(SignedIn {

@@ -33,7 +33,7 @@ pub fn routes() -> impl poem::Endpoint {
 pub(crate) fn request_ctx(req: &Request) -> Ctx {
     let mut ctx = Ctx::system();
     ctx.request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    ctx.source_ip = crate::edge::client_address::of(req).map(|a| a.to_string());
+    ctx.source_ip = crate::edge::client_ip(req);
     ctx
 }
 

@@ -230,6 +230,7 @@ pub async fn callback(
     query: poem::Result<Query<CallbackQuery>>,
 ) -> Response {
     let ctx = request_ctx(req);
+    let user_agent = crate::edge::user_agent(req);
     let connection = match connection_or_refusal(&service, &key).await {
         Ok(c) => c,
         Err(r) => return refusal_response(req, r),
@@ -246,7 +247,7 @@ pub async fn callback(
         Ok(identity) => {
             let email = identity.email.clone();
             service
-                .complete_sso_login(&ctx, &connection, identity)
+                .complete_sso_login(&ctx, &connection, identity, user_agent.as_deref())
                 .await
                 .map_err(|e| (e, Some(email)))
         }

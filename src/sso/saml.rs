@@ -276,6 +276,7 @@ pub async fn acs(
     form: poem::Result<Form<AcsForm>>,
 ) -> Response {
     let ctx = request_ctx(req);
+    let user_agent = crate::edge::user_agent(req);
     let connection = match connection_or_refusal(&service, &key).await {
         Ok(c) => c,
         Err(r) => return refusal_response(req, r),
@@ -330,7 +331,7 @@ pub async fn acs(
     };
     let email = identity.email.clone();
     match service
-        .complete_sso_login(&ctx, &connection, identity)
+        .complete_sso_login(&ctx, &connection, identity, user_agent.as_deref())
         .await
     {
         Ok(signed_in) => complete_login_response(req, &service.sso_settings(), &signed_in),

@@ -27,6 +27,7 @@ mod policy_rules;
 mod policy_validation;
 mod roles_teams;
 mod scim;
+mod session_admin;
 mod sessions;
 mod sso_idp;
 mod sso_oidc;

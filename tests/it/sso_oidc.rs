@@ -120,6 +120,15 @@ async fn authorization_code_flow_with_pkce_creates_and_updates_the_member() {
     let entry = last_sign_in(&app, "signedIn").await.unwrap();
     assert_eq!(entry["delta"]["protocol"], "oidc");
     assert!(entry["delta"]["notes"].to_string().contains("unknown-role"));
+    // The session lists where it came from.
+    let member_id = r.body["memberId"].as_str().unwrap();
+    let (s, page) = app
+        .get(&format!("/api/v2/members/{member_id}/sessions"))
+        .await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["items"][0]["protocol"], "oidc");
+    assert_eq!(page["items"][0]["connection"], KEY);
+    assert_eq!(page["items"][0]["ip"], "127.0.0.1");
 
     // Second login: claims come from userinfo (missing in the ID token); role claim changes.
     let r = login_with(

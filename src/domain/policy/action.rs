@@ -5,7 +5,8 @@
 //! Actions come from LaunchDarkly's published action list, by the same names. Gatehouse
 //! additions (no LaunchDarkly equivalent) are marked "(Gatehouse)" in their description:
 //! environment variables (`var`), identity connections (`connection`), the approval-request
-//! resource (`request`), `updateMemberStatus`, `updateWebhookCursor`, and the read actions `viewMember`, `viewTeam`
+//! resource (`request`), `updateMemberStatus`, `updateWebhookCursor`, `revokeSessions` on a member,
+//! and the read actions `viewMember`, `viewTeam`
 //! (LD has it), `viewRole`, `viewToken`, `viewConnection`, `viewAuditLog`, `viewWebhook`.
 //!
 //! The table is append-only: ids are assigned in order of first appearance of each name, so
@@ -904,6 +905,11 @@ pub static ACTIONS: &[ActionInfo] = &[
         T::Acct,
         "updateIpAllowlistEnabled",
         "Turn the IP allowlist on or off for sessions and for API tokens",
+    ),
+    a(
+        T::Member,
+        "revokeSessions",
+        "End a member's browser sessions (Gatehouse)",
     ),
 ];
 
