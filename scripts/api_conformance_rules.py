@@ -76,6 +76,20 @@ MAPPING_GRANTS = (
     r"^mappings\[\d+\]: a rule must grant something",
 )
 
+# An address range list: each entry an address or CIDR range, without host bits past the
+# prefix, not IPv4-mapped, given once; an empty list cannot be switched on.
+IP_ALLOWLIST_RULES = [
+    ("each entry is an IP address or CIDR range, the network itself, written once, with a"
+     " description of at most 256 characters without control characters",
+     r"^entries\[\d+\]\.(cidr|description): "),
+    ("an empty allowlist cannot be switched on", r"^entries: an empty allowlist"),
+]
+
+SCIM_ALLOWLIST = (
+    "a connection's SCIM allowlist is null or a non-empty list of address ranges",
+    r"^scimAllowlist(\[\d+\]\.(cidr|description))?: ",
+)
+
 RULES = {
     "POST /api/v2/roles": STATEMENT_RULES + [
         ("role attributes used by the policy are declared when `roleAttributes` is given",
@@ -141,6 +155,7 @@ RULES = {
          r"^role: a service token needs a role or custom roles"),
     ],
     "POST /api/v2/connections": [
+        SCIM_ALLOWLIST,
         SAML_WITHOUT_METADATA,
         SAML_METADATA,
         SAML_KEYS,
@@ -151,7 +166,17 @@ RULES = {
         ("a mapping's role attributes go with custom roles",
          r"^mappings\[\d+\]\.roleAttributes: role attributes go with customRoles"),
     ],
+    "GET /api/v2/members": [
+        ("filter parts are `field:value|value` with LaunchDarkly's fields and values",
+         r"^filter: "),
+    ],
+    "PUT /api/v2/account/ip-allowlist": IP_ALLOWLIST_RULES,
+    "PUT /api/v2/account/session-settings": [
+        ("the idle timeout is not longer than the absolute timeout",
+         r"idleTimeoutMinutes must not be longer than absoluteTimeoutHours"),
+    ],
     "PATCH /api/v2/connections/{key}": [
+        SCIM_ALLOWLIST,
         SAML_WITHOUT_METADATA,
         SAML_METADATA,
         SAML_KEYS,

@@ -11,6 +11,7 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
+use crate::service::spelled::{Matches, MemberSort, Spelled};
 use crate::service::members::{CreatedMembers, Member, MemberPatch, MemberQuery, NewMembers};
 
 pub struct MembersApi;
@@ -40,17 +41,19 @@ impl MembersApi {
         filter: Query<Option<String>>,
         /// `displayName`, `lastSeen` or `createdAt`, a leading `-` for descending; by email
         /// when absent. Members never seen come first in `lastSeen` order.
-        sort: Query<Option<String>>,
+        #[oai(validator(custom = "Matches::new()"))]
+        sort: Query<Option<Spelled<MemberSort>>>,
         /// Page size, 1 to 1000 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u64>>,
         /// Matching members to skip: the `next` of the previous page.
+        #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Member>>> {
         let ctx = context(&service, &auth, req).await?;
         let query = MemberQuery {
             filter: filter.0,
-            sort: sort.0,
+            sort: sort.0.map(String::from),
             limit: limit.0,
             offset: offset.0,
         };

@@ -51,7 +51,7 @@ impl SessionsApi {
     ///
     /// **Permission:** `revokeSessions` on `member/{id}` (members may always end their own).
     #[oai(
-        path = "/members/:id/sessions/:session_id",
+        path = "/members/:id/sessions/:sessionId",
         method = "delete",
         operation_id = "deleteMemberSession"
     )]

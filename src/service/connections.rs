@@ -125,7 +125,8 @@ pub struct ConnectionPost {
     pub saml: Option<SamlBody>,
     pub oidc: Option<OidcBody>,
     /// The addresses SCIM requests must come from (CIDR ranges or addresses); absent or
-    /// null: any address. An empty list is refused.
+    /// null: any address. An empty list is refused; at most 500.
+    #[oai(validator(max_items = 500))]
     pub scim_allowlist: Option<Vec<IpAllowlistEntry>>,
     #[oai(default)]
     pub mappings: Vec<MappingRuleBody>,
@@ -157,7 +158,9 @@ pub struct ConnectionPatch {
     pub sso_required: Option<bool>,
     pub saml: MaybeUndefined<SamlBody>,
     pub oidc: MaybeUndefined<OidcBody>,
-    /// Replaces the SCIM allowlist; `null` removes it (SCIM from any address).
+    /// Replaces the SCIM allowlist (at most 500 entries); `null` removes it (SCIM from any
+    /// address).
+    #[oai(validator(max_items = 500))]
     pub scim_allowlist: MaybeUndefined<Vec<IpAllowlistEntry>>,
     /// The version the change was made against (409 when stale).
     pub version: Option<i64>,

@@ -86,6 +86,8 @@ pub struct IpAllowlist {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpAllowlistPut {
+    /// At most 500.
+    #[oai(validator(max_items = 500))]
     pub entries: Vec<IpAllowlistEntry>,
     pub sessions_enabled: bool,
     pub tokens_enabled: bool,

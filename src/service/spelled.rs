@@ -231,6 +231,11 @@ matched_spelling!(
     expecting "a review kind (approve, decline or comment)"
 );
 matched_spelling!(
+    /// What a member list is sorted by.
+    MemberSort = "^-?(displayName|lastSeen|createdAt)$",
+    expecting "a member sort (displayName, lastSeen or createdAt, a leading '-' for descending)"
+);
+matched_spelling!(
     /// An action name or a prefix ending in `*`, as audit queries take it.
     ActionFilter = r"^[^\s%_]+$",
     expecting "an action name or a prefix ending in '*' (no whitespace, '%' or '_')"
