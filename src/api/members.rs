@@ -11,8 +11,8 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
-use crate::service::spelled::{Matches, MemberSort, Spelled};
 use crate::service::members::{CreatedMembers, Member, MemberPatch, MemberQuery, NewMembers};
+use crate::service::spelled::{Matches, MemberSort, Spelled};
 
 pub struct MembersApi;
 
