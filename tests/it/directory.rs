@@ -175,7 +175,7 @@ async fn a_bad_filter_or_sort_is_refused_naming_the_part() {
         ("filter=colour:red", "colour:red"),
         ("filter=noteam:maybe", "noteam:maybe"),
         (r#"filter=lastSeen:{"after":1}"#, "lastSeen:"),
-        ("sort=email", "email"),
+        ("sort=email", "parameter `sort`"),
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
     ];
