@@ -10,7 +10,7 @@ use std::time::Duration;
 use gatehouse::clock::SystemClock;
 use gatehouse::service::Service;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The service binary's allocator, so the figures are the binary's.
 #[global_allocator]
@@ -110,6 +110,107 @@ impl Harness {
             .await
             .unwrap()
     }
+}
+
+/// A seeded directory: member ids in creation order, and team keys.
+pub struct SeededDirectory {
+    pub member_ids: Vec<String>,
+    pub team_keys: Vec<String>,
+}
+
+impl Harness {
+    /// Seeds a directory through the REST API as an admin would build it: `teams` teams
+    /// (`team0`..), then `members` people in LaunchDarkly's batches of 50, eight batches at a
+    /// time. Person `i` is `person{i}@seed.example`, named over the alphabet, an admin when
+    /// `i % 50 == 0`, a writer when `i % 5 == 0`, else a reader, and on team `i % teams`
+    /// (none when `teams` is 0). A third of them are marked seen `i` minutes before now,
+    /// through the database, as sign-ins would have done.
+    pub async fn seed_directory(&self, members: usize, teams: usize) -> SeededDirectory {
+        let team_keys: Vec<String> = (0..teams).map(|t| format!("team{t}")).collect();
+        for key in &team_keys {
+            let (status, body) = self
+                .post("/api/v2/teams", json!({"key": key, "name": format!("Team {key}")}))
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let batches: Vec<Vec<Value>> = (0..members)
+            .map(|i| seed_person(i, &team_keys))
+            .collect::<Vec<_>>()
+            .chunks(50)
+            .map(<[Value]>::to_vec)
+            .collect();
+        let mut member_ids = Vec::with_capacity(members);
+        for round in batches.chunks(8) {
+            let mut posts = tokio::task::JoinSet::new();
+            for (n, batch) in round.iter().enumerate() {
+                let request = self
+                    .client
+                    .post(format!("{}/api/v2/members", self.base))
+                    .header("Authorization", TOKEN)
+                    .json(batch);
+                posts.spawn(async move {
+                    let resp = request.send().await.unwrap();
+                    let status = resp.status().as_u16();
+                    (n, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+                });
+            }
+            let mut answers = posts.join_all().await;
+            answers.sort_by_key(|(n, _, _)| *n);
+            for (_, status, body) in answers {
+                assert_eq!(status, 201, "{body}");
+                let items = body["items"].as_array().expect("items");
+                member_ids.extend(items.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+            }
+        }
+        self.mark_seen(&member_ids).await;
+        SeededDirectory {
+            member_ids,
+            team_keys,
+        }
+    }
+
+    async fn mark_seen(&self, member_ids: &[String]) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let now = chrono_millis();
+        for (i, chunk) in member_ids.chunks(3 * 500).enumerate() {
+            let seen: Vec<String> = chunk.iter().step_by(3).cloned().collect();
+            entity::member::Entity::update_many()
+                .col_expr(
+                    entity::member::Column::LastSeen,
+                    Expr::value(now - (i as i64 + 1) * 60_000),
+                )
+                .filter(entity::member::Column::Id.is_in(seen))
+                .exec(self.service.db())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn seed_person(i: usize, team_keys: &[String]) -> Value {
+    let letter = (b'a' + (i % 26) as u8) as char;
+    let role = match i {
+        i if i % 50 == 0 => "admin",
+        i if i % 5 == 0 => "writer",
+        _ => "reader",
+    };
+    let mut person = json!({
+        "email": format!("person{i}@seed.example"),
+        "firstName": format!("{}{i}", letter.to_ascii_uppercase()),
+        "lastName": format!("{letter}son"),
+        "role": role,
+    });
+    if !team_keys.is_empty() {
+        person["teamKeys"] = json!([team_keys[i % team_keys.len()]]);
+    }
+    person
+}
+
+fn chrono_millis() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
 }
 
 /// The `p`-quantile of sorted latencies.
