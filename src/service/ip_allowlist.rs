@@ -15,7 +15,7 @@
 //!   list) nor to sign-in itself; a session opened from elsewhere is refused on first use.
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use poem_openapi::Object;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
@@ -94,42 +94,6 @@ pub struct IpAllowlistPut {
     /// The version the change was made against (409 when stale).
     pub version: Option<i64>,
     pub comment: Option<String>,
-}
-
-/// This process's copy of the account list.
-#[derive(Default)]
-pub(crate) struct AllowlistCache {
-    current: RwLock<Option<Loaded>>,
-    /// One re-read at a time; the others wait for it rather than read too.
-    refresh: tokio::sync::Mutex<()>,
-}
-
-#[derive(Clone)]
-struct Loaded {
-    allowlist: Arc<AccountAllowlist>,
-    version: i64,
-    read_at_ms: i64,
-}
-
-impl AllowlistCache {
-    fn fresh(&self, now: i64) -> Option<Arc<AccountAllowlist>> {
-        let guard = self.current.read().ok()?;
-        guard
-            .as_ref()
-            .filter(|l| now - l.read_at_ms < REFRESH_MS)
-            .map(|l| l.allowlist.clone())
-    }
-
-    /// Keeps the newer of what is held and what was read (a re-read that started before a
-    /// change here committed must not undo it).
-    fn store(&self, loaded: Loaded) {
-        if let Ok(mut guard) = self.current.write() {
-            match guard.as_mut() {
-                Some(held) if held.version > loaded.version => held.read_at_ms = loaded.read_at_ms,
-                _ => *guard = Some(loaded),
-            }
-        }
-    }
 }
 
 /// The stored settings (none stored: empty, both switches off) and their version.
@@ -289,23 +253,16 @@ impl Service {
     }
 
     async fn current_allowlist(&self) -> Result<Arc<AccountAllowlist>> {
-        let cache = &self.inner.ip_allowlist;
-        if let Some(allowlist) = cache.fresh(self.now_ms()) {
-            return Ok(allowlist);
-        }
-        let _one_reader = cache.refresh.lock().await;
-        let now = self.now_ms();
-        if let Some(allowlist) = cache.fresh(now) {
-            return Ok(allowlist);
-        }
-        let (settings, version) = read_settings(self.db()).await?;
-        let allowlist = Arc::new(compile(&settings)?);
-        cache.store(Loaded {
-            allowlist: allowlist.clone(),
-            version,
-            read_at_ms: now,
-        });
-        Ok(allowlist)
+        let db = self.db();
+        self.ip_allowlist_copy()
+            .get(
+                || self.now_ms(),
+                || async move {
+                    let (settings, version) = read_settings(db).await?;
+                    Ok((Arc::new(compile(&settings)?), version))
+                },
+            )
+            .await
     }
 
     /// The account's IP allowlist (`viewIpAllowlist` on `acct`).
@@ -374,11 +331,8 @@ impl Service {
                 .comment(input.comment),
         );
         tx.commit().await?;
-        self.inner.ip_allowlist.store(Loaded {
-            allowlist: Arc::new(compiled),
-            version: version + 1,
-            read_at_ms: now,
-        });
+        self.ip_allowlist_copy()
+            .store(Arc::new(compiled), version + 1, now);
         Ok(rep(next, version + 1, ctx.source_ip.clone()))
     }
 }

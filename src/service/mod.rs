@@ -43,6 +43,7 @@ pub mod principal;
 pub mod projects;
 mod provisioning;
 mod readiness;
+pub(crate) mod refreshed;
 pub mod roles;
 pub mod scim;
 mod scim_tokens;
@@ -100,11 +101,12 @@ struct Inner {
     /// Public URL and session lifetimes of the SSO edge, set once at start-up.
     sso: std::sync::RwLock<sessions::SsoSettings>,
     /// The account's session timeouts, as this process last read them.
-    session_timeouts: session_settings::TimeoutsCache,
+    session_timeouts: refreshed::Refreshed<Option<crate::domain::session::SessionTimeouts>>,
     webhooks: webhooks::WebhookSettings,
     outbox: webhooks::delivery::Outbox,
     /// The account's IP allowlist, as this process last read or wrote it.
-    ip_allowlist: ip_allowlist::AllowlistCache,
+    ip_allowlist:
+        refreshed::Refreshed<std::sync::Arc<crate::domain::ip_allowlist::AccountAllowlist>>,
 }
 
 impl Service {
@@ -139,10 +141,10 @@ impl Service {
                 readiness,
                 base_roles,
                 sso: std::sync::RwLock::new(sessions::SsoSettings::default()),
-                session_timeouts: session_settings::TimeoutsCache::default(),
+                session_timeouts: refreshed::Refreshed::new(session_settings::REFRESH_MS),
                 webhooks: webhook_settings,
                 outbox,
-                ip_allowlist: ip_allowlist::AllowlistCache::default(),
+                ip_allowlist: refreshed::Refreshed::new(ip_allowlist::REFRESH_MS),
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;
@@ -207,8 +209,16 @@ impl Service {
         self.inner.sso.read().map(|g| g.clone()).unwrap_or_default()
     }
 
-    pub(crate) fn session_timeouts(&self) -> &session_settings::TimeoutsCache {
+    pub(crate) fn session_timeouts(
+        &self,
+    ) -> &refreshed::Refreshed<Option<crate::domain::session::SessionTimeouts>> {
         &self.inner.session_timeouts
+    }
+
+    pub(crate) fn ip_allowlist_copy(
+        &self,
+    ) -> &refreshed::Refreshed<std::sync::Arc<crate::domain::ip_allowlist::AccountAllowlist>> {
+        &self.inner.ip_allowlist
     }
 
     pub(crate) fn role_cache(&self) -> &access::RoleCache {

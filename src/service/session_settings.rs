@@ -6,8 +6,6 @@
 //! memory: a change made here replaces the copy as it commits, and the copy is read again
 //! after `REFRESH_MS`, so other replicas follow within seconds.
 
-use std::sync::RwLock;
-
 use poem_openapi::Object;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde::{Deserialize, Serialize};
@@ -23,7 +21,7 @@ use crate::error::{Error, Result};
 const TIMEOUTS_KEY: &str = "session.timeouts";
 
 /// How long a process trusts its copy of the stored timeouts before reading them again.
-const REFRESH_MS: i64 = 5_000;
+pub(crate) const REFRESH_MS: i64 = 5_000;
 
 /// The session timeouts in force, as REST shows them.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -55,12 +53,15 @@ pub struct SessionSettingsPut {
     pub comment: Option<String>,
 }
 
-/// The stored form of the account's timeouts.
+/// The stored form of the account's timeouts; `version` grows with every change (0 in rows
+/// written before it was kept), so a stale re-read never replaces a newer copy.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredTimeouts {
     idle_timeout_minutes: i64,
     absolute_timeout_hours: i64,
+    #[serde(default)]
+    version: i64,
 }
 
 impl From<StoredTimeouts> for SessionTimeouts {
@@ -72,47 +73,17 @@ impl From<StoredTimeouts> for SessionTimeouts {
     }
 }
 
-/// This process's copy of the stored timeouts (None inside: the account set none).
-#[derive(Debug, Default)]
-pub(crate) struct TimeoutsCache {
-    copy: RwLock<Option<Copied>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Copied {
-    stored: Option<SessionTimeouts>,
-    read_at: i64,
-}
-
-impl TimeoutsCache {
-    fn fresh(&self, now: i64) -> Option<Option<SessionTimeouts>> {
-        let copy = (*self.copy.read().ok()?)?;
-        (0..REFRESH_MS)
-            .contains(&now.saturating_sub(copy.read_at))
-            .then_some(copy.stored)
-    }
-
-    fn replace(&self, stored: Option<SessionTimeouts>, now: i64) {
-        if let Ok(mut guard) = self.copy.write() {
-            *guard = Some(Copied {
-                stored,
-                read_at: now,
-            });
-        }
-    }
-}
-
-/// The account's stored timeouts, if it set any.
-async fn read_stored(db: &impl ConnectionTrait) -> Result<Option<SessionTimeouts>> {
+/// The account's stored timeouts, if it set any, and their version (0 when none).
+async fn read_stored(db: &impl ConnectionTrait) -> Result<(Option<SessionTimeouts>, i64)> {
     let Some(row) = entity::setting::Entity::find_by_id(TIMEOUTS_KEY.to_owned())
         .one(db)
         .await?
     else {
-        return Ok(None);
+        return Ok((None, 0));
     };
     let stored: StoredTimeouts = serde_json::from_str(&row.value)
         .map_err(|e| Error::internal(format!("stored session timeouts: {e}")))?;
-    Ok(Some(stored.into()))
+    Ok((Some(stored.into()), stored.version))
 }
 
 /// The REST shape of the timeouts in force.
@@ -145,14 +116,10 @@ impl Service {
     }
 
     async fn stored_session_timeouts(&self) -> Result<Option<SessionTimeouts>> {
-        let now = self.now_ms();
-        let cache = self.session_timeouts();
-        if let Some(stored) = cache.fresh(now) {
-            return Ok(stored);
-        }
-        let stored = read_stored(self.db()).await?;
-        cache.replace(stored, now);
-        Ok(stored)
+        let db = self.db();
+        self.session_timeouts()
+            .get(|| self.now_ms(), || read_stored(db))
+            .await
     }
 
     /// `GET /api/v2/account/session-settings`: any signed-in caller may read the timeouts.
@@ -178,23 +145,23 @@ impl Service {
         .map_err(|e| Error::invalid(e.to_string()))?;
         let default = self.sso_settings().session;
         let mut tx = self.begin_write(ctx).await?;
-        let before = settings_of(read_stored(tx.db()).await?, default);
+        let (stored, version) = read_stored(tx.db()).await?;
+        let before = settings_of(stored, default);
         let value = serde_json::to_string(&StoredTimeouts {
             idle_timeout_minutes: timeouts.idle_minutes,
             absolute_timeout_hours: timeouts.absolute_hours,
+            version: version + 1,
         })
         .map_err(Error::internal)?;
         let row = entity::setting::ActiveModel {
             key: Set(TIMEOUTS_KEY.to_owned()),
             value: Set(value),
         };
-        match entity::setting::Entity::find_by_id(TIMEOUTS_KEY.to_owned())
-            .one(tx.db())
-            .await?
-        {
-            Some(_) => row.update(tx.db()).await?,
-            None => row.insert(tx.db()).await?,
-        };
+        if stored.is_some() {
+            row.update(tx.db()).await?;
+        } else {
+            row.insert(tx.db()).await?;
+        }
         let after = settings_of(Some(timeouts), default);
         tx.audit(
             AuditDraft::new("account", "account", "updateSessionDuration", &res)
@@ -210,7 +177,7 @@ impl Service {
         );
         tx.commit().await?;
         self.session_timeouts()
-            .replace(Some(timeouts), self.now_ms());
+            .store(Some(timeouts), version + 1, self.now_ms());
         Ok(after)
     }
 }
