@@ -33,7 +33,10 @@ const MEMBER_QUERIES: &[(&str, &str)] = &[
         "seen before, role",
         "/api/v2/members?filter=lastSeen:{\"before\":1700000000000},role:reader&sort=-lastSeen",
     ),
-    ("deep page", "/api/v2/members?sort=createdAt&offset=50000&limit=50"),
+    (
+        "deep page",
+        "/api/v2/members?sort=createdAt&offset=50000&limit=50",
+    ),
 ];
 
 /// The team list requests, as sent: 50 teams of `members / 50` people each.
@@ -41,8 +44,14 @@ const TEAM_QUERIES: &[(&str, &str)] = &[
     ("first page", "/api/v2/teams"),
     ("query prefix", "/api/v2/teams?filter=query:team4"),
     ("by member count", "/api/v2/teams?sort=-memberCount&limit=5"),
-    ("no members", "/api/v2/teams?filter=nomembers:true&sort=name"),
-    ("by name, last page", "/api/v2/teams?sort=name&offset=45&limit=5"),
+    (
+        "no members",
+        "/api/v2/teams?filter=nomembers:true&sort=name",
+    ),
+    (
+        "by name, last page",
+        "/api/v2/teams?sort=name&offset=45&limit=5",
+    ),
 ];
 
 #[tokio::main]

@@ -16,7 +16,11 @@ const INDEXES: [(&str, &str, &str); 6] = [
     ("ix_team_name_lower", "team", "lower(name), id"),
     ("ix_team_member_count", "team", "member_count, id"),
     ("ix_custom_role_key_lower", "custom_role", "lower(key), id"),
-    ("ix_custom_role_name_lower", "custom_role", "lower(name), id"),
+    (
+        "ix_custom_role_name_lower",
+        "custom_role",
+        "lower(name), id",
+    ),
     ("ix_api_token_name_lower", "api_token", "lower(name), id"),
 ];
 

@@ -55,7 +55,6 @@ impl RolesApi {
         }))
     }
 
-
     /// Create a custom role
     ///
     /// The policy is validated before anything is stored; an invalid role gets 400 naming the statement and field.

@@ -55,7 +55,6 @@ impl TokensApi {
         }))
     }
 
-
     /// Create a token; the secret is in this response only
     ///
     /// A personal token acts as the calling member and never exceeds the member's access.

@@ -6,8 +6,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    Select,
 };
 
 use crate::error::{Error, Result};
@@ -125,10 +125,7 @@ pub async fn page_one_by_one<E: EntityTrait>(
     let visible: Vec<String> = keys.into_iter().filter(|k| may_view(k)).collect();
     let total = u64::try_from(visible.len()).unwrap_or(u64::MAX);
     let page = window.cut(&visible);
-    let mut rows = E::find()
-        .filter(key.is_in(page.clone()))
-        .all(db)
-        .await?;
+    let mut rows = E::find().filter(key.is_in(page.clone())).all(db).await?;
     rows.sort_by_key(|row| page.iter().position(|k| k == key_of(row)));
     Ok((rows, total))
 }

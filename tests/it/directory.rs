@@ -306,7 +306,10 @@ async fn every_team_filter_narrows_the_teams_in_sql() {
     }
     // Each team shows its members; each member its teams, read a page at a time.
     let platform = app.get("/api/v2/teams?filter=query:platform").await.1;
-    assert_eq!(platform["items"][0]["memberIds"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        platform["items"][0]["memberIds"].as_array().unwrap().len(),
+        3
+    );
     let bob = app
         .get(&format!(
             "/api/v2/members?filter={}",
@@ -458,9 +461,7 @@ async fn roles_are_found_by_key_or_name_a_page_at_a_time() {
     let mut seen = Vec::new();
     let mut offset = Some("0".to_owned());
     while let Some(at) = offset {
-        let (s, page) = app
-            .get(&format!("/api/v2/roles?limit=3&offset={at}"))
-            .await;
+        let (s, page) = app.get(&format!("/api/v2/roles?limit=3&offset={at}")).await;
         assert_eq!(s, 200, "{page}");
         assert_eq!(page["totalCount"], total);
         seen.extend(keys(&page));
@@ -501,15 +502,24 @@ async fn tokens_are_found_by_name_and_a_member_without_access_sees_only_its_own(
     let (s, deploys) = app.get("/api/v2/tokens?filter=query:DEPLOY").await;
     assert_eq!(s, 200, "{deploys}");
     assert_eq!(names(&deploys), ["Deploy bot", "deploy-canary"]);
-    assert_eq!(names(&app.get("/api/v2/tokens?filter=query:rep").await.1), ["Reporting"]);
-    assert_eq!(names(&app.get("/api/v2/tokens?filter=query:bot").await.1), Vec::<String>::new());
+    assert_eq!(
+        names(&app.get("/api/v2/tokens?filter=query:rep").await.1),
+        ["Reporting"]
+    );
+    assert_eq!(
+        names(&app.get("/api/v2/tokens?filter=query:bot").await.1),
+        Vec::<String>::new()
+    );
 
     // A page of one: counted, `next` leading to the second deploy token.
     let first = app
         .get("/api/v2/tokens?filter=query:deploy&limit=1")
         .await
         .1;
-    assert_eq!((first["totalCount"].clone(), first["next"].clone()), (json!(2), json!("1")));
+    assert_eq!(
+        (first["totalCount"].clone(), first["next"].clone()),
+        (json!(2), json!("1"))
+    );
     let second = app
         .get("/api/v2/tokens?filter=query:deploy&limit=1&offset=1")
         .await
@@ -519,7 +529,10 @@ async fn tokens_are_found_by_name_and_a_member_without_access_sees_only_its_own(
 
     // A member without access sees its own personal token and no one else's.
     let everything = app.get("/api/v2/tokens?limit=1000").await.1;
-    assert!(everything["totalCount"].as_u64().unwrap() >= 4, "{everything}");
+    assert!(
+        everything["totalCount"].as_u64().unwrap() >= 4,
+        "{everything}"
+    );
     let (member, token) = app.member_with_token("nia@x.io", "no_access").await;
     let (s, mine) = app
         .call(Method::GET, "/api/v2/tokens", Some(&token), None)
@@ -530,7 +543,10 @@ async fn tokens_are_found_by_name_and_a_member_without_access_sees_only_its_own(
 
     let (s, body) = app.get("/api/v2/tokens?filter=owner:me").await;
     assert_eq!(s, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("owner:me"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("owner:me"),
+        "{body}"
+    );
 }
 
 fn urlencode(text: &str) -> String {

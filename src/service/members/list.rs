@@ -181,8 +181,7 @@ impl Service {
             if decides_alike_for_every(&ctx.principal, ResourceType::Member, "viewMember") {
                 page_alike(self.db(), select, plan.window, |m| may_view(&m.id)).await?
             } else {
-                page_one_by_one(self.db(), select, C::Id, |m| &m.id, plan.window, may_view)
-                    .await?
+                page_one_by_one(self.db(), select, C::Id, |m| &m.id, plan.window, may_view).await?
             };
         let mut teams = team_keys_of(self.db(), &rows).await?;
         let mut items = Vec::with_capacity(rows.len());
