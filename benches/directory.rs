@@ -1,8 +1,10 @@
-//! Directory harness: filtered member pages over a seeded directory of
-//! `GATEHOUSE_BENCH_MEMBERS` people (default 100,000; 500 when run as a test), on SQLite or
-//! PostgreSQL (`GATEHOUSE_BENCH_DATABASE_URL`). Each query shape is asked
+//! Directory harness: filtered member and team pages over a seeded directory of
+//! `GATEHOUSE_BENCH_MEMBERS` people (default 100,000; 500 when run as a test) on 50 teams, on
+//! SQLite or PostgreSQL (`GATEHOUSE_BENCH_DATABASE_URL`). Each query shape is asked
 //! `GATEHOUSE_BENCH_REPEATS` times (default 200) one after another, and its p50/p99 latency
-//! printed: the latency of one admin's page, not a throughput.
+//! printed: the latency of one admin's page, not a throughput. With
+//! `GATEHOUSE_BENCH_HOLD_SECONDS` set, the app then stays up that long and its address and
+//! owner token are printed, for a load tool such as `wrk -s benches/wrk/member_page.lua`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -37,6 +39,21 @@ const MEMBER_QUERIES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The team list requests, as sent: 50 teams of `members / 50` people each.
+const TEAM_QUERIES: &[(&str, &str)] = &[
+    ("first page", "/api/v2/teams"),
+    ("query prefix", "/api/v2/teams?filter=query:team4"),
+    ("by member count", "/api/v2/teams?sort=-memberCount&limit=5"),
+    (
+        "no members",
+        "/api/v2/teams?filter=nomembers:true&sort=name",
+    ),
+    (
+        "by name, last page",
+        "/api/v2/teams?sort=name&offset=45&limit=5",
+    ),
+];
+
 #[tokio::main]
 async fn main() {
     let benching = benching();
@@ -60,14 +77,21 @@ async fn main() {
         seeded.team_keys.len(),
         started.elapsed().as_secs_f64()
     );
-    for (name, path) in MEMBER_QUERIES {
-        let latencies = page_latencies(&h, path, repeats).await;
-        println!(
-            "{}: members, {name}: p50 {:.2} ms, p99 {:.2} ms ({repeats} requests)",
-            h.backend,
-            ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99)),
-        );
+    for (list, queries) in [("members", MEMBER_QUERIES), ("teams", TEAM_QUERIES)] {
+        for (name, path) in queries {
+            let latencies = page_latencies(&h, path, repeats).await;
+            println!(
+                "{}: {list}, {name}: p50 {:.2} ms, p99 {:.2} ms ({repeats} requests)",
+                h.backend,
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99)),
+            );
+        }
+    }
+    let hold = env_or("GATEHOUSE_BENCH_HOLD_SECONDS", 0);
+    if hold > 0 {
+        println!("serving {} with owner token {TOKEN} for {hold} s", h.base);
+        tokio::time::sleep(Duration::from_secs(hold)).await;
     }
 }
 

@@ -3,7 +3,7 @@
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 
 use super::Tag;
@@ -11,7 +11,8 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
-use crate::service::teams::{Team, TeamPatch, TeamPost};
+use crate::service::spelled::{Matches, Spelled, TeamSort};
+use crate::service::teams::{Team, TeamPatch, TeamPost, TeamQuery};
 
 pub struct TeamsApi;
 
@@ -19,16 +20,45 @@ pub struct TeamsApi;
 impl TeamsApi {
     /// List teams
     ///
-    /// **Permission:** `viewTeam` on `team/{key}`.
+    /// Filtered and sorted as LaunchDarkly's API does, a page at a time (`totalCount` counts
+    /// every match; `next` is the offset of the next page). `filter` fields, separated by `,`:
+    /// `query:<text>` (the key or the name starts with it, ignoring case) and
+    /// `nomembers:true|false`. A bad part is refused with 400 naming it.
+    ///
+    /// **Permission:** `viewTeam` on `team/{key}`; teams the caller may not view are left out
+    /// (and not counted).
     #[oai(path = "/", method = "get", operation_id = "listTeams")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         service: Data<&Service>,
         auth: ApiToken,
         req: &Request,
+        /// `field:value,field:value`, as described above.
+        filter: Query<Option<String>>,
+        /// `name` or `memberCount`, a leading `-` for descending; by key when absent.
+        #[oai(validator(custom = "Matches::new()"))]
+        sort: Query<Option<Spelled<TeamSort>>>,
+        /// Page size, 1 to 1000 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// Matching teams to skip: the `next` of the previous page.
+        #[oai(validator(minimum(value = "0")))]
+        offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Team>>> {
         let ctx = context(&service, &auth, req).await?;
-        Ok(Json(Page::all(service.list_teams(&ctx).await?)))
+        let query = TeamQuery {
+            filter: filter.0,
+            sort: sort.0.map(String::from),
+            limit: limit.0,
+            offset: offset.0,
+        };
+        let page = service.list_teams(&ctx, &query).await?;
+        Ok(Json(Page {
+            items: page.items,
+            total_count: page.total_count,
+            next: page.next,
+        }))
     }
 
     /// Create a team

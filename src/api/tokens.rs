@@ -3,7 +3,7 @@
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 
 use super::Tag;
@@ -11,6 +11,7 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
+use crate::service::paging::TextQuery;
 use crate::service::tokens::{Token, TokenPost};
 
 pub struct TokensApi;
@@ -19,16 +20,39 @@ pub struct TokensApi;
 impl TokensApi {
     /// List the caller's tokens, and every token it may view
     ///
-    /// **Permission:** own personal tokens always; others need `viewToken` on `member/{id}:token/{tokenId}` or `service-token/{tokenId}`.
+    /// A page at a time, oldest first (`totalCount` counts every match; `next` is the offset
+    /// of the next page). `filter=query:<text>`: the name starts with it, ignoring case. A bad
+    /// part is refused with 400 naming it.
+    ///
+    /// **Permission:** own personal tokens always; others need `viewToken` on
+    /// `member/{id}:token/{tokenId}` or `service-token/{tokenId}`.
     #[oai(path = "/", method = "get", operation_id = "listTokens")]
     async fn list(
         &self,
         service: Data<&Service>,
         auth: ApiToken,
         req: &Request,
+        /// `query:<text>`, as described above.
+        filter: Query<Option<String>>,
+        /// Page size, 1 to 1000 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// Matching entries to skip: the `next` of the previous page.
+        #[oai(validator(minimum(value = "0")))]
+        offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Token>>> {
         let ctx = context(&service, &auth, req).await?;
-        Ok(Json(Page::all(service.list_tokens(&ctx).await?)))
+        let query = TextQuery {
+            filter: filter.0,
+            limit: limit.0,
+            offset: offset.0,
+        };
+        let page = service.list_tokens(&ctx, &query).await?;
+        Ok(Json(Page {
+            items: page.items,
+            total_count: page.total_count,
+            next: page.next,
+        }))
     }
 
     /// Create a token; the secret is in this response only

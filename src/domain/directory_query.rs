@@ -64,10 +64,17 @@ pub struct MemberFilter {
 /// A team filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TeamFilter {
-    /// Text the key or name starts with (any word of the name), lower-cased.
+    /// Text the key or the name starts with, lower-cased.
     pub query: Option<String>,
     /// `Some(true)`: teams without members.
     pub no_members: Option<bool>,
+}
+
+/// A filter of a list searched by text alone (custom roles, tokens): `query:<text>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextFilter {
+    /// Text a key or name starts with, lower-cased.
+    pub query: Option<String>,
 }
 
 /// A sort: the field's name as the caller spelt it, and whether it is descending.
@@ -215,6 +222,7 @@ pub fn parse_member_filter(filter: &str) -> Result<MemberFilter, QueryError> {
 
 const MEMBER_FIELDS: &str = "query, role, id, email, team, noteam, lastSeen";
 const TEAM_FIELDS: &str = "query, nomembers";
+const TEXT_FIELDS: &str = "query";
 
 fn unknown_field(field: &str, known: &str) -> String {
     format!("unknown field {field:?}; the fields are {known}")
@@ -228,6 +236,18 @@ pub fn parse_team_filter(filter: &str) -> Result<TeamFilter, QueryError> {
             "query" => out.query = Some(query_text(part, value)?),
             "nomembers" => out.no_members = Some(boolean(part, value)?),
             _ => return Err(refuse(part, unknown_field(field, TEAM_FIELDS))),
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the filter of a list searched by text alone: only `query` is known.
+pub fn parse_text_filter(filter: &str) -> Result<TextFilter, QueryError> {
+    let mut out = TextFilter::default();
+    for (part, field, value) in parts(filter)? {
+        match field {
+            "query" => out.query = Some(query_text(part, value)?),
+            _ => return Err(refuse(part, unknown_field(field, TEXT_FIELDS))),
         }
     }
     Ok(out)
@@ -350,6 +370,15 @@ mod tests {
                 descending: false
             }
         );
+        assert_eq!(
+            parse_team_sort("name").unwrap(),
+            Sort {
+                field: TeamSortField::Name,
+                descending: false
+            }
+        );
+        let err = parse_team_sort("key").unwrap_err();
+        assert!(err.reason.contains("name, memberCount"), "{err}");
         let err = parse_member_sort("email").unwrap_err();
         assert!(
             err.reason.contains("displayName, lastSeen, createdAt"),
@@ -357,11 +386,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_text_filter_knows_only_query() {
+        let f = parse_text_filter(" query:Dev ").unwrap();
+        assert_eq!(f.query.as_deref(), Some("dev"));
+        assert_eq!(parse_text_filter("").unwrap(), TextFilter::default());
+        let err = parse_text_filter("query:a,nomembers:true").unwrap_err();
+        assert_eq!(err.part, "nomembers:true");
+        assert!(err.reason.contains("the fields are query"), "{err}");
+        assert_eq!(parse_text_filter("query:").unwrap_err().part, "query:");
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics(filter in ".{0,80}") {
             let _ = parse_member_filter(&filter);
             let _ = parse_team_filter(&filter);
+            let _ = parse_text_filter(&filter);
+            let _ = parse_team_sort(&filter);
             let _ = parse_member_sort(&filter);
         }
 

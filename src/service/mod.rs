@@ -39,6 +39,7 @@ pub mod ip_allowlist;
 pub(crate) mod member_rows;
 pub mod members;
 pub mod metrics;
+pub mod paging;
 pub mod principal;
 pub mod projects;
 mod provisioning;

@@ -4,7 +4,6 @@
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -20,6 +19,8 @@ use super::util::{
 use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::{self, Resource, presets};
 use crate::error::{Error, Result};
+
+mod list;
 
 /// A custom role as the API shows it.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -215,23 +216,6 @@ fn check_policy(statements: &[Value], explicit: Option<&[String]>) -> Result<Vec
 }
 
 impl Service {
-    pub async fn list_roles(&self, ctx: &Ctx) -> Result<Vec<Role>> {
-        let rows = entity::custom_role::Entity::find()
-            .order_by_asc(entity::custom_role::Column::Key)
-            .all(self.db())
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for m in &rows {
-            let res = Resource::role(&m.key);
-            if authorize(&ctx.principal, "viewRole", &res).is_ok() {
-                let mut rep = to_rep(m)?;
-                rep.access = super::access::summarize(&ctx.principal, &res);
-                out.push(rep);
-            }
-        }
-        Ok(out)
-    }
-
     pub async fn get_role(&self, ctx: &Ctx, key: &str) -> Result<Role> {
         let m = find(self.db(), key).await?;
         let res = Resource::role(&m.key);

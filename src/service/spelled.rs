@@ -236,6 +236,11 @@ matched_spelling!(
     expecting "a member sort (displayName, lastSeen or createdAt, a leading '-' for descending)"
 );
 matched_spelling!(
+    /// What a team list is sorted by.
+    TeamSort = "^-?(name|memberCount)$",
+    expecting "a team sort (name or memberCount, a leading '-' for descending)"
+);
+matched_spelling!(
     /// An action name or a prefix ending in `*`, as audit queries take it.
     ActionFilter = r"^[^\s%_]+$",
     expecting "an action name or a prefix ending in '*' (no whitespace, '%' or '_')"

@@ -6,7 +6,6 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +25,10 @@ use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 use crate::service::spelled::{KEY_PATTERN, Key, Matches, NAME_PATTERN, Name, Spelled};
+
+mod list;
+
+pub use list::{TeamPage, TeamQuery};
 
 /// A team as the API shows it.
 #[derive(Debug, Clone, Serialize, Object)]
@@ -260,6 +263,11 @@ pub struct TeamPatch {
 }
 
 async fn to_rep(db: &impl ConnectionTrait, t: &entity::team::Model) -> Result<Team> {
+    rep_with_members(t, team_members::ids_of(db, &t.id).await?)
+}
+
+/// The team as the API shows it, given its member ids (sorted).
+fn rep_with_members(t: &entity::team::Model, member_ids: Vec<String>) -> Result<Team> {
     Ok(Team {
         id: t.id.clone(),
         key: t.key.clone(),
@@ -267,7 +275,7 @@ async fn to_rep(db: &impl ConnectionTrait, t: &entity::team::Model) -> Result<Te
         description: t.description.clone(),
         custom_roles: from_json(&t.custom_roles)?,
         role_attributes: from_json(&t.role_attributes)?,
-        member_ids: team_members::ids_of(db, &t.id).await?,
+        member_ids,
         idp_synced: t.idp_synced,
         version: t.version,
         creation_date: t.created_at,
@@ -335,20 +343,6 @@ pub(crate) fn new_team_row(
 }
 
 impl Service {
-    pub async fn list_teams(&self, ctx: &Ctx) -> Result<Vec<Team>> {
-        let rows = entity::team::Entity::find()
-            .order_by_asc(entity::team::Column::Key)
-            .all(self.db())
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for t in &rows {
-            if authorize(&ctx.principal, "viewTeam", &Resource::team(&t.key)).is_ok() {
-                out.push(to_rep(self.db(), t).await?);
-            }
-        }
-        Ok(out)
-    }
-
     pub async fn get_team(&self, ctx: &Ctx, key: &str) -> Result<Team> {
         let t = find(self.db(), key).await?;
         authorize(&ctx.principal, "viewTeam", &Resource::team(&t.key))?;

@@ -5,7 +5,6 @@ use base64::Engine;
 use poem_openapi::Object;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use serde::Serialize;
 
@@ -18,6 +17,8 @@ use super::{AuditDraft, Ctx, Principal, Service};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 use crate::service::spelled::{Key, Matches, Name, RoleName, Spelled};
+
+mod list;
 
 /// Prefix of generated secrets, so leaked tokens are easy to recognise and scan for.
 const SECRET_PREFIX: &str = "gat_";
@@ -93,9 +94,14 @@ fn to_rep(m: &entity::api_token::Model) -> Result<Token> {
 }
 
 fn resource(m: &entity::api_token::Model) -> Resource {
-    match &m.owner_id {
-        Some(owner) => Resource::member(owner).token(&m.id),
-        None => Resource::service_token(&m.id),
+    resource_of(&m.id, m.owner_id.as_deref())
+}
+
+/// A token's resource from its id and owner: personal under its member, else a service token.
+fn resource_of(id: &str, owner: Option<&str>) -> Resource {
+    match owner {
+        Some(owner) => Resource::member(owner).token(id),
+        None => Resource::service_token(id),
     }
 }
 
@@ -297,22 +303,6 @@ impl Service {
     }
 
     /// The caller's own personal tokens, and every token it may view.
-    pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<Token>> {
-        let rows = entity::api_token::Entity::find()
-            .order_by_asc(entity::api_token::Column::CreatedAt)
-            .all(self.db())
-            .await?;
-        let me = ctx.principal.member().map(|m| m.id.clone());
-        let mut out = Vec::new();
-        for m in &rows {
-            let own = me.is_some() && m.owner_id == me;
-            if own || authorize(&ctx.principal, "viewToken", &resource(m)).is_ok() {
-                out.push(to_rep(m)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Revokes a token at once; the record stays for the audit trail.
     pub async fn revoke_token(&self, ctx: &Ctx, id: &str) -> Result<()> {
         let mut tx = self.begin_write(ctx).await?;

@@ -1,5 +1,6 @@
-//! Directory queries over HTTP: LaunchDarkly's member filters and sorts, paging, refusals
-//! naming the bad part, and visibility when a role names particular members.
+//! Directory queries over HTTP: LaunchDarkly's member and team filters and sorts, the text
+//! query on custom roles and tokens, paging, refusals naming the bad part, and visibility
+//! when a role names particular members or teams.
 
 use poem::http::Method;
 use sea_orm::sea_query::Expr;
@@ -237,6 +238,315 @@ async fn members_a_role_may_not_view_are_neither_listed_nor_counted() {
     assert_eq!(page["totalCount"], 2);
     assert_eq!(emails(&page), ["dan@x.io"]);
     assert!(page.get("next").is_none());
+}
+
+/// The keys of a page of teams or roles, in order.
+fn keys(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The directory's people and teams, and three more teams: platform ("Platform Core": ann,
+/// bob, cat), quiet ("Quiet Corner") and tools ("Engineering Tools"), the last two empty.
+async fn teams(app: &TestApp) {
+    directory(app).await;
+    let everyone = app.get("/api/v2/members?sort=displayName").await.1;
+    let id_of = |email: &str| {
+        everyone["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == email)
+            .unwrap()["id"]
+            .clone()
+    };
+    let platform = json!([id_of("ann@x.io"), id_of("bob@x.io"), id_of("cat@x.io")]);
+    for (key, name, members) in [
+        ("platform", "Platform Core", platform),
+        ("quiet", "Quiet Corner", json!([])),
+        ("tools", "Engineering Tools", json!([])),
+    ] {
+        let (s, t) = app
+            .post(
+                "/api/v2/teams",
+                json!({"key": key, "name": name, "memberIds": members}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_team_filter_narrows_the_teams_in_sql() {
+    let app = TestApp::spawn().await;
+    teams(&app).await;
+    let cases: &[(&str, &[&str])] = &[
+        ("", &["eng", "ops", "platform", "quiet", "tools"]),
+        // The key or the name starts with the text, ignoring case.
+        ("query:eng", &["eng", "tools"]),
+        ("query:PLAT", &["platform"]),
+        ("query:quiet c", &["quiet"]),
+        ("query:core", &[]),
+        ("nomembers:true", &["quiet", "tools"]),
+        ("nomembers:false", &["eng", "ops", "platform"]),
+        ("query:eng,nomembers:true", &["tools"]),
+        ("query:q,nomembers:false", &[]),
+    ];
+    for (filter, want) in cases {
+        let (s, page) = app
+            .get(&format!("/api/v2/teams?filter={}", urlencode(filter)))
+            .await;
+        assert_eq!(s, 200, "{filter}: {page}");
+        assert_eq!(keys(&page), *want, "{filter}");
+        assert_eq!(page["totalCount"], want.len(), "{filter}");
+    }
+    // Each team shows its members; each member its teams, read a page at a time.
+    let platform = app.get("/api/v2/teams?filter=query:platform").await.1;
+    assert_eq!(
+        platform["items"][0]["memberIds"].as_array().unwrap().len(),
+        3
+    );
+    let bob = app
+        .get(&format!(
+            "/api/v2/members?filter={}",
+            urlencode("email:bob@x.io")
+        ))
+        .await
+        .1;
+    assert_eq!(bob["items"][0]["teams"], json!(["eng", "ops", "platform"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teams_sort_by_name_and_member_count_and_page() {
+    let app = TestApp::spawn().await;
+    teams(&app).await;
+    let by_name = ["eng", "tools", "ops", "platform", "quiet"];
+    let sorted = |sort: &'static str| {
+        let app = &app;
+        async move { app.get(&format!("/api/v2/teams?sort={sort}")).await.1 }
+    };
+    assert_eq!(keys(&sorted("name").await), by_name);
+    let mut reversed = by_name;
+    reversed.reverse();
+    assert_eq!(keys(&sorted("-name").await), reversed);
+    let counts = |page: &Value| -> Vec<usize> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["memberIds"].as_array().unwrap().len())
+            .collect()
+    };
+    assert_eq!(counts(&sorted("memberCount").await), [0, 0, 2, 2, 3]);
+    let most = sorted("-memberCount").await;
+    assert_eq!(counts(&most), [3, 2, 2, 0, 0]);
+    assert_eq!(keys(&most)[0], "platform");
+
+    // Two at a time by name: each page counted, `next` leading on, no team twice.
+    let mut seen = Vec::new();
+    let mut offset = Some("0".to_owned());
+    while let Some(at) = offset {
+        let (s, page) = app
+            .get(&format!("/api/v2/teams?sort=name&limit=2&offset={at}"))
+            .await;
+        assert_eq!(s, 200, "{page}");
+        assert_eq!(page["totalCount"], 5);
+        seen.extend(keys(&page));
+        offset = page["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, by_name);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_team_filter_or_sort_is_refused_naming_the_part() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("filter=nomembers:maybe", "nomembers:maybe"),
+        ("filter=role:admin", "role:admin"),
+        ("filter=query:", "query:"),
+        ("filter=query:a,,x", "\"x\""),
+        ("sort=key", "parameter `sort`"),
+        ("sort=memberCount,name", "parameter `sort`"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+    ];
+    for (query, part) in cases {
+        let (s, body) = app
+            .get(&format!("/api/v2/teams?{}", urlencode_query(query)))
+            .await;
+        assert_eq!(s, 400, "{query}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(part), "{query}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teams_a_role_may_not_view_are_neither_listed_nor_counted() {
+    let app = TestApp::spawn().await;
+    teams(&app).await;
+    let (s, r) = app
+        .post(
+            "/api/v2/roles",
+            json!({"key": "team-viewer", "name": "Team viewer", "policy": [
+                {"effect": "allow", "actions": ["viewTeam"], "resources": ["team/*"]},
+                {"effect": "deny", "actions": ["viewTeam"], "resources": ["team/ops"]}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, t) = app
+        .post(
+            "/api/v2/tokens",
+            json!({"name": "teams", "serviceToken": true, "customRoles": ["team-viewer"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let token = t["token"].as_str().unwrap();
+    let (s, page) = app
+        .call(
+            Method::GET,
+            "/api/v2/teams?filter=nomembers:false&limit=1&offset=1",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    // eng and platform: ops is neither shown nor counted, and the second page is platform.
+    assert_eq!(page["totalCount"], 2);
+    assert_eq!(keys(&page), ["platform"]);
+    assert!(page.get("next").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_are_found_by_key_or_name_a_page_at_a_time() {
+    let app = TestApp::spawn().await;
+    for (key, name) in [
+        ("flag-toggler", "Flag Toggler"),
+        ("auditor", "Compliance Auditor"),
+        ("release-manager", "Release Manager"),
+    ] {
+        let (s, r) = app
+            .post(
+                "/api/v2/roles",
+                json!({"key": key, "name": name, "policy": [
+                    {"effect": "allow", "actions": ["viewProject"], "resources": ["proj/*"]}
+                ]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    let cases: &[(&str, &[&str])] = &[
+        ("query:FLAG", &["flag-toggler"]),
+        ("query:compliance", &["auditor"]),
+        ("query:aud", &["auditor"]),
+        ("query:release m", &["release-manager"]),
+        ("query:toggler", &[]),
+    ];
+    for (filter, want) in cases {
+        let (s, page) = app
+            .get(&format!("/api/v2/roles?filter={}", urlencode(filter)))
+            .await;
+        assert_eq!(s, 200, "{filter}: {page}");
+        assert_eq!(keys(&page), *want, "{filter}");
+    }
+    // Every role (the presets and these three) once, by key, three at a time.
+    let all = app.get("/api/v2/roles?limit=1000").await.1;
+    let total = all["totalCount"].as_u64().unwrap();
+    assert_eq!(total, all["items"].as_array().unwrap().len() as u64);
+    assert!(total > 3, "{all}");
+    let mut seen = Vec::new();
+    let mut offset = Some("0".to_owned());
+    while let Some(at) = offset {
+        let (s, page) = app.get(&format!("/api/v2/roles?limit=3&offset={at}")).await;
+        assert_eq!(s, 200, "{page}");
+        assert_eq!(page["totalCount"], total);
+        seen.extend(keys(&page));
+        offset = page["next"].as_str().map(str::to_owned);
+    }
+    let mut by_key = keys(&all);
+    by_key.sort();
+    assert_eq!(seen, by_key);
+    for (query, part) in [("filter=name:x", "name:x"), ("limit=1001", "limit")] {
+        let (s, body) = app
+            .get(&format!("/api/v2/roles?{}", urlencode_query(query)))
+            .await;
+        assert_eq!(s, 400, "{query}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(part), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_found_by_name_and_a_member_without_access_sees_only_its_own() {
+    let app = TestApp::spawn().await;
+    for name in ["Deploy bot", "deploy-canary", "Reporting"] {
+        let (s, t) = app
+            .post(
+                "/api/v2/tokens",
+                json!({"name": name, "serviceToken": true, "role": "reader"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (s, deploys) = app.get("/api/v2/tokens?filter=query:DEPLOY").await;
+    assert_eq!(s, 200, "{deploys}");
+    assert_eq!(names(&deploys), ["Deploy bot", "deploy-canary"]);
+    assert_eq!(
+        names(&app.get("/api/v2/tokens?filter=query:rep").await.1),
+        ["Reporting"]
+    );
+    assert_eq!(
+        names(&app.get("/api/v2/tokens?filter=query:bot").await.1),
+        Vec::<String>::new()
+    );
+
+    // A page of one: counted, `next` leading to the second deploy token.
+    let first = app
+        .get("/api/v2/tokens?filter=query:deploy&limit=1")
+        .await
+        .1;
+    assert_eq!(
+        (first["totalCount"].clone(), first["next"].clone()),
+        (json!(2), json!("1"))
+    );
+    let second = app
+        .get("/api/v2/tokens?filter=query:deploy&limit=1&offset=1")
+        .await
+        .1;
+    assert_eq!(names(&second), ["deploy-canary"]);
+    assert!(second.get("next").is_none());
+
+    // A member without access sees its own personal token and no one else's.
+    let everything = app.get("/api/v2/tokens?limit=1000").await.1;
+    assert!(
+        everything["totalCount"].as_u64().unwrap() >= 4,
+        "{everything}"
+    );
+    let (member, token) = app.member_with_token("nia@x.io", "no_access").await;
+    let (s, mine) = app
+        .call(Method::GET, "/api/v2/tokens", Some(&token), None)
+        .await;
+    assert_eq!(s, 200, "{mine}");
+    assert_eq!(mine["totalCount"], 1, "{mine}");
+    assert_eq!(mine["items"][0]["ownerId"], member);
+
+    let (s, body) = app.get("/api/v2/tokens?filter=owner:me").await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("owner:me"),
+        "{body}"
+    );
 }
 
 fn urlencode(text: &str) -> String {

@@ -7,14 +7,16 @@
 //! order and each is decided, so the count and the pages hold only members the caller may
 //! view.
 
+use std::collections::HashMap;
+
 use migration::m20261207_000010_directory_indexes::{MEMBER_DISPLAY_KEY, MEMBER_LAST_NAME_KEY};
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Query};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
     QuerySelect, Select,
 };
 
-use super::{Member, to_rep};
+use super::{Member, rep_with_teams};
 use crate::domain::directory_query::{
     LastSeen, MemberFilter, MemberSortField, Sort, parse_member_filter, parse_member_sort,
 };
@@ -22,13 +24,10 @@ use crate::domain::policy::{Resource, ResourceType};
 use crate::error::{Error, Result};
 use crate::service::access::summarize;
 use crate::service::authz::{authorize, decides_alike_for_every};
+use crate::service::paging::{Window, page_alike, page_one_by_one, starts_with};
 use crate::service::{Ctx, Service};
 
 use entity::member::Column as C;
-
-/// Members per page unless `limit` says otherwise, and at most.
-pub const DEFAULT_LIMIT: u64 = 20;
-pub const MAX_LIMIT: u64 = 1000;
 
 /// A member list request as sent.
 #[derive(Debug, Default, Clone)]
@@ -52,8 +51,7 @@ pub struct MemberPage {
 struct Plan {
     filter: MemberFilter,
     sort: Option<Sort<MemberSortField>>,
-    limit: u64,
-    offset: u64,
+    window: Window,
 }
 
 fn plan(query: &MemberQuery) -> Result<Plan> {
@@ -65,25 +63,11 @@ fn plan(query: &MemberQuery) -> Result<Plan> {
         .map(parse_member_sort)
         .transpose()
         .map_err(|e| Error::invalid(format!("sort: {e}")))?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::invalid(format!(
-            "limit: must be between 1 and {MAX_LIMIT}"
-        )));
-    }
     Ok(Plan {
         filter,
         sort,
-        limit,
-        offset: query.offset.unwrap_or(0),
+        window: Window::new(query.limit, query.offset)?,
     })
-}
-
-/// `[text, text + U+10FFFF)`: the strings starting with `text`, as a range an index serves.
-fn starts_with(column: Expr, text: &str) -> Condition {
-    Condition::all()
-        .add(column.clone().gte(text))
-        .add(column.lt(format!("{text}\u{10FFFF}")))
 }
 
 /// The WHERE clause of a filter: every field given holds, any of a field's alternatives.
@@ -191,84 +175,73 @@ impl Service {
             entity::member::Entity::find().filter(condition(&plan.filter)),
             plan.sort.as_ref(),
         );
+        let may_view =
+            |id: &str| authorize(&ctx.principal, "viewMember", &Resource::member(id)).is_ok();
         let (rows, total) =
             if decides_alike_for_every(&ctx.principal, ResourceType::Member, "viewMember") {
-                self.page_alike(ctx, select, &plan).await?
+                page_alike(self.db(), select, plan.window, |m| may_view(&m.id)).await?
             } else {
-                self.page_one_by_one(ctx, select, &plan).await?
+                page_one_by_one(self.db(), select, C::Id, |m| &m.id, plan.window, may_view).await?
             };
+        let mut teams = team_keys_of(self.db(), &rows).await?;
         let mut items = Vec::with_capacity(rows.len());
         for m in &rows {
-            let mut rep = to_rep(self.db(), m).await?;
+            let mut rep = rep_with_teams(m, teams.remove(&m.id).unwrap_or_default())?;
             rep.access = summarize(&ctx.principal, &Resource::member(&m.id));
             items.push(rep);
         }
-        let shown = plan
-            .offset
-            .saturating_add(u64::try_from(rows.len()).unwrap_or(u64::MAX));
         Ok(MemberPage {
+            next: plan.window.next(items.len(), total),
             items,
             total_count: total,
-            next: (shown < total).then(|| shown.to_string()),
         })
     }
+}
 
-    /// The database pages and counts; the caller sees every member or none.
-    async fn page_alike(
-        &self,
-        ctx: &Ctx,
-        select: Select<entity::member::Entity>,
-        plan: &Plan,
-    ) -> Result<(Vec<entity::member::Model>, u64)> {
-        let total = select.clone().count(self.db()).await?;
-        let rows = select
-            .offset(plan.offset)
-            .limit(plan.limit)
-            .all(self.db())
-            .await?;
-        // One decision stands for all: any member's answer is every member's.
-        match rows.first() {
-            Some(m)
-                if authorize(&ctx.principal, "viewMember", &Resource::member(&m.id)).is_err() =>
-            {
-                Ok((Vec::new(), 0))
-            }
-            _ => Ok((rows, total)),
+/// The team keys of each member of a page, sorted, in two queries for the whole page rather
+/// than two per member.
+async fn team_keys_of(
+    db: &impl ConnectionTrait,
+    members: &[entity::member::Model],
+) -> Result<HashMap<String, Vec<String>>> {
+    use entity::team_member::Column as TM;
+    if members.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let pairs: Vec<(String, String)> = entity::team_member::Entity::find()
+        .select_only()
+        .column(TM::MemberId)
+        .column(TM::TeamId)
+        .filter(TM::MemberId.is_in(members.iter().map(|m| m.id.clone())))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if pairs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut team_ids: Vec<String> = pairs.iter().map(|(_, team)| team.clone()).collect();
+    team_ids.sort();
+    team_ids.dedup();
+    let keys: HashMap<String, String> = entity::team::Entity::find()
+        .select_only()
+        .column(entity::team::Column::Id)
+        .column(entity::team::Column::Key)
+        .filter(entity::team::Column::Id.is_in(team_ids))
+        .into_tuple::<(String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (member, team) in pairs {
+        if let Some(key) = keys.get(&team) {
+            out.entry(member).or_default().push(key.clone());
         }
     }
-
-    /// Each matching member is decided; the page is cut from those the caller may view.
-    async fn page_one_by_one(
-        &self,
-        ctx: &Ctx,
-        select: Select<entity::member::Entity>,
-        plan: &Plan,
-    ) -> Result<(Vec<entity::member::Model>, u64)> {
-        let ids: Vec<String> = select
-            .select_only()
-            .column(C::Id)
-            .into_tuple()
-            .all(self.db())
-            .await?;
-        let visible: Vec<String> = ids
-            .into_iter()
-            .filter(|id| authorize(&ctx.principal, "viewMember", &Resource::member(id)).is_ok())
-            .collect();
-        let total = u64::try_from(visible.len()).unwrap_or(u64::MAX);
-        let start = usize::try_from(plan.offset)
-            .unwrap_or(usize::MAX)
-            .min(visible.len());
-        let end = start
-            .saturating_add(usize::try_from(plan.limit).unwrap_or(usize::MAX))
-            .min(visible.len());
-        let page: Vec<String> = visible.get(start..end).unwrap_or_default().to_vec();
-        let mut rows = entity::member::Entity::find()
-            .filter(C::Id.is_in(page.clone()))
-            .all(self.db())
-            .await?;
-        rows.sort_by_key(|m| page.iter().position(|id| *id == m.id));
-        Ok((rows, total))
+    for keys in out.values_mut() {
+        keys.sort();
     }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -276,21 +249,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_are_checked_and_defaulted() {
-        let planned = plan(&MemberQuery::default()).unwrap();
-        assert_eq!((planned.limit, planned.offset), (DEFAULT_LIMIT, 0));
-        for limit in [0, MAX_LIMIT + 1] {
-            let query = MemberQuery {
-                limit: Some(limit),
-                ..MemberQuery::default()
-            };
-            assert!(plan(&query).is_err());
-        }
+    fn a_bad_filter_is_named_and_limits_checked() {
         let bad = MemberQuery {
             filter: Some("role:boss".to_owned()),
             ..MemberQuery::default()
         };
         let err = plan(&bad).err().unwrap().to_string();
         assert!(err.contains("filter: \"role:boss\""), "{err}");
+        let too_many = MemberQuery {
+            limit: Some(1001),
+            ..MemberQuery::default()
+        };
+        assert!(plan(&too_many).is_err());
     }
 }
