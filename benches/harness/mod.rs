@@ -146,15 +146,12 @@ impl Harness {
         for round in batches.chunks(8) {
             let mut posts = tokio::task::JoinSet::new();
             for (n, batch) in round.iter().enumerate() {
-                let request = self
-                    .client
-                    .post(format!("{}/api/v2/members", self.base))
-                    .header("Authorization", TOKEN)
-                    .json(batch);
+                let client = self.client.clone();
+                let url = format!("{}/api/v2/members", self.base);
+                let batch = Value::Array(batch.clone());
                 posts.spawn(async move {
-                    let resp = request.send().await.unwrap();
-                    let status = resp.status().as_u16();
-                    (n, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+                    let (status, body) = post_backing_off(&client, &url, &batch).await;
+                    (n, status, body)
                 });
             }
             let mut answers = posts.join_all().await;
@@ -188,6 +185,32 @@ impl Harness {
                 .unwrap();
         }
     }
+}
+
+/// `POST url` with the owner token as an IdP would send it: a 429 is retried after its
+/// `Retry-After`, up to 30 times. The final status and JSON body.
+pub async fn post_backing_off(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    for _ in 0..30 {
+        let resp = client
+            .post(url)
+            .header("Authorization", TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        if status == 429 {
+            let wait = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            continue;
+        }
+        return (status, resp.json().await.unwrap_or(Value::Null));
+    }
+    panic!("{url}: still refused as too busy after 30 tries");
 }
 
 fn seed_person(i: usize, team_keys: &[String]) -> Value {
