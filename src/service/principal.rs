@@ -1,7 +1,7 @@
 //! Who is acting: principals, the request context and token authentication.
 
 use sea_orm::QueryTrait;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use std::sync::Arc;
 
 use super::secrets::hash_secret;
@@ -233,14 +233,24 @@ impl Service {
         // replaced is found by its own hash while its grace lasts.
         let hash = hash_secret(secret);
         let now = self.now_ms();
-        let token = entity::api_token::Entity::find()
+        let candidates = entity::api_token::Entity::find()
             .filter(
                 Condition::any()
                     .add(entity::api_token::Column::SecretHash.eq(hash.clone()))
                     .add(entity::api_token::Column::PreviousSecretHash.eq(hash.clone())),
             )
-            .one(self.db())
-            .await?
+            .limit(2)
+            .all(self.db())
+            .await?;
+        // A current secret wins over a replaced one: the bootstrap secret is created again at
+        // start even while a reset of its token keeps it alive as an old secret.
+        let (current, replaced): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|t| t.secret_hash == hash);
+        let token = current
+            .into_iter()
+            .chain(replaced)
+            .next()
             .ok_or_else(invalid_token)?;
         if !secret_is_accepted(&token, &hash, now)
             || !token_is_live(token.revoked_at, token.expires_at, now)
