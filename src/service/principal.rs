@@ -244,9 +244,8 @@ impl Service {
             .await?;
         // A current secret wins over a replaced one: the bootstrap secret is created again at
         // start even while a reset of its token keeps it alive as an old secret.
-        let (current, replaced): (Vec<_>, Vec<_>) = candidates
-            .into_iter()
-            .partition(|t| t.secret_hash == hash);
+        let (current, replaced): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|t| t.secret_hash == hash);
         let token = current
             .into_iter()
             .chain(replaced)
