@@ -90,6 +90,12 @@ SCIM_ALLOWLIST = (
     r"^scimAllowlist(\[\d+\]\.(cidr|description))?: ",
 )
 
+TOKEN_INLINE_RULES = [
+    ("only a service token holds inline statements", r"^inlineRole: only a service token"),
+    ("a token has no role attributes for placeholders to name",
+     r"^inlineRole\[\d+\]\.\w+\[\d+\]: role attribute `.*` is not declared"),
+]
+
 RULES = {
     "POST /api/v2/roles": STATEMENT_RULES + [
         ("role attributes used by the policy are declared when `roleAttributes` is given",
@@ -148,11 +154,19 @@ RULES = {
         ("role attribute keys are keys (OpenAPI 3.0 cannot constrain map keys)",
          r"^instructions\[\d+\]\.[^:]*: \".*\" is not a valid key"),
     ],
-    "POST /api/v2/tokens": [
+    "POST /api/v2/tokens": STATEMENT_RULES + TOKEN_INLINE_RULES + [
         ("`customRoleIds` (LaunchDarkly's name) agrees with `customRoles`",
          r"customRoles and customRoleIds .* differ"),
-        ("a service token has a role or custom roles",
-         r"^role: a service token needs a role or custom roles"),
+        ("a service token has a role, custom roles or an inline role",
+         r"^role: a service token needs a role, custom roles or an inline role"),
+    ],
+    "PATCH /api/v2/tokens/{id}": STATEMENT_RULES + TOKEN_INLINE_RULES + [
+        ("a service token keeps a role, custom roles or an inline role",
+         r"^customRoles: a service token needs a role, custom roles or an inline role"),
+        CUSTOM_ROLE_ATTRIBUTES,
+    ],
+    "POST /api/v2/tokens/{id}/reset": [
+        ("an old secret's grace after a reset is at most 30 days", r"^expiry: "),
     ],
     "POST /api/v2/connections": [
         SCIM_ALLOWLIST,

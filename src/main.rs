@@ -220,9 +220,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                             &gatehouse::service::Ctx::system(),
                             NewToken {
                                 name,
+                                description: None,
                                 owner_id: None,
                                 role: Some(role),
                                 custom_roles: vec![],
+                                inline_role: None,
                                 expires_at: None,
                                 secret: None,
                             },

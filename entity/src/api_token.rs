@@ -23,6 +23,12 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     pub created_by: Option<String>,
     pub created_at: i64,
+    pub description: Option<String>,
+    /// JSON array of policy statements a service token holds itself; None when it has none.
+    pub inline_role: Option<String>,
+    /// Hex SHA-256 of the secret a reset replaced, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ pub mod m20261207_000010_directory_indexes;
 mod m20261207_000011_ip_allowlist;
 mod m20261207_000012_session_details;
 pub mod m20261207_000013_directory_query_indexes;
+mod m20261207_000014_token_lifecycle;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_ip_allowlist::Migration),
             Box::new(m20261207_000012_session_details::Migration),
             Box::new(m20261207_000013_directory_query_indexes::Migration),
+            Box::new(m20261207_000014_token_lifecycle::Migration),
         ]
     }
 }

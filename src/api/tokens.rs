@@ -12,7 +12,7 @@ use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
 use crate::service::paging::TextQuery;
-use crate::service::tokens::{Token, TokenPost};
+use crate::service::tokens::{Token, TokenPatch, TokenPost, TokenReset};
 
 pub struct TokensApi;
 
@@ -88,5 +88,64 @@ impl TokensApi {
         let ctx = context(&service, &auth, req).await?;
         service.revoke_token(&ctx, &id).await?;
         Ok(NoContent::NoContent)
+    }
+
+    /// Get a token; the secret is never shown again
+    ///
+    /// **Permission:** own personal tokens always; others need `viewToken` on `member/{id}:token/{tokenId}` or `service-token/{tokenId}`.
+    #[oai(path = "/:id", method = "get", operation_id = "getToken")]
+    async fn get(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<Json<Token>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.get_token(&ctx, &id).await?))
+    }
+
+    /// Change a token's name, description, role, custom roles or inline role
+    ///
+    /// The body names the fields to change, as `PATCH /api/v2/members/{id}` does. A role above the
+    /// caller's own is refused (403), as is one above a personal token's member (400);
+    /// `inlineRole` is for service tokens only and never allows what the caller may not do.
+    /// A revoked token cannot change (409).
+    ///
+    /// **Permission:** own personal tokens always; others need `updateAccessTokenName`,
+    /// `updateAccessTokenDescription` and/or `updateAccessTokenPolicy` on the token.
+    #[oai(path = "/:id", method = "patch", operation_id = "patchToken")]
+    async fn patch(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+        body: Json<TokenPatch>,
+    ) -> ApiResult<Json<Token>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.update_token(&ctx, &id, body.0).await?))
+    }
+
+    /// Reset a token's secret; the new secret is in this response only
+    ///
+    /// The old secret keeps working until `expiry`, then is refused; without `expiry`, or with
+    /// one already past, it stops at once. A second reset ends the first one's grace. A revoked
+    /// token cannot be reset (409).
+    ///
+    /// **Permission:** own personal tokens always; others need `resetAccessToken` on the token.
+    #[oai(path = "/:id/reset", method = "post", operation_id = "resetToken")]
+    async fn reset(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        id: Path<String>,
+        /// Epoch milliseconds until which the old secret keeps working, at most 30 days ahead.
+        expiry: Query<Option<i64>>,
+    ) -> ApiResult<Json<Token>> {
+        let ctx = context(&service, &auth, req).await?;
+        let reset = TokenReset { expiry: expiry.0 };
+        Ok(Json(service.reset_token(&ctx, &id, reset).await?))
     }
 }

@@ -16,7 +16,9 @@ use super::principal::AccessPolicy;
 use super::spelled::{ConcreteResource, Spelled};
 use super::util::from_json;
 use super::{Service, member_rows};
-use crate::domain::policy::{BasePermissions, BaseRole, CompiledRole, Resource, presets, validate};
+use crate::domain::policy::{
+    BasePermissions, BaseRole, CompiledRole, PolicyError, Resource, presets, validate,
+};
 use crate::error::{Error, Result};
 
 /// Compiled roles kept before the cache is cleared wholesale (bounded memory).
@@ -45,7 +47,48 @@ pub(crate) fn effective_statements(role: &entity::custom_role::Model) -> Result<
     Ok(statements)
 }
 
+/// The key a token's inline role is explained by: never a custom role's (keys have no `:`),
+/// as `base:<role>` is not.
+pub(crate) const INLINE_ROLE_KEY: &str = "token:inline";
+
+/// Compiles a token's own statements as one role: no base permissions and no role attributes
+/// (a token has none, so a placeholder is an error at its path).
+pub(crate) fn compile_inline_role(
+    statements: &[Value],
+) -> std::result::Result<CompiledRole, PolicyError> {
+    let validated = validate(statements, &[])?;
+    CompiledRole::compile(
+        INLINE_ROLE_KEY,
+        &validated,
+        BasePermissions::NoAccess,
+        &Attributes::new(),
+    )
+}
+
 impl RoleCache {
+    /// A token's inline role, compiled once per distinct statement text: the text is the
+    /// cache key, so an edited role can never be served stale.
+    fn inline(&self, stored: &str) -> Result<Arc<CompiledRole>> {
+        let cache_key = format!("\u{1}{stored}");
+        if let Ok(map) = self.entries.read()
+            && let Some((_, compiled)) = map.get(&cache_key)
+        {
+            return Ok(compiled.clone());
+        }
+        let statements: Vec<Value> = from_json(stored)?;
+        let compiled = Arc::new(
+            compile_inline_role(&statements)
+                .map_err(|e| Error::internal(format!("stored inline role is invalid: {e}")))?,
+        );
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() >= CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert(cache_key, (0, compiled.clone()));
+        }
+        Ok(compiled)
+    }
+
     /// The compiled role for this assignment, compiling when the stored version moved on.
     fn get(
         &self,
@@ -163,22 +206,29 @@ impl Service {
     }
 
     /// What a token's own grant allows (before intersecting with its member): its custom
-    /// roles, else its base role.
+    /// roles and inline role, else its base role.
     pub(crate) async fn token_grant(
         &self,
         db: &impl ConnectionTrait,
         role: Option<BaseRole>,
         custom_roles: &[String],
+        inline_role: Option<&str>,
         member_id: Option<&str>,
     ) -> Result<Option<AccessPolicy>> {
-        if !custom_roles.is_empty() {
+        if !custom_roles.is_empty() || inline_role.is_some() {
             let assigned: Vec<(String, Attributes)> = custom_roles
                 .iter()
                 .map(|k| (k.clone(), Attributes::new()))
                 .collect();
-            return Ok(Some(AccessPolicy {
-                roles: self.compile_assignments(db, &assigned).await?,
-            }));
+            let mut roles = self.compile_assignments(db, &assigned).await?;
+            // The inline role is one more role of the token, as a custom role would be.
+            if let Some(stored) = inline_role {
+                match self.role_cache().inline(stored) {
+                    Ok(compiled) => roles.push(compiled),
+                    Err(e) => tracing::warn!(error = %e, "inline role grants nothing"),
+                }
+            }
+            return Ok(Some(AccessPolicy { roles }));
         }
         match role {
             Some(r) => Ok(Some(AccessPolicy {

@@ -24,9 +24,11 @@ impl Service {
                 &Ctx::system(),
                 NewToken {
                     name: "bootstrap".to_owned(),
+                    description: None,
                     owner_id: None,
                     role: Some(BaseRole::Owner),
                     custom_roles: vec![],
+                    inline_role: None,
                     expires_at: None,
                     secret: Some(secret.to_owned()),
                 },

@@ -1,7 +1,7 @@
 //! Who is acting: principals, the request context and token authentication.
 
 use sea_orm::QueryTrait;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use std::sync::Arc;
 
 use super::secrets::hash_secret;
@@ -187,6 +187,14 @@ fn token_is_live(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> 
     revoked_at.is_none() && expires_at.is_none_or(|e| e > now)
 }
 
+/// Whether the secret hashed `hash` opens `token` at `now`: its current secret, or the one a
+/// reset replaced until that one's grace ends (exclusive, as expiry is).
+fn secret_is_accepted(token: &entity::api_token::Model, hash: &str, now: i64) -> bool {
+    token.secret_hash == hash
+        || (token.previous_secret_hash.as_deref() == Some(hash)
+            && token.previous_secret_expires_at.is_some_and(|e| e > now))
+}
+
 /// The base role a token row asks for, if any.
 fn stored_token_role(role: Option<&str>) -> Result<Option<BaseRole>> {
     role.map(|r| BaseRole::parse(r).ok_or_else(|| Error::internal("stored token role is unknown")))
@@ -221,14 +229,31 @@ impl Service {
         if secret.is_empty() {
             return Err(Error::Unauthorized("missing API token".into()));
         }
-        // Looked up by its hash: the secret itself is never compared.
-        let token = entity::api_token::Entity::find()
-            .filter(entity::api_token::Column::SecretHash.eq(hash_secret(secret)))
-            .one(self.db())
-            .await?
-            .ok_or_else(invalid_token)?;
+        // Looked up by its hash: the secret itself is never compared. A secret a reset
+        // replaced is found by its own hash while its grace lasts.
+        let hash = hash_secret(secret);
         let now = self.now_ms();
-        if !token_is_live(token.revoked_at, token.expires_at, now) {
+        let candidates = entity::api_token::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(entity::api_token::Column::SecretHash.eq(hash.clone()))
+                    .add(entity::api_token::Column::PreviousSecretHash.eq(hash.clone())),
+            )
+            .limit(2)
+            .all(self.db())
+            .await?;
+        // A current secret wins over a replaced one: the bootstrap secret is created again at
+        // start even while a reset of its token keeps it alive as an old secret.
+        let (current, replaced): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|t| t.secret_hash == hash);
+        let token = current
+            .into_iter()
+            .chain(replaced)
+            .next()
+            .ok_or_else(invalid_token)?;
+        if !secret_is_accepted(&token, &hash, now)
+            || !token_is_live(token.revoked_at, token.expires_at, now)
+        {
             return Err(invalid_token());
         }
         let token_role = stored_token_role(token.role.as_deref())?;
@@ -238,7 +263,10 @@ impl Service {
                 self.personal_token_grant(owner_id, token_role, &custom_roles)
                     .await?
             }
-            None => self.service_token_grant(token_role, &custom_roles).await?,
+            None => {
+                self.service_token_grant(token_role, &custom_roles, token.inline_role.as_deref())
+                    .await?
+            }
         };
         if last_use_is_stale(token.last_used, now) {
             self.note_token_used(&token.id, now);
@@ -278,7 +306,7 @@ impl Service {
             .ok_or_else(|| Error::internal("stored member role is unknown"))?;
         let policy = self.member_policy(self.db(), &member).await?;
         let limit = self
-            .token_grant(self.db(), token_role, custom_roles, Some(&member.id))
+            .token_grant(self.db(), token_role, custom_roles, None, Some(&member.id))
             .await?;
         Ok(TokenGrant {
             owner: Some(MemberRef {
@@ -296,9 +324,10 @@ impl Service {
         &self,
         token_role: Option<BaseRole>,
         custom_roles: &[String],
+        inline_role: Option<&str>,
     ) -> Result<TokenGrant> {
         let policy = self
-            .token_grant(self.db(), token_role, custom_roles, None)
+            .token_grant(self.db(), token_role, custom_roles, inline_role, None)
             .await?
             .unwrap_or(AccessPolicy { roles: Vec::new() });
         Ok(TokenGrant {
@@ -341,6 +370,38 @@ mod tests {
         assert!(!token_is_live(None, Some(10), 1_000));
         assert!(!token_is_live(Some(5), None, 1_000));
         assert!(!token_is_live(Some(5), Some(2_000), 1_000));
+    }
+
+    #[test]
+    fn a_replaced_secret_opens_its_token_only_until_its_grace_ends() {
+        let token = entity::api_token::Model {
+            id: "t".into(),
+            name: "t".into(),
+            owner_id: None,
+            service_token: true,
+            role: None,
+            custom_roles: "[]".into(),
+            secret_hash: "new".into(),
+            ending: "abcd".into(),
+            last_used: None,
+            expires_at: None,
+            revoked_at: None,
+            created_by: None,
+            created_at: 0,
+            description: None,
+            inline_role: None,
+            previous_secret_hash: Some("old".into()),
+            previous_secret_expires_at: Some(1_000),
+        };
+        assert!(secret_is_accepted(&token, "new", 5_000));
+        assert!(secret_is_accepted(&token, "old", 999));
+        assert!(!secret_is_accepted(&token, "old", 1_000));
+        assert!(!secret_is_accepted(&token, "other", 0));
+        let no_grace = entity::api_token::Model {
+            previous_secret_expires_at: None,
+            ..token
+        };
+        assert!(!secret_is_accepted(&no_grace, "old", 0));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! API tokens: the secret is shown once, only its SHA-256 is stored, and a token never
-//! exceeds the member it acts for.
+//! exceeds the member it acts for. Reading, changing and resetting one token is `lifecycle`.
+
+mod lifecycle;
+
+pub use lifecycle::{TokenPatch, TokenReset};
 
 use base64::Engine;
 use poem_openapi::Object;
@@ -7,13 +11,15 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
 };
 use serde::Serialize;
+use serde_json::Value;
 
 use super::authz::authorize;
 use super::member_rows::{self, parse_role};
 use super::members::{aliased_list, check_custom_roles};
+use super::roles::StatementBody;
 use super::secrets::hash_secret;
 use super::util::{from_json, new_id, snapshot, to_json, validate_name};
-use super::{AuditDraft, Ctx, Principal, Service};
+use super::{AuditDraft, Ctx, Service};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 use crate::service::spelled::{Key, Matches, Name, RoleName, Spelled};
@@ -30,12 +36,20 @@ const SECRET_PREFIX: &str = "gat_";
 pub struct Token {
     pub id: String,
     pub name: String,
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     #[oai(nullable)]
     pub owner_id: Option<String>,
     pub service_token: bool,
     #[oai(nullable)]
     pub role: Option<String>,
     pub custom_roles: Vec<String>,
+    /// Policy statements a service token holds itself, evaluated as one more of its roles
+    /// (explained as `token:inline`); absent when it has none.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline_role: Option<Vec<Value>>,
     /// The last four characters of the secret.
     pub ending: String,
     #[oai(nullable)]
@@ -44,7 +58,7 @@ pub struct Token {
     pub expires_at: Option<i64>,
     pub revoked: bool,
     pub creation_date: i64,
-    /// The secret: returned once, on create; store it now.
+    /// The secret: returned once, on create and on reset; store it now.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip)]
     pub token: Option<String>,
@@ -57,6 +71,9 @@ pub struct TokenPost {
     /// Not blank, no control characters; at most 256.
     #[oai(validator(custom = "Matches::new()", max_length = 256))]
     pub name: Spelled<Name>,
+    /// Free text, at most 1024 characters.
+    #[oai(validator(max_length = 1024))]
+    pub description: Option<String>,
     /// A service token acts as itself (needs admin); otherwise the token acts as the caller.
     #[oai(default)]
     pub service_token: bool,
@@ -71,6 +88,9 @@ pub struct TokenPost {
     /// Giving both fields naming different roles is a 400.
     #[oai(validator(custom = "Matches::new()"), rename = "customRoleIds")]
     pub ld_custom_role_ids: Option<Vec<Spelled<Key>>>,
+    /// Policy statements the token holds itself, validated as a custom role's policy (errors
+    /// name `inlineRole[i]`); service tokens only, and never beyond the caller's own access.
+    pub inline_role: Option<Vec<StatementBody>>,
     /// Epoch milliseconds after which the token stops working (a time already past makes a
     /// token that is refused from the start).
     pub expires_at: Option<i64>,
@@ -80,10 +100,12 @@ fn to_rep(m: &entity::api_token::Model) -> Result<Token> {
     Ok(Token {
         id: m.id.clone(),
         name: m.name.clone(),
+        description: m.description.clone(),
         owner_id: m.owner_id.clone(),
         service_token: m.service_token,
         role: m.role.clone(),
         custom_roles: from_json(&m.custom_roles)?,
+        inline_role: m.inline_role.as_deref().map(from_json).transpose()?,
         ending: m.ending.clone(),
         last_used: m.last_used,
         expires_at: m.expires_at,
@@ -143,9 +165,12 @@ async fn role_keys_of(db: &impl ConnectionTrait, values: Vec<String>) -> Result<
 /// What a new token is: its owner (None for service tokens) and its access.
 pub struct NewToken {
     pub name: String,
+    pub description: Option<String>,
     pub owner_id: Option<String>,
     pub role: Option<BaseRole>,
     pub custom_roles: Vec<String>,
+    /// Statements a service token holds itself, already checked (`lifecycle::inline_role`).
+    pub inline_role: Option<Vec<Value>>,
     pub expires_at: Option<i64>,
     /// Use exactly this secret (bootstrap); otherwise one is generated.
     pub secret: Option<String>,
@@ -179,13 +204,7 @@ impl Service {
                     "the member is deactivated and cannot get tokens",
                 ));
             }
-            let owner_role = parse_role("role", &owner.role)?;
-            if new.role.is_some_and(|r| r.rank() > owner_role.rank()) {
-                return Err(Error::invalid(format!(
-                    "role: a personal token cannot exceed its member's role {}",
-                    owner_role.as_str()
-                )));
-            }
+            lifecycle::check_role_within_member(tx.db(), owner_id, new.role).await?;
         }
         let m = entity::api_token::ActiveModel {
             id: Set(id.clone()),
@@ -194,6 +213,10 @@ impl Service {
             service_token: Set(new.owner_id.is_none()),
             role: Set(new.role.map(|r| r.as_str().to_owned())),
             custom_roles: Set(to_json(&custom_roles)?),
+            description: Set(new.description.clone()),
+            inline_role: Set(new.inline_role.as_ref().map(to_json).transpose()?),
+            previous_secret_hash: Set(None),
+            previous_secret_expires_at: Set(None),
             secret_hash: Set(hash_secret(&secret)),
             ending: Set(ending(&secret)),
             last_used: Set(None),
@@ -250,24 +273,18 @@ impl Service {
             })?;
             Some(me.id.clone())
         };
-        if input.service_token && role.is_none() && custom_roles.is_empty() {
+        let inline_role = lifecycle::inline_role(
+            &ctx.principal,
+            input.service_token,
+            input.inline_role.as_deref(),
+        )?;
+        if input.service_token && role.is_none() && custom_roles.is_empty() && inline_role.is_none()
+        {
             return Err(Error::invalid(
-                "role: a service token needs a role or custom roles",
+                "role: a service token needs a role, custom roles or an inline role",
             ));
         }
-        let caller_role = match &ctx.principal {
-            Principal::Token(t) => Some(t.role),
-            Principal::Session(s) => Some(s.role),
-            Principal::App(_) | Principal::System => None,
-        };
-        if let (Some(own), Some(r)) = (caller_role, role)
-            && r.rank() > own.rank()
-        {
-            return Err(Error::forbidden(format!(
-                "role: cannot create a token above your own role {}",
-                own.as_str()
-            )));
-        }
+        lifecycle::check_role_within_caller(&ctx.principal, role)?;
         if let Some(owner) = &owner_id {
             self.check_token_creation_allowed(owner).await?;
         }
@@ -275,9 +292,11 @@ impl Service {
             ctx,
             NewToken {
                 name: input.name.into_text(),
+                description: input.description.filter(|d| !d.is_empty()),
                 owner_id,
                 role,
                 custom_roles,
+                inline_role,
                 expires_at: input.expires_at,
                 secret: None,
             },
@@ -347,9 +366,11 @@ impl Service {
             &Ctx::system(),
             NewToken {
                 name: name.to_owned(),
+                description: None,
                 owner_id: Some(member.id),
                 role,
                 custom_roles: vec![],
+                inline_role: None,
                 expires_at: None,
                 secret: None,
             },

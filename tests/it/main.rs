@@ -35,4 +35,5 @@ mod sso_saml;
 mod support;
 mod text_refusals;
 mod tokens;
+mod tokens_lifecycle;
 mod write_batches;
