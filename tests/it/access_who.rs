@@ -359,7 +359,8 @@ async fn bad_questions_are_refused_naming_the_bad_part() {
 
 /// For every resource of the answer, member `id` is listed as allowed exactly when
 /// `/access/check` allows it, with the same deciding statement and reason.
-async fn assert_agrees_with_check(app: &TestApp, answer: &Value, action: &str, id: &str) {
+/// Returns how many resources the member is allowed on.
+async fn assert_agrees_with_check(app: &TestApp, answer: &Value, action: &str, id: &str) -> usize {
     let listed = allowed_for(answer, "members", id);
     for resource in answer["resources"].as_array().unwrap() {
         let (s, check) = app
@@ -385,6 +386,7 @@ async fn assert_agrees_with_check(app: &TestApp, answer: &Value, action: &str, i
             ),
         }
     }
+    listed.len()
 }
 
 const STATEMENT_ACTIONS: &[&str] = &["updateOn", "update*", "*", "viewProject", "createFlag"];
@@ -458,10 +460,11 @@ async fn who_agrees_with_check_for_random_members() {
                 .collect()
         };
         let pick_attributes = |rng: &mut StdRng| -> Value {
+            // Roles naming `${roleAttribute/projects}` must be given a value.
             match rng.gen_range(0..4) {
-                0 => json!({}),
-                1 => json!({"projects": ["p"]}),
-                2 => json!({"projects": ["q"]}),
+                0 => json!({"projects": ["p"]}),
+                1 => json!({"projects": ["q"]}),
+                2 => json!({"projects": ["p", "q"]}),
                 _ => json!({"projects": ["*"]}),
             }
         };
@@ -491,12 +494,17 @@ async fn who_agrees_with_check_for_random_members() {
                 .await;
             assert_eq!(s, StatusCode::CREATED, "{body}");
         }
+        let (mut allowed, mut asked) = (0, 0);
         for (action, resource) in QUESTIONS {
             let answer = who(&app, action, resource).await;
-            assert!(!answer["resources"].as_array().unwrap().is_empty());
+            let resources = answer["resources"].as_array().unwrap().len();
+            assert!(resources > 0, "{answer}");
             for id in &members {
-                assert_agrees_with_check(&app, &answer, action, id).await;
+                allowed += assert_agrees_with_check(&app, &answer, action, id).await;
+                asked += resources;
             }
         }
+        // Both answers occur, so agreement is tested both ways.
+        assert!(allowed > 0 && allowed < asked, "seed {seed}: {allowed} of {asked}");
     }
 }
