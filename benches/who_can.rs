@@ -42,7 +42,10 @@ async fn main() {
     );
     for (name, resource) in [
         ("one flag", "proj/shop:env/production:flag/flag0"),
-        ("every flag in production", "proj/shop:env/production:flag/*"),
+        (
+            "every flag in production",
+            "proj/shop:env/production:flag/*",
+        ),
     ] {
         let (latencies, answer) = ask(&h, "updateOn", resource, repeats).await;
         println!(

@@ -102,7 +102,10 @@ async fn deny_overrides_allow_and_critical_environments_are_told_apart() {
     assert_eq!(w.len(), 1, "{prod}");
     assert_eq!(w[0]["decidedBy"]["role"], "base:writer");
     assert_eq!(w[0]["reason"], "statement");
-    assert_eq!(prod["totalMembers"], prod["members"].as_array().unwrap().len());
+    assert_eq!(
+        prod["totalMembers"],
+        prod["members"].as_array().unwrap().len()
+    );
 
     // A glob is answered for each stored resource it matches.
     let every = who(&app, "updateOn", "proj/p:env/*:flag/f").await;
@@ -115,7 +118,10 @@ async fn deny_overrides_allow_and_critical_environments_are_told_apart() {
     );
     let t = allowed_for(&every, "members", &toggler);
     assert_eq!(t.len(), 1, "{every}");
-    assert_eq!(t[0]["resource"], "proj/p;web:env/test;{critical:false}:flag/f");
+    assert_eq!(
+        t[0]["resource"],
+        "proj/p;web:env/test;{critical:false}:flag/f"
+    );
     assert_eq!(
         t[0]["decidedBy"],
         json!({"role": "toggler", "statementIndex": 0, "effect": "allow"})
@@ -198,7 +204,10 @@ async fn tags_role_attributes_and_team_roles_decide_as_they_do_in_a_check() {
         "the tag selector takes the stored tags"
     );
     assert_eq!(resources(&in_p).len(), 2, "{answer}");
-    assert!(resources(&in_q).is_empty(), "attribute q names another project");
+    assert!(
+        resources(&in_q).is_empty(),
+        "attribute q names another project"
+    );
     let team = allowed_for(&answer, "members", &on_team);
     assert_eq!(team.len(), 2, "{answer}");
     assert_eq!(team[0]["decidedBy"]["role"], "project-toggler");
@@ -238,9 +247,7 @@ async fn tokens_are_decided_as_authentication_decides_them() {
         .create_personal_token_for("old", "w@example.com", None)
         .await
         .unwrap();
-    let (s, _) = app
-        .delete(&format!("/api/v2/tokens/{}", revoked.id))
-        .await;
+    let (s, _) = app.delete(&format!("/api/v2/tokens/{}", revoked.id)).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
     let answer = who(&app, "updateOn", "proj/p:env/test:flag/f").await;
@@ -251,9 +258,18 @@ async fn tokens_are_decided_as_authentication_decides_them() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"deployer"), "{answer}");
-    assert!(names.contains(&"test"), "the writer's own token acts as the writer");
-    assert!(!names.contains(&"dashboard"), "a reader grant cannot toggle");
-    assert!(!names.contains(&"ci"), "a reader-limited personal token cannot toggle");
+    assert!(
+        names.contains(&"test"),
+        "the writer's own token acts as the writer"
+    );
+    assert!(
+        !names.contains(&"dashboard"),
+        "a reader grant cannot toggle"
+    );
+    assert!(
+        !names.contains(&"ci"),
+        "a reader-limited personal token cannot toggle"
+    );
     assert!(!names.contains(&"old"), "a revoked token is not live");
     let deployer = allowed_for(&answer, "tokens", svc["id"].as_str().unwrap());
     assert_eq!(deployer[0]["decidedBy"]["role"], "base:writer");
@@ -297,7 +313,10 @@ async fn bad_questions_are_refused_naming_the_bad_part() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("flyToMoon"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("flyToMoon"),
+        "{body}"
+    );
     for (resource, says) in [
         ("proj/p:env/*:segment/*", "segments"),
         ("proj/${roleAttribute/p}", "resource"),
@@ -330,7 +349,10 @@ async fn bad_questions_are_refused_naming_the_bad_part() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("narrow"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("narrow"),
+        "{body}"
+    );
     // A reader may ask; a no_access member sees nobody.
     let (_, reader) = app.member_with_token("reader@example.com", "reader").await;
     let (s, body) = app
@@ -377,7 +399,10 @@ async fn assert_agrees_with_check(app: &TestApp, answer: &Value, action: &str, i
                     check["allowed"].as_bool().unwrap(),
                     "who lists {id} on {resource} for {action}, check denies: {check}"
                 );
-                assert_eq!(a["decidedBy"], check["decidedBy"], "{id} {action} {resource}");
+                assert_eq!(
+                    a["decidedBy"], check["decidedBy"],
+                    "{id} {action} {resource}"
+                );
                 assert_eq!(a["reason"], check["reason"], "{id} {action} {resource}");
             }
             None => assert!(
@@ -505,6 +530,9 @@ async fn who_agrees_with_check_for_random_members() {
             }
         }
         // Both answers occur, so agreement is tested both ways.
-        assert!(allowed > 0 && allowed < asked, "seed {seed}: {allowed} of {asked}");
+        assert!(
+            allowed > 0 && allowed < asked,
+            "seed {seed}: {allowed} of {asked}"
+        );
     }
 }

@@ -201,14 +201,19 @@ mod tests {
         ];
         let action = lookup("updateOn").unwrap();
         let alone = allowances(&[&member], None, action, &resources);
-        assert_eq!(
-            alone.iter().map(|a| a.resource).collect::<Vec<_>>(),
-            [0, 1]
-        );
+        assert_eq!(alone.iter().map(|a| a.resource).collect::<Vec<_>>(), [0, 1]);
         let limited = allowances(&[&member], Some(&[&token][..]), action, &resources);
         assert_eq!(limited.len(), 1);
         assert_eq!(limited[0].resource, 0);
-        assert_eq!(limited[0].limit.unwrap().decided_by.unwrap().statement_index, 0);
+        assert_eq!(
+            limited[0]
+                .limit
+                .unwrap()
+                .decided_by
+                .unwrap()
+                .statement_index,
+            0
+        );
     }
 
     proptest! {

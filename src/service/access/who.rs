@@ -11,9 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{ActionName, Attributes, DecidedByRep, resolve};
 use crate::domain::policy::who::{
@@ -198,10 +196,11 @@ impl Service {
             );
         }
         let mut book = GrantBook::default();
-        let members =
-            visible_members(ctx, &people, &group_of, &groups, &resources, &mut book)?;
+        let members = visible_members(ctx, &people, &group_of, &groups, &resources, &mut book)?;
         let tokens = self
-            .tokens_allowed(ctx, &people, &group_of, &groups, action, &resources, &mut book)
+            .tokens_allowed(
+                ctx, &people, &group_of, &groups, action, &resources, &mut book,
+            )
             .await?;
         Ok(WhoCanResult {
             action: input.action.0,
@@ -296,7 +295,8 @@ impl Service {
             .await?;
         let sso_only = self.sso_only().await?;
         let owners: HashMap<&str, usize> = {
-            let wanted: BTreeSet<&str> = rows.iter().filter_map(|t| t.owner_id.as_deref()).collect();
+            let wanted: BTreeSet<&str> =
+                rows.iter().filter_map(|t| t.owner_id.as_deref()).collect();
             people
                 .iter()
                 .enumerate()
@@ -313,7 +313,8 @@ impl Service {
                 .role
                 .as_deref()
                 .map(|r| {
-                    BaseRole::parse(r).ok_or_else(|| Error::internal("stored token role is unknown"))
+                    BaseRole::parse(r)
+                        .ok_or_else(|| Error::internal("stored token role is unknown"))
                 })
                 .transpose()?;
             let custom_roles: Vec<String> = from_json(&token.custom_roles)?;
@@ -571,13 +572,15 @@ async fn active_people(db: &impl ConnectionTrait) -> Result<Vec<PersonRow>> {
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, email, role, custom_roles, role_attributes)| PersonRow {
-            id,
-            email,
-            role,
-            custom_roles,
-            role_attributes,
-        })
+        .map(
+            |(id, email, role, custom_roles, role_attributes)| PersonRow {
+                id,
+                email,
+                role,
+                custom_roles,
+                role_attributes,
+            },
+        )
         .collect())
 }
 
@@ -678,12 +681,7 @@ fn visible_members(
 ) -> Result<Vec<MemberAllowed>> {
     let mut numbers: Vec<Option<u32>> = Vec::with_capacity(groups.len());
     for group in groups {
-        numbers.push(book.number(render(
-            &group.allowances,
-            &group.policy,
-            None,
-            resources,
-        ))?);
+        numbers.push(book.number(render(&group.allowances, &group.policy, None, resources))?);
     }
     let may_view = |p: &Principal, id: &str| {
         authorize(p, "viewMember", &Resource::member(id.to_owned())).is_ok()
@@ -735,7 +733,9 @@ fn render(
                 .unwrap_or_default(),
             decided_by: decided_by(&a.decision, &policy.roles),
             reason: reason(&a.decision).to_owned(),
-            token_decided_by: limit.zip(a.limit).and_then(|(l, d)| decided_by(&d, &l.roles)),
+            token_decided_by: limit
+                .zip(a.limit)
+                .and_then(|(l, d)| decided_by(&d, &l.roles)),
             token_reason: a.limit.map(|d| reason(&d).to_owned()),
         })
         .collect()
