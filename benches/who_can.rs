@@ -69,7 +69,7 @@ async fn seed_roles_and_flags(h: &Harness, team_keys: &[String], flags: usize) {
     let roles = [
         (
             "toggler",
-            json!([{"effect": "allow", "actions": ["updateOn", "updateOff"], "resources": ["proj/*:env/*:flag/*"]},
+            json!([{"effect": "allow", "actions": ["updateOn", "updateFallthrough"], "resources": ["proj/*:env/*:flag/*"]},
                    {"effect": "deny", "actions": ["*"], "resources": ["proj/*:env/*;{critical:true}:flag/*"]}]),
         ),
         (
