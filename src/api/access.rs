@@ -1,4 +1,5 @@
-//! `/api/v2/access/check` and `/api/v2/actions`: explaining decisions and the action catalogue.
+//! `/api/v2/access/check`, `/api/v2/access/who` and `/api/v2/actions`: explaining decisions,
+//! who may do a thing, and the action catalogue.
 
 use poem::Request;
 use poem::web::Data;
@@ -11,7 +12,7 @@ use super::error::ApiResult;
 use super::responses::Page;
 use crate::domain::policy::ACTIONS;
 use crate::service::Service;
-use crate::service::access::{AccessCheck, AccessCheckResult};
+use crate::service::access::{AccessCheck, AccessCheckResult, WhoCan, WhoCanResult};
 
 pub struct AccessApi;
 
@@ -49,6 +50,30 @@ impl AccessApi {
     ) -> ApiResult<Json<AccessCheckResult>> {
         let ctx = context(&service, &auth, req).await?;
         Ok(Json(service.check_access(&ctx, body.0).await?))
+    }
+
+    /// Who may perform an action on a resource
+    ///
+    /// Every active member and live API token allowed `action` on `resource`, each decided
+    /// as `/access/check` decides it (deny overrides allow within a role, the most permissive
+    /// role wins, stored tags and `critical` apply, role attributes are expanded; a personal
+    /// token is limited by its member). A `resource` with globs, such as
+    /// `proj/shop:env/production:flag/*`, is answered for each stored resource it matches, at
+    /// most 1000 (more is a 400 asking to narrow it). Equal answers are listed once in
+    /// `grants`; each member and token points at its own by index.
+    ///
+    /// **Permission:** lists the members the caller may `viewMember` and the tokens it may
+    /// `viewToken`; the others are left out.
+    #[oai(path = "/access/who", method = "post", operation_id = "whoCan")]
+    async fn who(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        body: Json<WhoCan>,
+    ) -> ApiResult<Json<WhoCanResult>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.who_can(&ctx, body.0).await?))
     }
 
     /// The action catalogue

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 
 use super::documented::value_type_basics;
@@ -20,6 +20,9 @@ use crate::domain::policy::{
     BasePermissions, BaseRole, CompiledRole, PolicyError, Resource, presets, validate,
 };
 use crate::error::{Error, Result};
+
+mod who;
+pub use who::{WhoCan, WhoCanResult};
 
 /// Compiled roles kept before the cache is cleared wholesale (bounded memory).
 const CACHE_LIMIT: usize = 10_000;
@@ -146,8 +149,10 @@ pub(crate) async fn assignments(
         .map(|tm| tm.team_id)
         .collect();
     if !team_ids.is_empty() {
+        // In team id order, so the role named as deciding is the same on every backend.
         for team in entity::team::Entity::find()
             .filter(entity::team::Column::Id.is_in(team_ids))
+            .order_by_asc(entity::team::Column::Id)
             .all(db)
             .await?
         {
@@ -198,9 +203,21 @@ impl Service {
     ) -> Result<AccessPolicy> {
         let base = member_rows::parse_role("role", &member.role)?;
         let assigned = assignments(db, member).await?;
-        let mut roles = self.compile_assignments(db, &assigned).await?;
+        self.policy_of(db, base, &assigned, &member.id).await
+    }
+
+    /// What a member with base role `base` and these custom role assignments may do: the
+    /// one composition of roles, shared by single checks and by who-can.
+    pub(crate) async fn policy_of(
+        &self,
+        db: &impl ConnectionTrait,
+        base: BaseRole,
+        assigned: &[(String, Attributes)],
+        member_id: &str,
+    ) -> Result<AccessPolicy> {
+        let mut roles = self.compile_assignments(db, assigned).await?;
         if assigned.is_empty() || base.supersedes_custom_roles() {
-            roles.push(self.base_role_policy(base, Some(&member.id))?);
+            roles.push(self.base_role_policy(base, Some(member_id))?);
         }
         Ok(AccessPolicy { roles })
     }
@@ -417,14 +434,7 @@ impl Service {
         let policy = self.member_policy(self.db(), &member).await?;
         let resource = resolve(self.db(), given).await?;
         let decision = policy.decide(&input.action.0, &resource);
-        use crate::domain::policy::DecisionReason as R;
-        let reason = match decision.reason {
-            R::Statement => "statement",
-            R::BasePermissions { .. } => "basePermissions",
-            R::ViewProjectDefault { .. } => "viewProjectDefault",
-            R::NotMatched => "notMatched",
-            R::UnknownAction => "unknownAction",
-        };
+        let reason = who::reason(&decision);
         let decided_by = decision.decided_by.map(|d| DecidedByRep {
             role: policy.role_key(d.role_index).unwrap_or_default().to_owned(),
             statement_index: d.statement_index as u64,

@@ -183,7 +183,7 @@ fn invalid_token() -> Error {
 }
 
 /// Whether a stored token may still be used at `now`.
-fn token_is_live(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> bool {
+pub(crate) fn token_is_live(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> bool {
     revoked_at.is_none() && expires_at.is_none_or(|e| e > now)
 }
 

@@ -8,6 +8,7 @@
 //! * [`statement`]: the statement wire shape and validation with JSON paths.
 //! * [`compiled`]: compiled roles and the allocation-free evaluator ([`decide`]).
 //! * [`base_role`]: `reader`/`writer`/`admin`/`owner`/`no_access` as built-in roles.
+//! * [`who`]: "who can do this?": the stored resources a glob names, and allowances per grant.
 //!
 //! Typical use:
 //!
@@ -36,6 +37,7 @@ pub mod resource;
 pub mod specifier;
 pub mod specifier_pattern;
 pub mod statement;
+pub mod who;
 
 pub use action::{ACTIONS, ActionId, ActionInfo, ActionSet, lookup, matching};
 pub use base_role::{BasePermissions, BaseRole};
