@@ -27,6 +27,10 @@ use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 use crate::service::spelled::{KEY_PATTERN, Key, Matches, NAME_PATTERN, Name, Spelled};
 
+mod bulk;
+
+pub use bulk::{TeamMembersPost, TeamsChanged, TeamsInstruction, TeamsKinds, TeamsPatch};
+
 /// A team as the API shows it.
 #[derive(Debug, Clone, Serialize, Object)]
 #[serde(rename_all = "camelCase")]

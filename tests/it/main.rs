@@ -9,6 +9,7 @@
 
 mod approvals;
 mod audit;
+mod bulk;
 mod cli;
 mod connections;
 mod contract;
