@@ -139,7 +139,7 @@ async fn all_matching_members_are_re_roled_but_never_the_owner_or_the_ignored() 
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(strings(&body["members"]), [ann.clone()]);
+    assert_eq!(strings(&body["members"]), vec![ann.clone()]);
     // A bad filter is named by its instruction.
     let (s, body) = app
         .patch(
@@ -379,7 +379,7 @@ async fn members_join_teams_in_bulk_each_with_its_own_entry() {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(strings(&body["memberIDs"]), [cat.clone()]);
+    assert_eq!(strings(&body["memberIDs"]), vec![cat.clone()]);
     assert_eq!(body["teamKeys"], json!(["eng"]));
     assert_eq!(get_member(&app, &cat).await["teams"], json!(["eng"]));
     // One entry per member that joined: ann, bob, then cat.
