@@ -154,6 +154,22 @@ RULES = {
         ("role attribute keys are keys (OpenAPI 3.0 cannot constrain map keys)",
          r"^instructions\[\d+\]\.[^:]*: \".*\" is not a valid key"),
     ],
+    "PATCH /api/v2/members": [
+        CUSTOM_ROLE_ATTRIBUTES,
+        ("role attribute keys are keys (OpenAPI 3.0 cannot constrain map keys)",
+         r"^instructions\[\d+\]\.value\.[^:]*: \".*\" is not a valid key"),
+        ("`filterLastSeen` is one of the member list's `lastSeen` objects",
+         r"^instructions\[\d+\]\.filterLastSeen: "),
+        ("the owner is never changed in bulk", r"is the account owner, whom bulk changes never change"),
+    ],
+    "PATCH /api/v2/teams": [
+        ("`filterLastSeen` is one of the member list's `lastSeen` objects",
+         r"^instructions\[\d+\]\.filterLastSeen: "),
+    ],
+    "POST /api/v2/teams/{teamKey}/members": [
+        ("`memberIDs` (LaunchDarkly's name) agrees with `memberIds`",
+         r"memberIds and memberIDs .* differ"),
+    ],
     "POST /api/v2/tokens": STATEMENT_RULES + TOKEN_INLINE_RULES + [
         ("`customRoleIds` (LaunchDarkly's name) agrees with `customRoles`",
          r"customRoles and customRoleIds .* differ"),

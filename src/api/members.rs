@@ -11,7 +11,9 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
-use crate::service::members::{CreatedMembers, Member, MemberPatch, MemberQuery, NewMembers};
+use crate::service::members::{
+    CreatedMembers, Member, MemberPatch, MemberQuery, MembersChanged, MembersPatch, NewMembers,
+};
 use crate::service::spelled::{Matches, MemberSort, Spelled};
 
 pub struct MembersApi;
@@ -87,6 +89,33 @@ impl MembersApi {
         Ok(Created::Created(Json(
             service.create_members(&ctx, body.0).await?,
         )))
+    }
+
+    /// Change many members at once with LaunchDarkly's bulk instructions
+    ///
+    /// Kinds: `replaceMembersRoles` `{memberIDs, value}`, `replaceAllMembersRoles` `{value,
+    /// filterLastSeen?, filterQuery?, ignoredMemberIDs?}`, `replaceMembersCustomRoles`
+    /// `{memberIDs, values}`, `replaceAllMembersCustomRoles` `{values, filterLastSeen?,
+    /// filterQuery?, ignoredMemberIDs?}`, `replaceMembersRoleAttributes` `{memberIDs, value}`.
+    /// The `All` forms change every member the filters match (the member list's `lastSeen` and
+    /// `query`), except the owner and `ignoredMemberIDs`. All instructions apply in one
+    /// transaction, each member changed gets one audit entry, and members already as asked are
+    /// left alone; one refusal (naming its instruction and the member) changes nothing. The
+    /// owner is never changed in bulk: naming it in `memberIDs` is a 400, as is the role
+    /// `owner`. Answers the ids of the members changed.
+    ///
+    /// **Permission:** for each member changed, what a single-member PATCH needs:
+    /// `updateRole`, `updateCustomRole` or `updateMemberRoleAttributes` on `member/{id}`.
+    #[oai(path = "/", method = "patch", operation_id = "patchMembers")]
+    async fn patch_many(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        body: Json<MembersPatch>,
+    ) -> ApiResult<Json<MembersChanged>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.patch_members(&ctx, body.0).await?))
     }
 
     /// Get a member

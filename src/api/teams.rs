@@ -12,7 +12,9 @@ use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
 use crate::service::spelled::{Matches, Spelled, TeamSort};
-use crate::service::teams::{Team, TeamPatch, TeamPost, TeamQuery};
+use crate::service::teams::{
+    Team, TeamMembersPost, TeamPatch, TeamPost, TeamQuery, TeamsChanged, TeamsPatch,
+};
 
 pub struct TeamsApi;
 
@@ -78,6 +80,29 @@ impl TeamsApi {
         )))
     }
 
+    /// Add many members to teams at once with LaunchDarkly's bulk instructions
+    ///
+    /// Kinds: `addMembersToTeams` `{memberIDs, teamKeys}` and `addAllMembersToTeams`
+    /// `{teamKeys, filterLastSeen?, filterQuery?, filterRoles?, filterTeamKeys?,
+    /// ignoredMemberIDs?}` (the filters as the member list's `lastSeen`, `query`, `role` and
+    /// `team`). All additions happen in one transaction with one audit entry per member that
+    /// joined a team; members already on a team stay as they are; one refusal (naming its
+    /// instruction and the team or member) changes nothing. Teams synced from an identity
+    /// provider refuse with 403. Answers who joined and which teams gained members.
+    ///
+    /// **Permission:** `updateTeamMembers` on `team/{key}` for each team named.
+    #[oai(path = "/", method = "patch", operation_id = "patchTeams")]
+    async fn patch_many(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        body: Json<TeamsPatch>,
+    ) -> ApiResult<Json<TeamsChanged>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(service.patch_teams(&ctx, body.0).await?))
+    }
+
     /// Get a team
     ///
     /// **Permission:** `viewTeam` on `team/{teamKey}`.
@@ -113,6 +138,32 @@ impl TeamsApi {
     ) -> ApiResult<Json<Team>> {
         let ctx = context(&service, &auth, req).await?;
         Ok(Json(service.patch_team(&ctx, &team_key, body.0).await?))
+    }
+
+    /// Add members to a team
+    ///
+    /// `memberIds` (or LaunchDarkly's `memberIDs`) join the team in one transaction, with one
+    /// audit entry per member that joined; members already on it stay as they are. A team
+    /// synced from an identity provider refuses with 403. Answers who joined.
+    ///
+    /// **Permission:** `updateTeamMembers` on `team/{teamKey}`.
+    #[oai(
+        path = "/:teamKey/members",
+        method = "post",
+        operation_id = "addTeamMembers"
+    )]
+    async fn add_members(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+        #[oai(name = "teamKey")] team_key: Path<String>,
+        body: Json<TeamMembersPost>,
+    ) -> ApiResult<Json<TeamsChanged>> {
+        let ctx = context(&service, &auth, req).await?;
+        Ok(Json(
+            service.add_team_members(&ctx, &team_key, body.0).await?,
+        ))
     }
 
     /// Delete a team

@@ -151,7 +151,7 @@ fn boolean(part: &str, value: &str) -> Result<bool, QueryError> {
     }
 }
 
-fn query_text(part: &str, value: &str) -> Result<String, QueryError> {
+pub fn query_text(part: &str, value: &str) -> Result<String, QueryError> {
     if value.is_empty() {
         return Err(refuse(part, "an empty query"));
     }
@@ -161,7 +161,7 @@ fn query_text(part: &str, value: &str) -> Result<String, QueryError> {
     Ok(value.to_lowercase())
 }
 
-fn last_seen(part: &str, value: &str) -> Result<LastSeen, QueryError> {
+pub fn last_seen(part: &str, value: &str) -> Result<LastSeen, QueryError> {
     let bad = || {
         refuse(
             part,

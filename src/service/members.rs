@@ -25,9 +25,15 @@ use crate::error::{Error, Result};
 use crate::service::documented::value_type_basics;
 use crate::service::spelled::{Email, Key, Matches, PlainText, RoleName, Spelled};
 
+mod bulk;
 mod create;
 mod list;
 
+pub(crate) use bulk::{
+    FilterFields, Selection, last_seen_schema, listed, matching_member_ids, member_filter,
+    member_rows, query_schema, team_keys_of, within,
+};
+pub use bulk::{MembersChanged, MembersInstruction, MembersKinds, MembersPatch};
 pub use create::{CreatedMembers, Members, NewMembers};
 pub use list::{MemberPage, MemberQuery};
 

@@ -10,6 +10,7 @@
 mod access_who;
 mod approvals;
 mod audit;
+mod bulk;
 mod cli;
 mod connections;
 mod contract;

@@ -71,7 +71,7 @@ fn plan(query: &MemberQuery) -> Result<Plan> {
 }
 
 /// The WHERE clause of a filter: every field given holds, any of a field's alternatives.
-fn condition(f: &MemberFilter) -> Condition {
+pub(crate) fn condition(f: &MemberFilter) -> Condition {
     let mut all = Condition::all();
     if let Some(q) = &f.query {
         all = all.add(
