@@ -31,7 +31,10 @@ const MEMBER_QUERIES: &[(&str, &str)] = &[
         "seen before, role",
         "/api/v2/members?filter=lastSeen:{\"before\":1700000000000},role:reader&sort=-lastSeen",
     ),
-    ("deep page", "/api/v2/members?sort=createdAt&offset=50000&limit=50"),
+    (
+        "deep page",
+        "/api/v2/members?sort=createdAt&offset=50000&limit=50",
+    ),
 ];
 
 #[tokio::main]

@@ -129,7 +129,10 @@ impl Harness {
         let team_keys: Vec<String> = (0..teams).map(|t| format!("team{t}")).collect();
         for key in &team_keys {
             let (status, body) = self
-                .post("/api/v2/teams", json!({"key": key, "name": format!("Team {key}")}))
+                .post(
+                    "/api/v2/teams",
+                    json!({"key": key, "name": format!("Team {key}")}),
+                )
                 .await;
             assert_eq!(status, 201, "{body}");
         }

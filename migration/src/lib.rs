@@ -14,6 +14,7 @@ mod m20261207_000009_webhooks;
 pub mod m20261207_000010_directory_indexes;
 mod m20261207_000011_ip_allowlist;
 mod m20261207_000012_session_details;
+mod m20261207_000015_grant_sources;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_directory_indexes::Migration),
             Box::new(m20261207_000011_ip_allowlist::Migration),
             Box::new(m20261207_000012_session_details::Migration),
+            Box::new(m20261207_000015_grant_sources::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ use super::{
     Failure, ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites,
     insert_row, redact, refused, timestamp,
 };
+use crate::domain::grant_source::GrantSource;
 use crate::domain::policy::{BaseRole, Resource};
 use crate::domain::provisioning::{self, Plan, RoleCatalogue, Transition};
 use crate::domain::scim::error::{ScimError, ScimFailure, ScimResult};
@@ -854,7 +855,7 @@ fn member_row(
             ..Default::default()
         },
     };
-    apply_plan(&mut am, plan)?;
+    apply_plan(&mut am, plan, &GrantSource::scim(sc.key()))?;
     if let Some(email) = &plan.email {
         let email = validate_email(email).map_err(|e| ScimError::invalid_value(e.to_string()))?;
         am.email_lower = Set(email.to_lowercase());
