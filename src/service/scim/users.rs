@@ -850,6 +850,11 @@ fn member_row(
             id: Set(id.to_owned()),
             source: Set("scim".to_owned()),
             last_seen: Set(None),
+            role_source: Set(None),
+            custom_role_sources: Set(None),
+            last_sign_in_at: Set(None),
+            last_sign_in_connection: Set(None),
+            last_sign_in_protocol: Set(None),
             created_at: Set(now),
             version: Set(0),
             ..Default::default()
