@@ -136,10 +136,10 @@ pub fn map_profile(
             continue;
         }
         out.matched_rules.push(i);
-        if let Some(team) = &rule.team {
-            if push_unique(&mut out.teams, team) {
-                out.team_rules.insert(team.clone(), i);
-            }
+        if let Some(team) = &rule.team
+            && push_unique(&mut out.teams, team)
+        {
+            out.team_rules.insert(team.clone(), i);
         }
         for role in &rule.custom_roles {
             if push_unique(&mut out.custom_roles, role) {
