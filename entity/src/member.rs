@@ -33,6 +33,15 @@ pub struct Model {
     /// When SCIM deleted the member while its connection keeps members (deprovision =
     /// deactivate): the member stays, deactivated, but SCIM no longer shows it.
     pub scim_deleted_at: Option<i64>,
+    /// Where the base role came from (`scim:<connection>`, `rest:<actor>`, ...); none when
+    /// granted before sources were recorded.
+    pub role_source: Option<String>,
+    /// JSON object: custom role key -> where it came from.
+    pub custom_role_sources: Option<String>,
+    pub last_sign_in_at: Option<i64>,
+    pub last_sign_in_connection: Option<String>,
+    /// saml | oidc
+    pub last_sign_in_protocol: Option<String>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

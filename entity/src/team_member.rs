@@ -8,6 +8,9 @@ pub struct Model {
     pub team_id: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub member_id: String,
+    /// Where the membership came from (`scim:<connection>`, `rest:<actor>`, ...); none when
+    /// granted before sources were recorded.
+    pub source: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

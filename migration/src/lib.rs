@@ -16,6 +16,7 @@ mod m20261207_000011_ip_allowlist;
 mod m20261207_000012_session_details;
 pub mod m20261207_000013_directory_query_indexes;
 mod m20261207_000014_token_lifecycle;
+mod m20261207_000015_grant_sources;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_session_details::Migration),
             Box::new(m20261207_000013_directory_query_indexes::Migration),
             Box::new(m20261207_000014_token_lifecycle::Migration),
+            Box::new(m20261207_000015_grant_sources::Migration),
         ]
     }
 }

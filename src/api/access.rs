@@ -1,10 +1,14 @@
-//! `/api/v2/access/check`, `/api/v2/access/who` and `/api/v2/actions`: explaining decisions,
-//! who may do a thing, and the action catalogue.
+//! `/api/v2/access/check`, `/api/v2/access/who`, `/api/v2/access/review` and
+//! `/api/v2/actions`: explaining decisions, who may do a thing, who holds what and why, and
+//! the action catalogue.
 
-use poem::Request;
+use futures_util::TryStreamExt;
 use poem::web::Data;
+use poem::{Body, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
 use super::auth::{ApiToken, context};
@@ -12,7 +16,7 @@ use super::error::ApiResult;
 use super::responses::Page;
 use crate::domain::policy::ACTIONS;
 use crate::service::Service;
-use crate::service::access::{AccessCheck, AccessCheckResult, WhoCan, WhoCanResult};
+use crate::service::access::{AccessCheck, AccessCheckResult, ReviewFormat, WhoCan, WhoCanResult};
 
 pub struct AccessApi;
 
@@ -31,8 +35,105 @@ pub struct ActionRep {
     pub view: bool,
 }
 
+const JSON_LINES: &str = "application/x-ndjson";
+const CSV: &str = "text/csv";
+
+/// The review, streamed: JSON lines, or CSV when the caller accepts `text/csv`. One status
+/// with two media types, which the derived responses cannot say.
+pub struct ReviewResponse {
+    format: ReviewFormat,
+    body: Body,
+}
+
+impl IntoResponse for ReviewResponse {
+    fn into_response(self) -> Response {
+        let content_type = match self.format {
+            ReviewFormat::JsonLines => JSON_LINES,
+            ReviewFormat::Csv => "text/csv; charset=utf-8",
+        };
+        Response::builder()
+            .content_type(content_type)
+            .body(self.body)
+    }
+}
+
+impl ApiResponse for ReviewResponse {
+    fn meta() -> MetaResponses {
+        let text = || <String as Type>::schema_ref();
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "One row per member, then one per API token: a JSON object per line, \
+                    or CSV with a header row",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: JSON_LINES,
+                        schema: text(),
+                    },
+                    MetaMediaType {
+                        content_type: CSV,
+                        schema: text(),
+                    },
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+/// CSV when the `Accept` header names `text/csv`, else JSON lines.
+fn review_format(req: &Request) -> ReviewFormat {
+    let accept = req
+        .headers()
+        .get(poem::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if accept.split(',').any(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case(CSV)
+    }) {
+        ReviewFormat::Csv
+    } else {
+        ReviewFormat::JsonLines
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v2", tag = "Tag::Account")]
 impl AccessApi {
+    /// Review every member's and token's access, with where each grant came from
+    ///
+    /// One row per member (`kind: member`) and then per API token (`kind: token`): status,
+    /// base role, custom roles and teams, each with its source: `scim:<connection>`,
+    /// `sso:<connection>`, `mapping:<connection>#<rule index>`, `rest:<member or token id>`,
+    /// `team:<key>` (a custom role held through a team), or `unknown` (granted before sources
+    /// were recorded). Members carry `lastSeen`, `lastSignIn {at, connection, protocol}` and
+    /// `personalTokens` (live ones); tokens carry `ownerId` (none: a service token),
+    /// `lastSeen` (last used) and `expiresAt`, their grants sourced to their creator.
+    /// JSON lines by default; `Accept: text/csv` gives CSV with a header row, lists joined
+    /// with `;` and grants as `key@source`. The body streams, so any size of directory fits.
+    ///
+    /// **Permission:** `viewMember` on `member/*`, `viewTeam` on `team/*`, and `viewToken` on
+    /// `member/*:token/*` and `service-token/*`: all of what the review shows.
+    #[oai(path = "/access/review", method = "get", operation_id = "reviewAccess")]
+    async fn review(
+        &self,
+        service: Data<&Service>,
+        auth: ApiToken,
+        req: &Request,
+    ) -> ApiResult<ReviewResponse> {
+        let ctx = context(&service, &auth, req).await?;
+        let format = review_format(req);
+        let rows = service.access_review(&ctx, format)?;
+        let body = Body::from_bytes_stream(rows.map_err(std::io::Error::other));
+        Ok(ReviewResponse { format, body })
+    }
+
     /// Explain whether a member may perform an action on a resource
     ///
     /// The resource's tags and properties (such as `critical`) come from the stored resource.

@@ -92,6 +92,15 @@ pub struct MappingOutcome {
     pub teams: Vec<String>,
     /// Indexes of the rules that matched, in order.
     pub matched_rules: Vec<usize>,
+    /// The rule that gave `role` (none: the explicit attribute, or no role).
+    #[serde(skip)]
+    pub role_rule: Option<usize>,
+    /// The rule that first gave each custom role not stated explicitly.
+    #[serde(skip)]
+    pub custom_role_rules: BTreeMap<String, usize>,
+    /// The rule that first gave each team not stated explicitly.
+    #[serde(skip)]
+    pub team_rules: BTreeMap<String, usize>,
 }
 
 /// Why a profile cannot be mapped.
@@ -121,17 +130,21 @@ pub fn map_profile(
         push_unique(&mut out.teams, key.trim());
     }
     let explicit_role = out.role.is_some();
-    let mut rule_role: Option<BaseRole> = None;
+    let mut rule_role: Option<(BaseRole, usize)> = None;
     for (i, rule) in rules.iter().enumerate() {
         if !rule_matches(&rule.r#match, profile) {
             continue;
         }
         out.matched_rules.push(i);
-        if let Some(team) = &rule.team {
-            push_unique(&mut out.teams, team);
+        if let Some(team) = &rule.team
+            && push_unique(&mut out.teams, team)
+        {
+            out.team_rules.insert(team.clone(), i);
         }
         for role in &rule.custom_roles {
-            push_unique(&mut out.custom_roles, role);
+            if push_unique(&mut out.custom_roles, role) {
+                out.custom_role_rules.insert(role.clone(), i);
+            }
         }
         for (key, values) in &rule.role_attributes {
             let merged = out.role_attributes.entry(key.clone()).or_default();
@@ -143,13 +156,14 @@ pub fn map_profile(
             if role == BaseRole::Owner {
                 return Err(MappingError::OwnerRole);
             }
-            if rule_role.is_none_or(|r| role.rank() > r.rank()) {
-                rule_role = Some(role);
+            if rule_role.is_none_or(|(r, _)| role.rank() > r.rank()) {
+                rule_role = Some((role, i));
             }
         }
     }
     if !explicit_role {
-        out.role = rule_role;
+        out.role = rule_role.map(|(role, _)| role);
+        out.role_rule = rule_role.map(|(_, i)| i);
     }
     Ok(out)
 }
@@ -227,10 +241,13 @@ fn group_matches(glob: &Glob, group: &IdpGroup) -> bool {
     glob.matches(&group.name) || group.id.as_deref().is_some_and(|id| glob.matches(id))
 }
 
-fn push_unique(list: &mut Vec<String>, value: &str) {
-    if !value.is_empty() && !list.iter().any(|v| v == value) {
+/// Appends `value` unless empty or present; true when it was appended.
+fn push_unique(list: &mut Vec<String>, value: &str) -> bool {
+    let new = !value.is_empty() && !list.iter().any(|v| v == value);
+    if new {
         list.push(value.to_owned());
     }
+    new
 }
 
 /// A rule as stored and sent over REST:

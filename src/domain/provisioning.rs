@@ -155,6 +155,17 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// The audit actions the member change exercises (team actions come with the sync).
     pub actions: Vec<&'static str>,
+    /// Which mapping rule gave each grant of the plan taken from the statement (a grant
+    /// without one came from the statement itself, or was there before).
+    pub rules: GrantRules,
+}
+
+/// The mapping rule behind each grant of a plan, by rule index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantRules {
+    pub role: Option<usize>,
+    pub custom_roles: BTreeMap<String, usize>,
+    pub teams: BTreeMap<String, usize>,
 }
 
 /// Decides what the statement changes on `current` (none: a person not yet a member).
@@ -193,9 +204,9 @@ pub fn plan(
     }
     let follows = follows_idp(current, st, owner, transition, &mut skipped);
     let current_role = current.map_or(st.default_role, |m| m.role);
-    let role = match st.mapped.role.filter(|_| follows) {
-        Some(r) if r != BaseRole::Owner => r,
-        _ => current_role,
+    let (role, role_rule) = match st.mapped.role.filter(|_| follows) {
+        Some(r) if r != BaseRole::Owner => (r, st.mapped.role_rule),
+        _ => (current_role, None),
     };
     let (custom_roles, role_attributes) = if follows && st.speaks_custom_roles {
         assignable_roles(st, roles, &mut skipped)?
@@ -205,6 +216,15 @@ pub fn plan(
         })
     };
     let teams = (follows && st.speaks_teams).then(|| st.mapped.teams.clone());
+    let rules = GrantRules {
+        role: role_rule,
+        custom_roles: rules_of(&custom_roles, &st.mapped.custom_role_rules, follows),
+        teams: rules_of(
+            teams.as_deref().unwrap_or_default(),
+            &st.mapped.team_rules,
+            true,
+        ),
+    };
     let frozen = transition == Transition::Frozen;
     let (email, first_name, last_name) = names(current, st, frozen)?;
     let mut plan = Plan {
@@ -221,9 +241,24 @@ pub fn plan(
         owner,
         skipped,
         actions: Vec::new(),
+        rules,
     };
     plan.actions = actions(current, &plan, st);
     Ok(plan)
+}
+
+/// The rules behind the grants in `keys` that came from the statement.
+fn rules_of(
+    keys: &[String],
+    rules: &BTreeMap<String, usize>,
+    follows: bool,
+) -> BTreeMap<String, usize> {
+    if !follows {
+        return BTreeMap::new();
+    }
+    keys.iter()
+        .filter_map(|k| rules.get(k).map(|i| (k.clone(), *i)))
+        .collect()
 }
 
 /// What only a sign-in refuses: a deactivated member, another connection's member, and an

@@ -11,6 +11,10 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 
+mod review;
+
+pub use review::{REVIEW_PAGE, ReviewFormat};
+
 use super::documented::value_type_basics;
 use super::principal::AccessPolicy;
 use super::spelled::{ConcreteResource, Spelled};

@@ -18,6 +18,7 @@ use super::access::summarize;
 use super::authz::authorize;
 use super::credentials::revoke_member_credentials;
 use super::member_rows::{find, parse_role};
+use super::provisioning::{set_custom_roles, set_role};
 use super::util::{check_version, from_json, snapshot, to_json, validate_key};
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx};
 use crate::domain::policy::{BaseRole, Resource};
@@ -591,11 +592,12 @@ async fn write_change(
     if let Some(l) = &change.last_name {
         am.last_name = Set(Some(l.clone()));
     }
+    let source = tx.ctx().principal.grant_source();
     if let Some(role) = change.role {
-        am.role = Set(role.as_str().to_owned());
+        set_role(&mut am, role, &source)?;
     }
     if let Some(roles) = &change.custom_roles {
-        am.custom_roles = Set(to_json(roles)?);
+        set_custom_roles(&mut am, roles, |_| source.clone())?;
     }
     if let Some(attrs) = &change.role_attributes {
         am.role_attributes = Set(to_json(attrs)?);

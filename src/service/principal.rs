@@ -10,6 +10,7 @@ use crate::domain::policy::{CompiledRole, Decision, Resource, decide};
 
 use super::Service;
 use crate::domain::audit::Actor;
+use crate::domain::grant_source::GrantSource;
 use crate::domain::policy::BaseRole;
 use crate::error::{Error, Result};
 
@@ -116,6 +117,18 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The source of what this principal grants over REST (`rest:<member or token id>`); a
+    /// connection grants as itself.
+    pub fn grant_source(&self) -> GrantSource {
+        match self {
+            Principal::Token(t) => GrantSource::rest(&t.token_id),
+            Principal::Session(s) => GrantSource::rest(&s.member.id),
+            Principal::App(a) if a.is_scim => GrantSource::scim(&a.connection_key),
+            Principal::App(a) => GrantSource::sso(&a.connection_key),
+            Principal::System => GrantSource::rest("system"),
+        }
+    }
+
     /// The audit log's view of this principal.
     pub fn actor(&self) -> Actor {
         match self {

@@ -7,6 +7,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use super::Principal;
 use super::authz::authorize;
 use super::util::{from_json, to_json};
+use crate::domain::grant_source::{
+    CustomRoleSources, GrantSource, regrant_custom_roles, regrant_role,
+};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::domain::provisioning::{CurrentMember, Plan, RoleCatalogue};
 use crate::error::{Error, Result};
@@ -63,13 +66,64 @@ pub(crate) fn authorize_plan(principal: &Principal, plan: &Plan, member: &Resour
 }
 
 /// Writes a plan's role, custom roles, status and names onto the member's row (the email,
-/// when the plan has one, is the caller's to check and write).
-pub(crate) fn apply_plan(am: &mut entity::member::ActiveModel, plan: &Plan) -> Result<()> {
-    am.role = Set(plan.role.as_str().to_owned());
-    am.custom_roles = Set(to_json(&plan.custom_roles)?);
+/// when the plan has one, is the caller's to check and write). `stated_by` is the
+/// connection's statement (`scim:<key>` or `sso:<key>`): what the plan grants anew takes it
+/// as its source, or the mapping rule's behind it.
+pub(crate) fn apply_plan(
+    am: &mut entity::member::ActiveModel,
+    plan: &Plan,
+    stated_by: &GrantSource,
+) -> Result<()> {
+    let role_source = stated_by.through_rule(plan.rules.role);
+    let custom_source =
+        |key: &str| stated_by.through_rule(plan.rules.custom_roles.get(key).copied());
+    set_role(am, plan.role, &role_source)?;
+    set_custom_roles(am, &plan.custom_roles, custom_source)?;
     am.role_attributes = Set(to_json(&plan.role_attributes)?);
     am.status = Set(if plan.active { ACTIVE } else { DEACTIVATED }.to_owned());
     am.first_name = Set(plan.first_name.clone());
     am.last_name = Set(plan.last_name.clone());
+    Ok(())
+}
+
+/// Sets the member's base role with its source; a role that stays keeps its own.
+pub(crate) fn set_role(
+    am: &mut entity::member::ActiveModel,
+    role: BaseRole,
+    source: &GrantSource,
+) -> Result<()> {
+    let before = am.role.try_as_ref().map(|r| {
+        let kept = am.role_source.try_as_ref().and_then(|s| s.as_deref());
+        (r.as_str(), kept)
+    });
+    let role_source = regrant_role(before, role.as_str(), source);
+    if am.role_source.try_as_ref() != Some(&role_source) {
+        am.role_source = Set(role_source);
+    }
+    am.role = Set(role.as_str().to_owned());
+    Ok(())
+}
+
+/// Sets the member's custom roles with their sources: roles it keeps keep theirs, new ones
+/// take `source_of(key)`.
+pub(crate) fn set_custom_roles(
+    am: &mut entity::member::ActiveModel,
+    roles: &[String],
+    source_of: impl Fn(&str) -> GrantSource,
+) -> Result<()> {
+    let held: Vec<String> = match am.custom_roles.try_as_ref() {
+        Some(json) => from_json(json)?,
+        None => Vec::new(),
+    };
+    let before: CustomRoleSources = match am.custom_role_sources.try_as_ref() {
+        Some(Some(json)) => from_json(json)?,
+        _ => CustomRoleSources::new(),
+    };
+    let after = regrant_custom_roles(&before, roles, |k| held.iter().any(|h| h == k), source_of);
+    // Nothing recorded and nothing to record stays NULL: an unchanged member stays unchanged.
+    if after != before {
+        am.custom_role_sources = Set(Some(to_json(&after)?));
+    }
+    am.custom_roles = Set(to_json(&roles)?);
     Ok(())
 }

@@ -22,6 +22,8 @@
 
 mod connection;
 
+use std::collections::BTreeMap;
+
 use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait,
@@ -40,6 +42,7 @@ use super::teams::new_team_row;
 use super::util::{new_id, snapshot, validate_key};
 use super::write::Chore;
 use super::{AuditDraft, Ctx, Principal, Service, WriteTx, team_members};
+use crate::domain::grant_source::GrantSource;
 use crate::domain::mapping::{self, IdpProfile};
 use crate::domain::policy::Resource;
 use crate::domain::provisioning::{
@@ -431,11 +434,11 @@ async fn write_sign_in(
     .await?;
     if let Some(desired) = &planned.plan.teams {
         let explicit = explicit_team_keys(&identity.profile);
+        let rules = planned.plan.rules.teams.clone();
         sync_teams(
             tx,
             &member.id,
-            desired,
-            &explicit,
+            (desired, &explicit, &rules),
             connection,
             &mut planned.notes,
         )
@@ -662,11 +665,14 @@ async fn write_member(
             }
         }
     };
-    apply_plan(&mut am, plan)?;
+    apply_plan(&mut am, plan, &GrantSource::sso(&connection.key))?;
     if existing.is_some_and(|m| m.connection_key.is_none() && !plan.owner) {
         am.connection_key = Set(Some(connection.key.clone()));
     }
     am.last_seen = Set(Some(now));
+    am.last_sign_in_at = Set(Some(now));
+    am.last_sign_in_connection = Set(Some(connection.key.clone()));
+    am.last_sign_in_protocol = Set(Some(identity.protocol.as_str().to_owned()));
     am.updated_at = Set(now);
     am.version = Set(existing.map_or(1, |m| m.version + 1));
     let written = match existing {
@@ -744,16 +750,22 @@ fn login_changes(before: Option<&Member>, after: &Member) -> Value {
 
 /// Makes the member's memberships of Gatehouse-managed teams exactly `desired`: teams named by
 /// rules are created when missing, unknown explicit `teamKey` values are skipped, SCIM-synced
-/// teams are left to SCIM.
+/// teams are left to SCIM. A team joined through mapping rule N has source
+/// `mapping:<connection>#N`, one the IdP named itself `sso:<connection>`.
 async fn sync_teams(
     tx: &mut WriteTx<'_>,
     member_id: &str,
-    desired: &[String],
-    explicit: &[String],
+    (desired, explicit, rules): (&[String], &[String], &BTreeMap<String, usize>),
     connection: &SignInConnection,
     notes: &mut Vec<Value>,
 ) -> Result<()> {
-    let wanted = wanted_teams(tx, desired, explicit, connection, notes).await?;
+    let wanted_keys = wanted_teams(tx, desired, explicit, connection, notes).await?;
+    let stated_by = GrantSource::sso(&connection.key);
+    let source_of: BTreeMap<String, GrantSource> = wanted_keys
+        .iter()
+        .map(|(id, key)| (id.clone(), stated_by.through_rule(rules.get(key).copied())))
+        .collect();
+    let wanted: Vec<String> = wanted_keys.into_iter().map(|(id, _)| id).collect();
     let current: Vec<String> = entity::team_member::Entity::find()
         .filter(entity::team_member::Column::MemberId.eq(member_id))
         .all(tx.db())
@@ -769,13 +781,14 @@ async fn sync_teams(
         writes.extend(team_members::remove(tx.backend(), team_id, member));
     }
     for team_id in &changes.join {
-        writes.extend(team_members::add(tx.backend(), team_id, member));
+        let source = source_of.get(team_id).unwrap_or(&stated_by);
+        writes.extend(team_members::add(tx.backend(), team_id, member, source));
     }
     team_members::run(tx.db(), writes).await?;
     bump_team_versions(tx, changes.touched()).await
 }
 
-/// The ids of the teams the mapping rules put the member in: existing teams, and new ones
+/// The ids and keys of the teams the mapping rules put the member in: existing teams, and new ones
 /// created for implicit (rule-derived) keys. Explicit keys of unknown teams, invalid keys and
 /// SCIM-synced teams are skipped with a note.
 async fn wanted_teams(
@@ -784,7 +797,7 @@ async fn wanted_teams(
     explicit: &[String],
     connection: &SignInConnection,
     notes: &mut Vec<Value>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, String)>> {
     let mut wanted = Vec::new();
     for key in desired {
         if validate_key("teamKey", key).is_err() {
@@ -809,7 +822,7 @@ async fn wanted_teams(
             );
             continue;
         }
-        wanted.push(team.id);
+        wanted.push((team.id, key.clone()));
     }
     Ok(wanted)
 }

@@ -14,17 +14,24 @@ use sea_orm::{
 };
 
 use super::util::values_per_statement;
+use crate::domain::grant_source::GrantSource;
 use crate::domain::scim::membership::MembershipChange;
 use crate::error::Result;
 
 use entity::team_member::{ActiveModel, Column, Entity};
 
-/// The statements that add `ids` (not members yet) to a team and raise its count.
-pub(crate) fn add(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
+/// The statements that add `ids` (not members yet) to a team and raise its count; `source`
+/// is who grants the membership (`Principal::grant_source` over REST).
+pub(crate) fn add(
+    backend: DatabaseBackend,
+    team_id: &str,
+    ids: &[String],
+    source: &GrantSource,
+) -> Vec<Statement> {
     if ids.is_empty() {
         return Vec::new();
     }
-    let mut statements = insert_rows(backend, team_id, ids);
+    let mut statements = insert_rows(backend, team_id, ids, source);
     statements.push(move_count(backend, team_id, ids.len() as i64));
     statements
 }
@@ -46,18 +53,26 @@ pub(crate) fn change_rows(
     backend: DatabaseBackend,
     team_id: &str,
     change: &MembershipChange,
+    source: &GrantSource,
 ) -> Vec<Statement> {
     let mut statements = delete_rows(backend, team_id, &change.removed);
-    statements.extend(insert_rows(backend, team_id, &change.added));
+    statements.extend(insert_rows(backend, team_id, &change.added, source));
     statements
 }
 
-fn insert_rows(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
-    ids.chunks(values_per_statement(backend, 2))
+fn insert_rows(
+    backend: DatabaseBackend,
+    team_id: &str,
+    ids: &[String],
+    source: &GrantSource,
+) -> Vec<Statement> {
+    let source = source.stored();
+    ids.chunks(values_per_statement(backend, 3))
         .map(|chunk| {
             Entity::insert_many(chunk.iter().map(|m| ActiveModel {
                 team_id: Set(team_id.to_owned()),
                 member_id: Set(m.clone()),
+                source: Set(source.clone()),
             }))
             .build(backend)
         })

@@ -374,7 +374,9 @@ impl Service {
         .insert(tx.db())
         .await
         .map_err(|e| dup(e, &input.key))?;
-        team_members::run(tx.db(), team_members::add(tx.backend(), &t.id, &members)).await?;
+        let source = ctx.principal.grant_source();
+        let joins = team_members::add(tx.backend(), &t.id, &members, &source);
+        team_members::run(tx.db(), joins).await?;
         let rep = to_rep(tx.db(), &t).await?;
         tx.audit(
             AuditDraft::new("team", &rep.name, "createTeam", &res)
@@ -589,8 +591,15 @@ async fn write_fields(
     fields: TeamFields,
 ) -> Result<entity::team::Model> {
     if fields.member_ids != before.member_ids {
-        let mut writes = team_members::clear(tx.backend(), &t.id);
-        writes.extend(team_members::add(tx.backend(), &t.id, &fields.member_ids));
+        // Only the members that come and go: those who stay keep their membership's source.
+        let not_in = |ids: &[String], of: &[String]| -> Vec<String> {
+            ids.iter().filter(|id| !of.contains(id)).cloned().collect()
+        };
+        let leaving = not_in(&before.member_ids, &fields.member_ids);
+        let joining = not_in(&fields.member_ids, &before.member_ids);
+        let source = tx.ctx().principal.grant_source();
+        let mut writes = team_members::remove(tx.backend(), &t.id, &leaving);
+        writes.extend(team_members::add(tx.backend(), &t.id, &joining, &source));
         team_members::run(tx.db(), writes).await?;
     }
     let mut am: entity::team::ActiveModel = t.clone().into();

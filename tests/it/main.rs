@@ -7,6 +7,7 @@
 )]
 #![allow(unsafe_code)] // only the counting allocator in no_alloc.rs
 
+mod access_review;
 mod access_who;
 mod approvals;
 mod audit;

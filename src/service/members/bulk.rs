@@ -25,6 +25,9 @@ use super::{
     Member, RoleAttributes, RoleAttributesBody, check_custom_roles, check_role_attributes,
 };
 use crate::domain::directory_query::{FILTER_ROLES, MemberFilter, last_seen, query_text};
+use crate::domain::grant_source::{
+    CustomRoleSources, GrantSource, regrant_custom_roles, regrant_role,
+};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 use crate::service::authz::authorize;
@@ -438,7 +441,8 @@ impl Service {
             // Nothing to change: no write, no entry.
             return Ok(answer);
         }
-        let writes = role_updates(tx.backend(), &changed, tx.now_ms())?;
+        let source = ctx.principal.grant_source();
+        let writes = role_updates(tx.backend(), &changed, &source, tx.now_ms())?;
         let mut drafts = changed
             .iter()
             .map(|s| bulk_audit(s, patch.comment.clone()))
@@ -682,23 +686,33 @@ fn missing_attribute<'a>(
 /// The statements that write the changed members' base roles, custom roles and role
 /// attributes: one set-based UPDATE per chunk of members left alike, each row at its next
 /// version.
-fn role_updates(backend: DatabaseBackend, changed: &[&Staged], now: i64) -> Result<Vec<Statement>> {
-    let mut groups: HashMap<&RoleFields, Vec<String>> = HashMap::new();
+fn role_updates(
+    backend: DatabaseBackend,
+    changed: &[&Staged],
+    source: &GrantSource,
+    now: i64,
+) -> Result<Vec<Statement>> {
+    let mut groups: HashMap<(&RoleFields, Sources), Vec<String>> = HashMap::new();
     for member in changed {
         groups
-            .entry(&member.now)
+            .entry((&member.now, member.sources_after(source)?))
             .or_default()
             .push(member.row.id.clone());
     }
     let mut statements = Vec::new();
-    for (fields, ids) in groups {
+    for ((fields, sources), ids) in groups {
         let custom_roles = to_json(&fields.custom_roles)?;
         let role_attributes = to_json(&fields.role_attributes)?;
         for chunk in ids.chunks(values_per_statement(backend, 1)) {
             statements.push(
                 entity::member::Entity::update_many()
                     .col_expr(C::Role, Expr::value(fields.role.clone()))
+                    .col_expr(C::RoleSource, Expr::value(sources.role.clone()))
                     .col_expr(C::CustomRoles, Expr::value(custom_roles.clone()))
+                    .col_expr(
+                        C::CustomRoleSources,
+                        Expr::value(sources.custom_roles.clone()),
+                    )
                     .col_expr(C::RoleAttributes, Expr::value(role_attributes.clone()))
                     .col_expr(C::Version, Expr::col(C::Version).add(1))
                     .col_expr(C::UpdatedAt, Expr::value(now))
@@ -708,6 +722,43 @@ fn role_updates(backend: DatabaseBackend, changed: &[&Staged], now: i64) -> Resu
         }
     }
     Ok(statements)
+}
+
+/// Where a changed member's role and custom roles come from after the change, as stored:
+/// grants it keeps keep their source, new ones are the caller's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Sources {
+    role: Option<String>,
+    custom_roles: Option<String>,
+}
+
+impl Staged {
+    fn sources_after(&self, source: &GrantSource) -> Result<Sources> {
+        let row = &self.row;
+        let role = regrant_role(
+            Some((row.role.as_str(), row.role_source.as_deref())),
+            &self.now.role,
+            source,
+        );
+        let before: CustomRoleSources = match &row.custom_role_sources {
+            Some(json) => from_json(json)?,
+            None => CustomRoleSources::new(),
+        };
+        let held = &self.before.custom_roles;
+        let after = regrant_custom_roles(
+            &before,
+            &self.now.custom_roles,
+            |key| held.iter().any(|h| h == key),
+            |_| source.clone(),
+        );
+        // Nothing recorded and nothing to record stays NULL, as single changes leave it.
+        let custom_roles = if after.is_empty() && row.custom_role_sources.is_none() {
+            None
+        } else {
+            Some(to_json(&after)?)
+        };
+        Ok(Sources { role, custom_roles })
+    }
 }
 
 /// The audit entry of one member a bulk change changed: the actions exercised on it, the

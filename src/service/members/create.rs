@@ -16,6 +16,7 @@ use super::{
     Member, MemberPost, active_owner_count, check_custom_roles, check_role_attributes,
     check_role_requirements, to_rep, validate_email,
 };
+use crate::domain::grant_source::{CustomRoleSources, GrantSource};
 use crate::domain::policy::{BaseRole, Resource};
 use crate::error::{Error, Result};
 use crate::service::authz::authorize;
@@ -236,7 +237,8 @@ async fn insert_member(tx: &mut WriteTx<'_>, new: CheckedMember) -> Result<Membe
     )
     .await?;
     let teams = find_teams(tx.db(), &new.team_keys).await?;
-    let m = member_row(&new, &custom_roles, tx.now_ms())?
+    let source = tx.ctx().principal.grant_source();
+    let m = member_row(&new, &custom_roles, &source, tx.now_ms())?
         .insert(tx.db())
         .await
         .map_err(|e| match Error::from(e) {
@@ -256,9 +258,14 @@ async fn insert_member(tx: &mut WriteTx<'_>, new: CheckedMember) -> Result<Membe
 fn member_row(
     new: &CheckedMember,
     custom_roles: &[String],
+    source: &GrantSource,
     now: i64,
 ) -> Result<entity::member::ActiveModel> {
     let email = new.email.clone();
+    let custom_role_sources: CustomRoleSources = custom_roles
+        .iter()
+        .filter_map(|k| Some((k.clone(), source.stored()?)))
+        .collect();
     Ok(entity::member::ActiveModel {
         id: Set(new.id.clone()),
         email_lower: Set(email.to_lowercase()),
@@ -277,6 +284,11 @@ fn member_row(
         last_seen: Set(None),
         scim_attributes: Set(None),
         scim_deleted_at: Set(None),
+        role_source: Set(source.stored()),
+        custom_role_sources: Set(Some(to_json(&custom_role_sources)?)),
+        last_sign_in_at: Set(None),
+        last_sign_in_connection: Set(None),
+        last_sign_in_protocol: Set(None),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -321,9 +333,10 @@ async fn join_teams(
         return Ok(());
     }
     let member = [member_id.to_owned()];
+    let source = tx.ctx().principal.grant_source();
     let writes = teams
         .iter()
-        .flat_map(|t| team_members::add(tx.backend(), &t.id, &member))
+        .flat_map(|t| team_members::add(tx.backend(), &t.id, &member, &source))
         .collect();
     team_members::run(tx.db(), writes).await?;
     entity::team::Entity::update_many()

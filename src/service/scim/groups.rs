@@ -23,6 +23,7 @@ use super::users::Operation;
 use super::{
     ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites, timestamp,
 };
+use crate::domain::grant_source::GrantSource;
 use crate::domain::mapping::{IdpGroup, team_for_group, team_key_from_display_name};
 use crate::domain::policy::Resource;
 use crate::domain::scim::error::{ScimError, ScimResult};
@@ -475,7 +476,8 @@ impl Service {
             member_count: change.count_after(t.member_count),
             ..t.clone()
         };
-        let mut writes = team_members::change_rows(backend, &t.id, &change);
+        let mut writes =
+            team_members::change_rows(backend, &t.id, &change, &GrantSource::scim(sc.key()));
         writes.push(team_row_update(backend, &updated));
         if renamed {
             writes.extend(index_rewrites(
@@ -659,10 +661,13 @@ fn landing_writes(backend: sea_orm::DatabaseBackend, landing: &GroupLanding) -> 
         Some(_) => vec![team_row_update(backend, team)],
         None => vec![Entity::insert(ActiveModel::from(team.clone())).build(backend)],
     };
+    // A landed team is synced from the connection that pushed the group.
+    let source = GrantSource::scim(team.connection_key.as_deref().unwrap_or_default());
     writes.extend(team_members::change_rows(
         backend,
         &team.id,
         &landing.change,
+        &source,
     ));
     writes.extend(index_rewrites(
         backend,

@@ -25,6 +25,7 @@ use super::{
     Failure, ListPage, ListRequest, Outcome, ScimCtx, check_if_match, etag, index_rewrites,
     insert_row, redact, refused, timestamp,
 };
+use crate::domain::grant_source::GrantSource;
 use crate::domain::policy::{BaseRole, Resource};
 use crate::domain::provisioning::{self, Plan, RoleCatalogue, Transition};
 use crate::domain::scim::error::{ScimError, ScimFailure, ScimResult};
@@ -849,12 +850,17 @@ fn member_row(
             id: Set(id.to_owned()),
             source: Set("scim".to_owned()),
             last_seen: Set(None),
+            role_source: Set(None),
+            custom_role_sources: Set(None),
+            last_sign_in_at: Set(None),
+            last_sign_in_connection: Set(None),
+            last_sign_in_protocol: Set(None),
             created_at: Set(now),
             version: Set(0),
             ..Default::default()
         },
     };
-    apply_plan(&mut am, plan)?;
+    apply_plan(&mut am, plan, &GrantSource::scim(sc.key()))?;
     if let Some(email) = &plan.email {
         let email = validate_email(email).map_err(|e| ScimError::invalid_value(e.to_string()))?;
         am.email_lower = Set(email.to_lowercase());

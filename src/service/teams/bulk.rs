@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::find;
 use crate::domain::directory_query::FILTER_ROLES;
+use crate::domain::grant_source::GrantSource;
 use crate::domain::policy::Resource;
 use crate::error::{Error, Result};
 use crate::service::authz::authorize;
@@ -272,9 +273,10 @@ impl Service {
             return Ok(answer);
         }
         let before = members_before(&tx, &answer.member_ids).await?;
+        let source = ctx.principal.grant_source();
         let mut writes = Vec::new();
         for team in teams.values().filter(|t| !t.added.is_empty()) {
-            writes.extend(membership_adds(tx.backend(), team, tx.now_ms()));
+            writes.extend(membership_adds(tx.backend(), team, &source, tx.now_ms()));
         }
         let mut drafts = before
             .iter()
@@ -387,8 +389,13 @@ async fn members_before(tx: &WriteTx<'_>, ids: &[String]) -> Result<Vec<Member>>
 
 /// The statements that add a team's new members (none of them members yet) and move the
 /// team to its next version, as its membership is part of what the version covers.
-fn membership_adds(backend: DatabaseBackend, team: &StagedTeam, now: i64) -> Vec<Statement> {
-    let mut statements = team_members::add(backend, &team.row.id, &team.added);
+fn membership_adds(
+    backend: DatabaseBackend,
+    team: &StagedTeam,
+    source: &GrantSource,
+    now: i64,
+) -> Vec<Statement> {
+    let mut statements = team_members::add(backend, &team.row.id, &team.added, source);
     statements.push(
         entity::team::Entity::update_many()
             .col_expr(
