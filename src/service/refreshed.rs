@@ -90,11 +90,8 @@ impl<T: Clone> Refreshed<T> {
 mod tests {
     use super::*;
 
-    fn read(
-        value: &'static str,
-        version: i64,
-    ) -> impl Future<Output = Result<(&'static str, i64)>> {
-        async move { Ok((value, version)) }
+    async fn read(value: &'static str, version: i64) -> Result<(&'static str, i64)> {
+        Ok((value, version))
     }
 
     #[tokio::test]
