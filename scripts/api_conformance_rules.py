@@ -15,6 +15,17 @@ names (``python3 scripts/api_conformance_rules.py``) writes the per-operation se
 
 import re
 
+# The list filters' grammar (`field:value|value`, LaunchDarkly's fields and values) is more
+# than a schema pattern can say.
+LIST_FILTER_RULES = [
+    ("filter parts are `field:value|value` with LaunchDarkly's fields and values",
+     r"^filter: "),
+]
+
+# A bulk filter's `filterQuery` is searched text, as the member list's `query`.
+FILTER_QUERY_TEXT = ("`filterQuery` is text to search for, without control characters",
+                     r"^instructions\[\d+\]\.filterQuery: control characters are not searched for")
+
 # Operation -> (rule, pattern of the message that names it).
 STATEMENT_RULES = [
     ("a statement has `actions` or `notActions`, not both",
@@ -160,11 +171,13 @@ RULES = {
          r"^instructions\[\d+\]\.value\.[^:]*: \".*\" is not a valid key"),
         ("`filterLastSeen` is one of the member list's `lastSeen` objects",
          r"^instructions\[\d+\]\.filterLastSeen: "),
+        FILTER_QUERY_TEXT,
         ("the owner is never changed in bulk", r"is the account owner, whom bulk changes never change"),
     ],
     "PATCH /api/v2/teams": [
         ("`filterLastSeen` is one of the member list's `lastSeen` objects",
          r"^instructions\[\d+\]\.filterLastSeen: "),
+        FILTER_QUERY_TEXT,
     ],
     "POST /api/v2/teams/{teamKey}/members": [
         ("`memberIDs` (LaunchDarkly's name) agrees with `memberIds`",
@@ -196,10 +209,10 @@ RULES = {
         ("a mapping's role attributes go with custom roles",
          r"^mappings\[\d+\]\.roleAttributes: role attributes go with customRoles"),
     ],
-    "GET /api/v2/members": [
-        ("filter parts are `field:value|value` with LaunchDarkly's fields and values",
-         r"^filter: "),
-    ],
+    "GET /api/v2/members": LIST_FILTER_RULES,
+    "GET /api/v2/teams": LIST_FILTER_RULES,
+    "GET /api/v2/roles": LIST_FILTER_RULES,
+    "GET /api/v2/tokens": LIST_FILTER_RULES,
     "PUT /api/v2/account/ip-allowlist": IP_ALLOWLIST_RULES,
     "PUT /api/v2/account/session-settings": [
         ("the idle timeout is not longer than the absolute timeout",
