@@ -449,9 +449,17 @@ async fn a_receiver_that_fails_gets_the_backlog_in_order_once_it_is_back_and_off
         *receiver.refused.lock().unwrap() >= 2
     })
     .await;
-    let (_, w) = app.get(&format!("/api/v2/webhooks/{id}")).await;
+    // The worker records a refusal after the receiver has answered it: poll for the record.
+    let started = std::time::Instant::now();
+    let w = loop {
+        let (_, w) = app.get(&format!("/api/v2/webhooks/{id}")).await;
+        if w["failures"].as_i64().unwrap() >= 2 {
+            break w;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{w}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(w["cursorSeq"], start, "the cursor waits for a 2xx");
-    assert!(w["failures"].as_i64().unwrap() >= 2, "{w}");
     let (_, deliveries) = app.get(&format!("/api/v2/webhooks/{id}/deliveries")).await;
     assert_eq!(deliveries["items"][0]["status"], 503);
 
