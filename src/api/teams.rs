@@ -45,7 +45,7 @@ impl TeamsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u64>>,
         /// Matching teams to skip: the `next` of the previous page.
-        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000000")))]
         offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Team>>> {
         let ctx = context(&service, &auth, req).await?;
