@@ -75,6 +75,12 @@ FLAG_INSTRUCTION_RULES = [
      r"exactly one of variation or rolloutWeights is required|rolloutBucketBy: only applies together with rolloutWeights"),
 ]
 
+# The IdP's sign-in URL, like the OIDC issuer: https, or http only to a loopback host.
+SAML_SSO_URL = (
+    "the IdP's SAML sign-in URL is an https URL (http only to a loopback host)",
+    r"^saml\.idpSsoUrl: .* must be an https URL",
+)
+
 OIDC_ISSUER = (
     "the OIDC issuer is an https URL (http only to a loopback host)",
     r"^oidc\.issuer: .* must be an https URL",
@@ -204,6 +210,7 @@ RULES = {
         SAML_KEYS,
         OIDC_SCOPES,
         OIDC_ISSUER,
+        SAML_SSO_URL,
         MAPPING_GRANTS,
         CUSTOM_ROLE_ATTRIBUTES,
         ("a mapping's role attributes go with custom roles",
@@ -225,6 +232,7 @@ RULES = {
         SAML_KEYS,
         OIDC_SCOPES,
         OIDC_ISSUER,
+        SAML_SSO_URL,
     ],
     "PUT /api/v2/connections/{key}/mappings": [
         CUSTOM_ROLE_ATTRIBUTES,
