@@ -12,8 +12,9 @@ use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
 use crate::service::members::{
-    CreatedMembers, Member, MemberPatch, MemberQuery, MembersChanged, MembersPatch, NewMembers,
+    CreatedMembers, Member, MemberPatch, MembersChanged, MembersPatch, NewMembers,
 };
+use crate::service::paging::SortedQuery;
 use crate::service::spelled::{Matches, MemberSort, Spelled};
 
 pub struct MembersApi;
@@ -53,18 +54,13 @@ impl MembersApi {
         offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Member>>> {
         let ctx = context(&service, &auth, req).await?;
-        let query = MemberQuery {
+        let query = SortedQuery {
             filter: filter.0,
             sort: sort.0.map(String::from),
             limit: limit.0,
             offset: offset.0,
         };
-        let page = service.list_members(&ctx, &query).await?;
-        Ok(Json(Page {
-            items: page.items,
-            total_count: page.total_count,
-            next: page.next,
-        }))
+        Ok(Json(service.list_members(&ctx, &query).await?.into()))
     }
 
     /// Add a member, or several as LaunchDarkly's API does

@@ -4,6 +4,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object};
 
+use crate::service::paging::ListPage;
+
 /// 201 with the created resource.
 #[derive(ApiResponse)]
 pub enum Created<T: ToJSON> {
@@ -26,6 +28,16 @@ pub struct Page<T: ParseFromJSON + ToJSON> {
     pub total_count: u64,
     #[oai(skip_serializing_if_is_none)]
     pub next: Option<String>,
+}
+
+impl<T: ParseFromJSON + ToJSON> From<ListPage<T>> for Page<T> {
+    fn from(page: ListPage<T>) -> Self {
+        Page {
+            items: page.items,
+            total_count: page.total_count,
+            next: page.next,
+        }
+    }
 }
 
 impl<T: ParseFromJSON + ToJSON> Page<T> {

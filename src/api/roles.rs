@@ -47,12 +47,7 @@ impl RolesApi {
             limit: limit.0,
             offset: offset.0,
         };
-        let page = service.list_roles(&ctx, &query).await?;
-        Ok(Json(Page {
-            items: page.items,
-            total_count: page.total_count,
-            next: page.next,
-        }))
+        Ok(Json(service.list_roles(&ctx, &query).await?.into()))
     }
 
     /// Create a custom role

@@ -11,10 +11,9 @@ use super::auth::{ApiToken, context};
 use super::error::ApiResult;
 use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
+use crate::service::paging::SortedQuery;
 use crate::service::spelled::{Matches, Spelled, TeamSort};
-use crate::service::teams::{
-    Team, TeamMembersPost, TeamPatch, TeamPost, TeamQuery, TeamsChanged, TeamsPatch,
-};
+use crate::service::teams::{Team, TeamMembersPost, TeamPatch, TeamPost, TeamsChanged, TeamsPatch};
 
 pub struct TeamsApi;
 
@@ -49,18 +48,13 @@ impl TeamsApi {
         offset: Query<Option<u64>>,
     ) -> ApiResult<Json<Page<Team>>> {
         let ctx = context(&service, &auth, req).await?;
-        let query = TeamQuery {
+        let query = SortedQuery {
             filter: filter.0,
             sort: sort.0.map(String::from),
             limit: limit.0,
             offset: offset.0,
         };
-        let page = service.list_teams(&ctx, &query).await?;
-        Ok(Json(Page {
-            items: page.items,
-            total_count: page.total_count,
-            next: page.next,
-        }))
+        Ok(Json(service.list_teams(&ctx, &query).await?.into()))
     }
 
     /// Create a team

@@ -47,12 +47,7 @@ impl TokensApi {
             limit: limit.0,
             offset: offset.0,
         };
-        let page = service.list_tokens(&ctx, &query).await?;
-        Ok(Json(Page {
-            items: page.items,
-            total_count: page.total_count,
-            next: page.next,
-        }))
+        Ok(Json(service.list_tokens(&ctx, &query).await?.into()))
     }
 
     /// Create a token; the secret is in this response only

@@ -32,11 +32,10 @@ mod list;
 
 pub(crate) use bulk::{
     FilterFields, Selection, last_seen_schema, listed, matching_member_ids, member_filter,
-    member_rows, query_schema, team_keys_of, within,
+    query_schema, within,
 };
 pub use bulk::{MembersChanged, MembersInstruction, MembersKinds, MembersPatch};
 pub use create::{CreatedMembers, Members, NewMembers};
-pub use list::{MemberPage, MemberQuery};
 
 /// Role attributes: key -> values, given where a custom role is assigned.
 pub type RoleAttributes = BTreeMap<String, Vec<String>>;

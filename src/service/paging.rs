@@ -25,6 +25,15 @@ pub struct TextQuery {
     pub offset: Option<u64>,
 }
 
+/// A list request with a filter and a sort (members, teams), as sent.
+#[derive(Debug, Default, Clone)]
+pub struct SortedQuery {
+    pub filter: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
 /// One page of a list.
 pub struct ListPage<T> {
     pub items: Vec<T>,

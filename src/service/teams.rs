@@ -28,7 +28,6 @@ use crate::service::spelled::{KEY_PATTERN, Key, Matches, NAME_PATTERN, Name, Spe
 
 mod list;
 
-pub use list::{TeamPage, TeamQuery};
 mod bulk;
 
 pub use bulk::{TeamMembersPost, TeamsChanged, TeamsInstruction, TeamsKinds, TeamsPatch};

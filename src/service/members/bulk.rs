@@ -34,7 +34,7 @@ use crate::service::authz::authorize;
 use crate::service::documented::{
     Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc,
 };
-use crate::service::member_rows::parse_role;
+use crate::service::member_rows::{member_rows, parse_role, team_keys_of};
 use crate::service::spelled::KEY_PATTERN;
 use crate::service::util::{
     from_json, parse_instructions, snapshot, to_json, validate_key, values_per_statement,
@@ -572,57 +572,6 @@ async fn load_members(
         )));
     }
     Ok(())
-}
-
-/// The member rows of `ids`, read in chunks.
-pub(crate) async fn member_rows(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-) -> Result<Vec<entity::member::Model>> {
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        rows.extend(
-            entity::member::Entity::find()
-                .filter(C::Id.is_in(chunk.to_vec()))
-                .all(db)
-                .await?,
-        );
-    }
-    Ok(rows)
-}
-
-/// The keys of the teams of each of `ids`, sorted, read in chunks.
-pub(crate) async fn team_keys_of(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-) -> Result<HashMap<String, Vec<String>>> {
-    use entity::team::Column as T;
-    use entity::team_member::Column as TM;
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        let pairs: Vec<(String, String)> = entity::team_member::Entity::find()
-            .select_only()
-            .column(TM::MemberId)
-            .column_as(Expr::col((entity::team::Entity, T::Key)), "key")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                entity::team_member::Entity::belongs_to(entity::team::Entity)
-                    .from(TM::TeamId)
-                    .to(T::Id)
-                    .into(),
-            )
-            .filter(TM::MemberId.is_in(chunk.to_vec()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (member, key) in pairs {
-            out.entry(member).or_default().push(key);
-        }
-    }
-    for keys in out.values_mut() {
-        keys.sort();
-    }
-    Ok(out)
 }
 
 /// Every changed member's custom roles get the role attributes they declare, as a single

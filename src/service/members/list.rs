@@ -7,14 +7,9 @@
 //! order and each is decided, so the count and the pages hold only members the caller may
 //! view.
 
-use std::collections::HashMap;
-
 use migration::m20261207_000010_directory_indexes::{MEMBER_DISPLAY_KEY, MEMBER_LAST_NAME_KEY};
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, Select};
 
 use super::{Member, rep_with_teams};
 use crate::domain::directory_query::{
@@ -24,28 +19,13 @@ use crate::domain::policy::{Resource, ResourceType};
 use crate::error::{Error, Result};
 use crate::service::access::summarize;
 use crate::service::authz::{authorize, decides_alike_for_every};
-use crate::service::paging::{Window, page_alike, page_one_by_one, starts_with};
+use crate::service::member_rows::team_keys_of;
+use crate::service::paging::{
+    ListPage, SortedQuery, Window, page_alike, page_one_by_one, starts_with,
+};
 use crate::service::{Ctx, Service};
 
 use entity::member::Column as C;
-
-/// A member list request as sent.
-#[derive(Debug, Default, Clone)]
-pub struct MemberQuery {
-    pub filter: Option<String>,
-    pub sort: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-/// One page of members.
-pub struct MemberPage {
-    pub items: Vec<Member>,
-    /// Matching members the caller may view, on every page.
-    pub total_count: u64,
-    /// The offset of the next page, when there is one.
-    pub next: Option<String>,
-}
 
 /// A request, checked.
 struct Plan {
@@ -54,7 +34,7 @@ struct Plan {
     window: Window,
 }
 
-fn plan(query: &MemberQuery) -> Result<Plan> {
+fn plan(query: &SortedQuery) -> Result<Plan> {
     let filter = parse_member_filter(query.filter.as_deref().unwrap_or_default())
         .map_err(|e| Error::invalid(format!("filter: {e}")))?;
     let sort = query
@@ -169,7 +149,7 @@ fn ordered(
 
 impl Service {
     /// A page of the members matching a query that the caller may view.
-    pub async fn list_members(&self, ctx: &Ctx, query: &MemberQuery) -> Result<MemberPage> {
+    pub async fn list_members(&self, ctx: &Ctx, query: &SortedQuery) -> Result<ListPage<Member>> {
         let plan = plan(query)?;
         let select = ordered(
             entity::member::Entity::find().filter(condition(&plan.filter)),
@@ -183,65 +163,20 @@ impl Service {
             } else {
                 page_one_by_one(self.db(), select, C::Id, |m| &m.id, plan.window, may_view).await?
             };
-        let mut teams = team_keys_of(self.db(), &rows).await?;
+        let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
+        let mut teams = team_keys_of(self.db(), &ids).await?;
         let mut items = Vec::with_capacity(rows.len());
         for m in &rows {
             let mut rep = rep_with_teams(m, teams.remove(&m.id).unwrap_or_default())?;
             rep.access = summarize(&ctx.principal, &Resource::member(&m.id));
             items.push(rep);
         }
-        Ok(MemberPage {
+        Ok(ListPage {
             next: plan.window.next(items.len(), total),
             items,
             total_count: total,
         })
     }
-}
-
-/// The team keys of each member of a page, sorted, in two queries for the whole page rather
-/// than two per member.
-async fn team_keys_of(
-    db: &impl ConnectionTrait,
-    members: &[entity::member::Model],
-) -> Result<HashMap<String, Vec<String>>> {
-    use entity::team_member::Column as TM;
-    if members.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let pairs: Vec<(String, String)> = entity::team_member::Entity::find()
-        .select_only()
-        .column(TM::MemberId)
-        .column(TM::TeamId)
-        .filter(TM::MemberId.is_in(members.iter().map(|m| m.id.clone())))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if pairs.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut team_ids: Vec<String> = pairs.iter().map(|(_, team)| team.clone()).collect();
-    team_ids.sort();
-    team_ids.dedup();
-    let keys: HashMap<String, String> = entity::team::Entity::find()
-        .select_only()
-        .column(entity::team::Column::Id)
-        .column(entity::team::Column::Key)
-        .filter(entity::team::Column::Id.is_in(team_ids))
-        .into_tuple::<(String, String)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for (member, team) in pairs {
-        if let Some(key) = keys.get(&team) {
-            out.entry(member).or_default().push(key.clone());
-        }
-    }
-    for keys in out.values_mut() {
-        keys.sort();
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -250,15 +185,15 @@ mod tests {
 
     #[test]
     fn a_bad_filter_is_named_and_limits_checked() {
-        let bad = MemberQuery {
+        let bad = SortedQuery {
             filter: Some("role:boss".to_owned()),
-            ..MemberQuery::default()
+            ..SortedQuery::default()
         };
         let err = plan(&bad).err().unwrap().to_string();
         assert!(err.contains("filter: \"role:boss\""), "{err}");
-        let too_many = MemberQuery {
+        let too_many = SortedQuery {
             limit: Some(1001),
-            ..MemberQuery::default()
+            ..SortedQuery::default()
         };
         assert!(plan(&too_many).is_err());
     }

@@ -23,9 +23,10 @@ use crate::service::authz::authorize;
 use crate::service::documented::{
     Documented, InstructionKinds, InstructionUnion, KindDoc, ParamDoc,
 };
+use crate::service::member_rows::{member_rows, team_keys_of};
 use crate::service::members::{
     FilterFields, Member, Selection, aliased_list, last_seen_schema, listed, matching_member_ids,
-    member_filter, member_rows, query_schema, rep_with_teams, team_keys_of, within,
+    member_filter, query_schema, rep_with_teams, within,
 };
 use crate::service::spelled::KEY_PATTERN;
 use crate::service::team_members;

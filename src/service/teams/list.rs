@@ -18,28 +18,12 @@ use crate::domain::directory_query::{
 use crate::domain::policy::{Resource, ResourceType};
 use crate::error::{Error, Result};
 use crate::service::authz::{authorize, decides_alike_for_every};
-use crate::service::paging::{Window, page_alike, page_one_by_one, starts_with};
+use crate::service::paging::{
+    ListPage, SortedQuery, Window, page_alike, page_one_by_one, starts_with,
+};
 use crate::service::{Ctx, Service};
 
 use entity::team::Column as C;
-
-/// A team list request as sent.
-#[derive(Debug, Default, Clone)]
-pub struct TeamQuery {
-    pub filter: Option<String>,
-    pub sort: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-/// One page of teams.
-pub struct TeamPage {
-    pub items: Vec<Team>,
-    /// Matching teams the caller may view, on every page.
-    pub total_count: u64,
-    /// The offset of the next page, when there is one.
-    pub next: Option<String>,
-}
 
 /// A request, checked.
 struct Plan {
@@ -48,7 +32,7 @@ struct Plan {
     window: Window,
 }
 
-fn plan(query: &TeamQuery) -> Result<Plan> {
+fn plan(query: &SortedQuery) -> Result<Plan> {
     let filter = parse_team_filter(query.filter.as_deref().unwrap_or_default())
         .map_err(|e| Error::invalid(format!("filter: {e}")))?;
     let sort = query
@@ -105,7 +89,7 @@ fn ordered(
 
 impl Service {
     /// A page of the teams matching a query that the caller may view.
-    pub async fn list_teams(&self, ctx: &Ctx, query: &TeamQuery) -> Result<TeamPage> {
+    pub async fn list_teams(&self, ctx: &Ctx, query: &SortedQuery) -> Result<ListPage<Team>> {
         let plan = plan(query)?;
         let select = ordered(
             entity::team::Entity::find().filter(condition(&plan.filter)),
@@ -125,7 +109,7 @@ impl Service {
             .iter()
             .map(|t| rep_with_members(t, members.remove(&t.id).unwrap_or_default()))
             .collect::<Result<Vec<Team>>>()?;
-        Ok(TeamPage {
+        Ok(ListPage {
             next: plan.window.next(items.len(), total),
             items,
             total_count: total,
@@ -166,15 +150,15 @@ mod tests {
 
     #[test]
     fn a_bad_filter_or_sort_is_named() {
-        let bad = TeamQuery {
+        let bad = SortedQuery {
             filter: Some("nomembers:maybe".to_owned()),
-            ..TeamQuery::default()
+            ..SortedQuery::default()
         };
         let err = plan(&bad).err().unwrap().to_string();
         assert!(err.contains("filter: \"nomembers:maybe\""), "{err}");
-        let bad = TeamQuery {
+        let bad = SortedQuery {
             sort: Some("-key".to_owned()),
-            ..TeamQuery::default()
+            ..SortedQuery::default()
         };
         let err = plan(&bad).err().unwrap().to_string();
         assert!(err.contains("sort: \"-key\""), "{err}");
