@@ -13,7 +13,9 @@ use super::responses::{Created, NoContent, Page};
 use crate::service::Service;
 use crate::service::paging::SortedQuery;
 use crate::service::spelled::{Matches, Spelled, TeamSort};
-use crate::service::teams::{Team, TeamMembersPost, TeamPatch, TeamPost, TeamsChanged, TeamsPatch};
+use crate::service::teams::{
+    Team, TeamMembersPost, TeamPatch, TeamPost, TeamSummary, TeamsChanged, TeamsPatch,
+};
 
 pub struct TeamsApi;
 
@@ -24,7 +26,9 @@ impl TeamsApi {
     /// Filtered and sorted as LaunchDarkly's API does, a page at a time (`totalCount` counts
     /// every match; `next` is the offset of the next page). `filter` fields, separated by `,`:
     /// `query:<text>` (the key or the name starts with it, ignoring case) and
-    /// `nomembers:true|false`. A bad part is refused with 400 naming it.
+    /// `nomembers:true|false`. A bad part is refused with 400 naming it. Each team shows its
+    /// `memberCount`, not its members: `GET /api/v2/teams/{teamKey}` lists them, and
+    /// `GET /api/v2/members?filter=team:<key>` pages them.
     ///
     /// **Permission:** `viewTeam` on `team/{key}`; teams the caller may not view are left out
     /// (and not counted).
@@ -46,7 +50,7 @@ impl TeamsApi {
         /// Matching teams to skip: the `next` of the previous page.
         #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000000")))]
         offset: Query<Option<u64>>,
-    ) -> ApiResult<Json<Page<Team>>> {
+    ) -> ApiResult<Json<Page<TeamSummary>>> {
         let ctx = context(&service, &auth, req).await?;
         let query = SortedQuery {
             filter: filter.0,

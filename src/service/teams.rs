@@ -50,6 +50,27 @@ pub struct Team {
     pub creation_date: i64,
 }
 
+/// A team as a list shows it: its member count in place of its members, so that a page of
+/// teams costs the same whether they hold ten people or fifty thousand. `GET
+/// /api/v2/teams/{key}` lists a team's members; `GET /api/v2/members?filter=team:<key>`
+/// pages them.
+#[derive(Debug, Clone, Serialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct TeamSummary {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub custom_roles: Vec<String>,
+    pub role_attributes: RoleAttributes,
+    pub member_count: i64,
+    /// True when an identity provider owns the name and membership.
+    pub idp_synced: bool,
+    pub version: i64,
+    pub creation_date: i64,
+}
+
 /// Body of `POST /api/v2/teams`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
@@ -278,6 +299,22 @@ fn rep_with_members(t: &entity::team::Model, member_ids: Vec<String>) -> Result<
         custom_roles: from_json(&t.custom_roles)?,
         role_attributes: from_json(&t.role_attributes)?,
         member_ids,
+        idp_synced: t.idp_synced,
+        version: t.version,
+        creation_date: t.created_at,
+    })
+}
+
+/// The team as a list shows it.
+fn summary(t: &entity::team::Model) -> Result<TeamSummary> {
+    Ok(TeamSummary {
+        id: t.id.clone(),
+        key: t.key.clone(),
+        name: t.name.clone(),
+        description: t.description.clone(),
+        custom_roles: from_json(&t.custom_roles)?,
+        role_attributes: from_json(&t.role_attributes)?,
+        member_count: t.member_count,
         idp_synced: t.idp_synced,
         version: t.version,
         creation_date: t.created_at,

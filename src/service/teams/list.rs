@@ -1,17 +1,13 @@
 //! `GET /api/v2/teams` with LaunchDarkly's team filters (`query:`, `nomembers:`) and sorts
 //! (`name`, `memberCount`), run as SQL on indexed columns: the lower-cased key and name, and
-//! the member count each team keeps. A page's member ids are read in one query.
-
-use std::collections::HashMap;
+//! the member count each team keeps. A page shows each team's member count, never its
+//! members, so it reads only the page's team rows.
 
 use migration::m20261207_000013_directory_query_indexes::{LOWER_KEY, LOWER_NAME};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, Select};
 
-use super::{Team, rep_with_members};
+use super::{TeamSummary, summary};
 use crate::domain::directory_query::{
     Sort, TeamFilter, TeamSortField, parse_team_filter, parse_team_sort,
 };
@@ -89,7 +85,11 @@ fn ordered(
 
 impl Service {
     /// A page of the teams matching a query that the caller may view.
-    pub async fn list_teams(&self, ctx: &Ctx, query: &SortedQuery) -> Result<ListPage<Team>> {
+    pub async fn list_teams(
+        &self,
+        ctx: &Ctx,
+        query: &SortedQuery,
+    ) -> Result<ListPage<TeamSummary>> {
         let plan = plan(query)?;
         let select = ordered(
             entity::team::Entity::find().filter(condition(&plan.filter)),
@@ -104,44 +104,13 @@ impl Service {
                 page_one_by_one(self.db(), select, C::Key, |t| &t.key, plan.window, may_view)
                     .await?
             };
-        let mut members = member_ids_of(self.db(), &rows).await?;
-        let items = rows
-            .iter()
-            .map(|t| rep_with_members(t, members.remove(&t.id).unwrap_or_default()))
-            .collect::<Result<Vec<Team>>>()?;
+        let items = rows.iter().map(summary).collect::<Result<Vec<_>>>()?;
         Ok(ListPage {
             next: plan.window.next(items.len(), total),
             items,
             total_count: total,
         })
     }
-}
-
-/// The member ids of each team of a page, sorted, in one query for the whole page.
-async fn member_ids_of(
-    db: &impl ConnectionTrait,
-    teams: &[entity::team::Model],
-) -> Result<HashMap<String, Vec<String>>> {
-    use entity::team_member::Column as TM;
-    if teams.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let pairs: Vec<(String, String)> = entity::team_member::Entity::find()
-        .select_only()
-        .column(TM::TeamId)
-        .column(TM::MemberId)
-        .filter(TM::TeamId.is_in(teams.iter().map(|t| t.id.clone())))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for (team, member) in pairs {
-        out.entry(team).or_default().push(member);
-    }
-    for ids in out.values_mut() {
-        ids.sort();
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
