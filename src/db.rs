@@ -1,11 +1,14 @@
 //! Database connection and migrations, for SQLite (embedded default) and PostgreSQL.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
 };
 
 /// Bytes of an SQLite file read through a memory map (further bytes are read as usual).
@@ -58,6 +61,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     // checkpoints only if that falls far behind.
                     .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
                     .statement_cache_capacity(STATEMENT_CACHE)
+            })
+            .map_sqlx_sqlite_before_acquire(|_, meta| {
+                Box::pin(async move { Ok(has_current_statistics(meta.age)) })
             });
     } else {
         options.max_connections(16).min_connections(1);
@@ -88,6 +94,76 @@ pub fn spawn_wal_checkpointer(db: DatabaseConnection) {
     });
 }
 
+/// How often SQLite's query planner statistics are looked at.
+const PLANNER_STATISTICS_EVERY: Duration = Duration::from_secs(300);
+
+/// When SQLite's planner statistics last changed, in milliseconds after `clock_base()`
+/// (0: never in this process). SQLite loads them when a connection opens and does not tell
+/// the other open connections when they change, so a pooled connection older than the
+/// change is closed at its next checkout and the pool opens one that loads them.
+static STATISTICS_CHANGED_MS: AtomicU64 = AtomicU64::new(0);
+
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// True when a connection of this age opened after the statistics last changed.
+fn has_current_statistics(age: Duration) -> bool {
+    let changed = STATISTICS_CHANGED_MS.load(Ordering::Acquire);
+    changed == 0
+        || age
+            < clock_base()
+                .elapsed()
+                .saturating_sub(Duration::from_millis(changed))
+}
+
+/// Refreshes SQLite's query planner statistics for every table that lacks them or whose size
+/// changed tenfold since they were taken (`PRAGMA optimize`, sampling at most 2,000 rows per
+/// index: milliseconds), and has every pooled connection load them; true when it did.
+/// Without them SQLite guesses, and guesses wrong for directory queries: asked for readers
+/// last seen before a date, it walked the role index through 80,000 readers instead of the
+/// short last-seen range. PostgreSQL's autovacuum keeps its own statistics.
+pub async fn refresh_planner_statistics(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(false);
+    }
+    // With 0x1 SQLite lists the tables it would analyze and analyzes none.
+    let stale = db
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "PRAGMA optimize=0x10003",
+        ))
+        .await?;
+    if stale.is_empty() {
+        return Ok(false);
+    }
+    db.execute_unprepared("PRAGMA optimize=0x10002").await?;
+    let now = u64::try_from(clock_base().elapsed().as_millis()).unwrap_or(u64::MAX);
+    STATISTICS_CHANGED_MS.store(now.max(1), Ordering::Release);
+    Ok(true)
+}
+
+/// Refreshes SQLite's planner statistics every few minutes (a bulk import shows in them
+/// within minutes; the first look is one period after start, so short-lived processes and
+/// tests never pay for it). Ends when the pool is closed.
+pub fn spawn_planner_statistics(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let first = tokio::time::Instant::now() + PLANNER_STATISTICS_EVERY;
+        let mut tick = tokio::time::interval_at(first, PLANNER_STATISTICS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = refresh_planner_statistics(&db).await {
+                if matches!(error, DbErr::ConnectionAcquire(_)) {
+                    return;
+                }
+                tracing::warn!(%error, "refreshing planner statistics failed");
+            }
+        }
+    });
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
@@ -106,4 +182,20 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Which SQL dialect the pool speaks.
 pub fn backend(db: &DatabaseConnection) -> DatabaseBackend {
     db.get_database_backend()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_opened_before_the_statistics_changed_are_replaced() {
+        clock_base();
+        std::thread::sleep(Duration::from_millis(20));
+        let now = u64::try_from(clock_base().elapsed().as_millis()).unwrap();
+        STATISTICS_CHANGED_MS.store(now, Ordering::Release);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!has_current_statistics(Duration::from_secs(3600)));
+        assert!(has_current_statistics(Duration::ZERO));
+    }
 }

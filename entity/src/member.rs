@@ -42,6 +42,8 @@ pub struct Model {
     pub last_sign_in_connection: Option<String>,
     /// saml | oidc
     pub last_sign_in_protocol: Option<String>,
+    /// Teams the member is on, moved with its `team_member` rows (`noteam:` reads it).
+    pub team_count: i64,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -17,6 +17,7 @@ mod m20261207_000012_session_details;
 pub mod m20261207_000013_directory_query_indexes;
 mod m20261207_000014_token_lifecycle;
 mod m20261207_000015_grant_sources;
+mod m20261208_000016_member_team_count;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_directory_query_indexes::Migration),
             Box::new(m20261207_000014_token_lifecycle::Migration),
             Box::new(m20261207_000015_grant_sources::Migration),
+            Box::new(m20261208_000016_member_team_count::Migration),
         ]
     }
 }

@@ -117,6 +117,7 @@ impl Service {
         let metrics = Arc::new(metrics::Metrics::default());
         if db.get_database_backend() == DatabaseBackend::Sqlite {
             crate::db::spawn_wal_checkpointer(db.clone());
+            crate::db::spawn_planner_statistics(db.clone());
         }
         let write_gate = write::WriteGate::start(metrics.clone());
         let readiness = readiness::Readiness::start(db.clone()).await;

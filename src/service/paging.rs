@@ -6,7 +6,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
     Select,
 };
 
@@ -103,7 +103,21 @@ pub async fn page_alike<E: EntityTrait>(
 where
     E::Model: Sync,
 {
-    let total = select.clone().count(db).await?;
+    let total = count(db, select.clone()).await?;
+    page_counted(db, select, total, window, may_view).await
+}
+
+/// A page when one decision stands for every row and the matches are counted already.
+pub async fn page_counted<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    total: u64,
+    window: Window,
+    may_view: impl Fn(&E::Model) -> bool,
+) -> Result<(Vec<E::Model>, u64)>
+where
+    E::Model: Sync,
+{
     let rows = select
         .offset(window.offset)
         .limit(window.limit)
@@ -113,6 +127,17 @@ where
         Some(first) if !may_view(first) => Ok((Vec::new(), 0)),
         _ => Ok((rows, total)),
     }
+}
+
+/// The number of rows a select matches, counted by `SELECT COUNT(*) ... WHERE` alone. A
+/// paginator's count wraps the whole select, columns and ORDER BY included, as a subquery,
+/// which SQLite runs as written: it read every matching row and sorted them (30 ms for
+/// 20,000 writers among 100,000 members) only to count them.
+pub async fn count<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>) -> Result<u64> {
+    let mut counting = select.select_only().column_as(Expr::cust("COUNT(*)"), "n");
+    QueryTrait::query(&mut counting).clear_order_by();
+    let n: Option<i64> = counting.into_tuple().one(db).await?;
+    Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 /// A page and its count when rows are decided one by one: the matching `key`s are read in

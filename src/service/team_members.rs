@@ -1,6 +1,6 @@
 //! Team membership rows: the one place that writes `team_member`, and that moves each team's
-//! `member_count` in the same statements, so the count is exact without ever counting a
-//! team's rows. Writers hand the statements to their write transaction (in one round trip
+//! `member_count` and each member's `team_count` in the same statements, so both counts are
+//! exact without ever counting rows. Writers hand the statements to their write transaction (in one round trip
 //! with their audit entry where they can).
 //!
 //! The counts are exact because callers say what they know inside their serialized write
@@ -67,7 +67,8 @@ fn insert_rows(
     source: &GrantSource,
 ) -> Vec<Statement> {
     let source = source.stored();
-    ids.chunks(values_per_statement(backend, 3))
+    let mut statements: Vec<Statement> = ids
+        .chunks(values_per_statement(backend, 3))
         .map(|chunk| {
             Entity::insert_many(chunk.iter().map(|m| ActiveModel {
                 team_id: Set(team_id.to_owned()),
@@ -76,23 +77,51 @@ fn insert_rows(
             }))
             .build(backend)
         })
+        .collect();
+    statements.extend(move_team_counts(backend, ids, 1));
+    statements
+}
+
+/// The statements that move the team count of each of `ids` by `by`.
+fn move_team_counts(backend: DatabaseBackend, ids: &[String], by: i64) -> Vec<Statement> {
+    use entity::member::Column as M;
+    ids.chunks(values_per_statement(backend, 1))
+        .map(|chunk| {
+            entity::member::Entity::update_many()
+                .col_expr(M::TeamCount, Expr::col(M::TeamCount).add(by))
+                .filter(M::Id.is_in(chunk.to_vec()))
+                .build(backend)
+        })
         .collect()
 }
 
 fn delete_rows(backend: DatabaseBackend, team_id: &str, ids: &[String]) -> Vec<Statement> {
-    ids.chunks(values_per_statement(backend, 1))
+    let mut statements: Vec<Statement> = ids
+        .chunks(values_per_statement(backend, 1))
         .map(|chunk| {
             Entity::delete_many()
                 .filter(Column::TeamId.eq(team_id))
                 .filter(Column::MemberId.is_in(chunk.to_vec()))
                 .build(backend)
         })
-        .collect()
+        .collect();
+    statements.extend(move_team_counts(backend, ids, -1));
+    statements
 }
 
 /// The statements that empty a team.
 pub(crate) fn clear(backend: DatabaseBackend, team_id: &str) -> Vec<Statement> {
+    use entity::member::Column as M;
+    let members_of_team = Query::select()
+        .column(Column::MemberId)
+        .from(Entity)
+        .and_where(Column::TeamId.eq(team_id))
+        .to_owned();
     vec![
+        entity::member::Entity::update_many()
+            .col_expr(M::TeamCount, Expr::col(M::TeamCount).sub(1))
+            .filter(M::Id.in_subquery(members_of_team))
+            .build(backend),
         Entity::delete_many()
             .filter(Column::TeamId.eq(team_id))
             .build(backend),
@@ -120,6 +149,10 @@ pub(crate) fn remove_everywhere(backend: DatabaseBackend, member_id: &str) -> Ve
             .build(backend),
         Entity::delete_many()
             .filter(Column::MemberId.eq(member_id))
+            .build(backend),
+        entity::member::Entity::update_many()
+            .col_expr(entity::member::Column::TeamCount, Expr::value(0i64))
+            .filter(entity::member::Column::Id.eq(member_id))
             .build(backend),
     ]
 }

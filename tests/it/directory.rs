@@ -304,12 +304,16 @@ async fn every_team_filter_narrows_the_teams_in_sql() {
         assert_eq!(keys(&page), *want, "{filter}");
         assert_eq!(page["totalCount"], want.len(), "{filter}");
     }
-    // Each team shows its members; each member its teams, read a page at a time.
+    // A listed team shows its member count, not its members (its own page lists them);
+    // each member shows its teams, read a page at a time.
     let platform = app.get("/api/v2/teams?filter=query:platform").await.1;
-    assert_eq!(
-        platform["items"][0]["memberIds"].as_array().unwrap().len(),
-        3
+    assert_eq!(platform["items"][0]["memberCount"], 3);
+    assert!(
+        platform["items"][0].get("memberIds").is_none(),
+        "{platform}"
     );
+    let whole = app.get("/api/v2/teams/platform").await.1;
+    assert_eq!(whole["memberIds"].as_array().unwrap().len(), 3);
     let bob = app
         .get(&format!(
             "/api/v2/members?filter={}",
@@ -338,7 +342,7 @@ async fn teams_sort_by_name_and_member_count_and_page() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| t["memberIds"].as_array().unwrap().len())
+            .map(|t| t["memberCount"].as_u64().unwrap() as usize)
             .collect()
     };
     assert_eq!(counts(&sorted("memberCount").await), [0, 0, 2, 2, 3]);
@@ -547,6 +551,175 @@ async fn tokens_are_found_by_name_and_a_member_without_access_sees_only_its_own(
         body["message"].as_str().unwrap().contains("owner:me"),
         "{body}"
     );
+}
+
+/// Members whose stored team count differs from their `team_member` rows: none, after any
+/// write.
+async fn miscounted(app: &TestApp) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.service.db();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM member WHERE team_count <> \
+             (SELECT COUNT(*) FROM team_member WHERE team_member.member_id = member.id)",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "id").unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_way_on_and_off_a_team_keeps_noteam_exact() {
+    use crate::scim::{ScimApp, ops};
+    let s = ScimApp::new("okta").await;
+    let app = &s.app;
+    let u: Vec<String> = scim_users(&s, &["u1@x.io", "u2@x.io", "u3@x.io", "u4@x.io"]).await;
+    let mut r = Vec::new();
+    for email in ["r1@x.io", "r2@x.io", "r3@x.io"] {
+        let (st, m) = app.post("/api/v2/members", json!({"email": email})).await;
+        assert_eq!(st, 201, "{m}");
+        r.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let steps: Vec<(&str, Method, String, Value)> = vec![
+        (
+            "REST team with members",
+            Method::POST,
+            "/api/v2/teams".into(),
+            json!({"key": "eng", "name": "Eng", "memberIds": [r[0], u[0]]}),
+        ),
+        (
+            "REST add to one team",
+            Method::POST,
+            "/api/v2/teams/eng/members".into(),
+            json!({"memberIds": [r[1]]}),
+        ),
+        (
+            "REST remove",
+            Method::PATCH,
+            "/api/v2/teams/eng".into(),
+            json!({"instructions": [{"kind": "removeMembers", "values": [r[0]]}]}),
+        ),
+        (
+            "REST second team",
+            Method::POST,
+            "/api/v2/teams".into(),
+            json!({"key": "ops", "name": "Ops"}),
+        ),
+        (
+            "REST bulk add",
+            Method::PATCH,
+            "/api/v2/teams".into(),
+            json!({"instructions": [{"kind": "addMembersToTeams",
+                "memberIDs": [r[1], r[2]], "teamKeys": ["eng", "ops"]}]}),
+        ),
+        (
+            "REST team deleted",
+            Method::DELETE,
+            "/api/v2/teams/ops".into(),
+            Value::Null,
+        ),
+        (
+            "REST member deleted",
+            Method::DELETE,
+            format!("/api/v2/members/{}", r[2]),
+            Value::Null,
+        ),
+    ];
+    for (step, method, path, body) in steps {
+        let body = (!body.is_null()).then_some(body);
+        let (st, answer) = app
+            .call(method, &path, Some(crate::support::BOOTSTRAP), body)
+            .await;
+        assert!(st.is_success(), "{step}: {st} {answer}");
+        assert_eq!(miscounted(app).await, Vec::<String>::new(), "after {step}");
+    }
+    let g = s
+        .post(
+            "/Groups",
+            json!({"displayName": "Sales", "members": [{"value": u[0]}, {"value": u[1]}]}),
+        )
+        .await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let group = format!("/Groups/{}", g.body["id"].as_str().unwrap());
+    let scim_steps = [
+        (
+            "SCIM add one",
+            ops(json!([{"op": "add", "path": "members", "value": [{"value": u[2]}]}])),
+        ),
+        (
+            "SCIM remove one",
+            ops(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", u[1])}])),
+        ),
+        (
+            "SCIM replace all",
+            ops(
+                json!([{"op": "replace", "path": "members", "value": [{"value": u[2]}, {"value": u[3]}]}]),
+            ),
+        ),
+    ];
+    assert_eq!(
+        miscounted(app).await,
+        Vec::<String>::new(),
+        "after SCIM group create"
+    );
+    for (step, patch) in scim_steps {
+        let reply = s.patch(&group, patch).await;
+        assert!(
+            reply.status.is_success(),
+            "{step}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert_eq!(miscounted(app).await, Vec::<String>::new(), "after {step}");
+    }
+    let mut want = vec!["r1@x.io".to_owned(), "u2@x.io".to_owned()];
+    assert_eq!(
+        no_team(app).await,
+        want,
+        "on no team while the group stands"
+    );
+    let reply = s.delete(&group).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(
+        miscounted(app).await,
+        Vec::<String>::new(),
+        "after SCIM group deleted"
+    );
+    want.extend(["u3@x.io".to_owned(), "u4@x.io".to_owned()]);
+    want.sort();
+    assert_eq!(
+        no_team(app).await,
+        want,
+        "on no team once the group is gone"
+    );
+    let on_some = app
+        .get("/api/v2/members?filter=noteam:false&limit=100")
+        .await
+        .1;
+    assert_eq!(people(&on_some), ["r2@x.io", "u1@x.io"]);
+}
+
+/// The people on no team, by email.
+async fn no_team(app: &TestApp) -> Vec<String> {
+    let page = app
+        .get("/api/v2/members?filter=noteam:true&limit=100")
+        .await
+        .1;
+    let mut on_none = people(&page);
+    on_none.sort();
+    on_none
+}
+
+/// SCIM users for `names`, their ids in order.
+async fn scim_users(s: &crate::scim::ScimApp, names: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(s.user(name).await);
+    }
+    ids
 }
 
 fn urlencode(text: &str) -> String {

@@ -289,6 +289,7 @@ fn member_row(
         last_sign_in_at: Set(None),
         last_sign_in_connection: Set(None),
         last_sign_in_protocol: Set(None),
+        team_count: Set(0),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

@@ -930,7 +930,9 @@ mod tests {
             sql[1].starts_with(r#"DELETE FROM "team_member""#),
             "{sql:?}"
         );
-        assert!(sql[2].starts_with(r#"DELETE FROM "scim_value""#), "{sql:?}");
+        // The members who left are on one team fewer.
+        assert!(sql[2].starts_with(r#"UPDATE "member""#), "{sql:?}");
+        assert!(sql[3].starts_with(r#"DELETE FROM "scim_value""#), "{sql:?}");
     }
 
     #[test]

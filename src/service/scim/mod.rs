@@ -452,6 +452,7 @@ mod tests {
             last_sign_in_at: None,
             last_sign_in_connection: None,
             last_sign_in_protocol: None,
+            team_count: 0,
             version: 1,
             created_at: 5,
             updated_at: 6,

@@ -855,6 +855,7 @@ fn member_row(
             last_sign_in_at: Set(None),
             last_sign_in_connection: Set(None),
             last_sign_in_protocol: Set(None),
+            team_count: Set(0),
             created_at: Set(now),
             version: Set(0),
             ..Default::default()
