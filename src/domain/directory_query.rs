@@ -61,6 +61,19 @@ pub struct MemberFilter {
     pub last_seen: Vec<LastSeen>,
 }
 
+impl MemberFilter {
+    /// The team keys, when teams are all the filter names.
+    pub fn only_teams(&self) -> Option<&[String]> {
+        let only = !self.teams.is_empty()
+            && *self
+                == MemberFilter {
+                    teams: self.teams.clone(),
+                    ..MemberFilter::default()
+                };
+        only.then_some(self.teams.as_slice())
+    }
+}
+
 /// A team filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TeamFilter {
@@ -303,6 +316,26 @@ pub fn parse_team_sort(text: &str) -> Result<Sort<TeamSortField>, QueryError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_filter_of_teams_alone_is_told_apart() {
+        let teams = parse_member_filter("team:eng|ops").unwrap();
+        assert_eq!(
+            teams.only_teams(),
+            Some(&["eng".to_owned(), "ops".to_owned()][..])
+        );
+        assert_eq!(
+            parse_member_filter("team:eng,role:admin")
+                .unwrap()
+                .only_teams(),
+            None
+        );
+        assert_eq!(
+            parse_member_filter("role:admin").unwrap().only_teams(),
+            None
+        );
+    }
+
     use proptest::prelude::*;
 
     use super::*;

@@ -160,6 +160,32 @@ fn condition_reaching(f: &MemberFilter, reach: Reach) -> Condition {
     all
 }
 
+/// How many members are on any of the teams, read from the membership rows alone (each
+/// names a member): counting through `member` looked up every one of them, 2,000 primary-key
+/// reads for one team on PostgreSQL.
+async fn count_team_members(db: &impl ConnectionTrait, keys: &[String]) -> Result<u64> {
+    let members = Query::select()
+        .expr(Expr::cust("COUNT(DISTINCT team_member.member_id)"))
+        .from(entity::team_member::Entity)
+        .inner_join(
+            entity::team::Entity,
+            Expr::col((entity::team::Entity, entity::team::Column::Id)).equals((
+                entity::team_member::Entity,
+                entity::team_member::Column::TeamId,
+            )),
+        )
+        .and_where(
+            Expr::col((entity::team::Entity, entity::team::Column::Key)).is_in(keys.to_vec()),
+        )
+        .to_owned();
+    let row = db
+        .query_one(&members)
+        .await?
+        .ok_or_else(|| Error::internal("COUNT answered no row"))?;
+    let n: i64 = row.try_get_by_index(0)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// The ids of the members of any of the teams.
 fn team_members(keys: &[String]) -> sea_orm::sea_query::SelectStatement {
     use entity::team::Column as T;
@@ -221,7 +247,10 @@ impl Service {
             |id: &str| authorize(&ctx.principal, "viewMember", &Resource::member(id)).is_ok();
         let (rows, total) =
             if decides_alike_for_every(&ctx.principal, ResourceType::Member, "viewMember") {
-                let total = count(self.db(), select(Reach::Indexed)).await?;
+                let total = match plan.filter.only_teams() {
+                    Some(keys) => count_team_members(self.db(), keys).await?,
+                    None => count(self.db(), select(Reach::Indexed)).await?,
+                };
                 let reach = if self.db().get_database_backend() == DatabaseBackend::Sqlite
                     && total > SORT_ORDER_ABOVE
                 {
