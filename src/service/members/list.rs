@@ -233,37 +233,25 @@ fn ordered(
     select.order_by(C::Id, order)
 }
 
+/// The members a plan asks for, read through `reach`, in the plan's order.
+fn select(plan: &Plan, reach: Reach) -> Select<entity::member::Entity> {
+    ordered(
+        entity::member::Entity::find().filter(condition_reaching(&plan.filter, reach)),
+        plan.sort.as_ref(),
+    )
+}
+
 impl Service {
     /// A page of the members matching a query that the caller may view.
     pub async fn list_members(&self, ctx: &Ctx, query: &SortedQuery) -> Result<ListPage<Member>> {
         let plan = plan(query)?;
-        let select = |reach| {
-            ordered(
-                entity::member::Entity::find().filter(condition_reaching(&plan.filter, reach)),
-                plan.sort.as_ref(),
-            )
-        };
         let may_view =
             |id: &str| authorize(&ctx.principal, "viewMember", &Resource::member(id)).is_ok();
         let (rows, total) =
             if decides_alike_for_every(&ctx.principal, ResourceType::Member, "viewMember") {
-                let total = match plan.filter.only_teams() {
-                    Some(keys) => count_team_members(self.db(), keys).await?,
-                    None => count(self.db(), select(Reach::Indexed)).await?,
-                };
-                let reach = if self.db().get_database_backend() == DatabaseBackend::Sqlite
-                    && total > SORT_ORDER_ABOVE
-                {
-                    sqlite_reach(total, sqlite_member_rows(self.db()).await?, plan.window)
-                } else {
-                    Reach::Indexed
-                };
-                page_counted(self.db(), select(reach), total, plan.window, |m| {
-                    may_view(&m.id)
-                })
-                .await?
+                self.page_alike(&plan, |m| may_view(&m.id)).await?
             } else {
-                let select = select(Reach::Indexed);
+                let select = select(&plan, Reach::Indexed);
                 page_one_by_one(self.db(), select, C::Id, |m| &m.id, plan.window, may_view).await?
             };
         let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
@@ -279,6 +267,27 @@ impl Service {
             items,
             total_count: total,
         })
+    }
+
+    /// A page and its count when one decision stands for every member: counted first, then
+    /// read the way the count says costs less.
+    async fn page_alike(
+        &self,
+        plan: &Plan,
+        may_view: impl Fn(&entity::member::Model) -> bool,
+    ) -> Result<(Vec<entity::member::Model>, u64)> {
+        let total = match plan.filter.only_teams() {
+            Some(keys) => count_team_members(self.db(), keys).await?,
+            None => count(self.db(), select(plan, Reach::Indexed)).await?,
+        };
+        let reach = if self.db().get_database_backend() == DatabaseBackend::Sqlite
+            && total > SORT_ORDER_ABOVE
+        {
+            sqlite_reach(total, sqlite_member_rows(self.db()).await?, plan.window)
+        } else {
+            Reach::Indexed
+        };
+        page_counted(self.db(), select(plan, reach), total, plan.window, may_view).await
     }
 }
 
