@@ -747,3 +747,46 @@ fn urlencode_query(query: &str) -> String {
         .collect::<Vec<_>>()
         .join("&")
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_past_a_thousand_continue_exactly_where_the_first_thousand_end() {
+    let app = TestApp::spawn().await;
+    let people: Vec<Value> = (0..1_050)
+        .map(|i| json!({"email": format!("p{i:04}@deep.io"), "firstName": format!("N{:04}", (i * 7) % 1_050)}))
+        .collect();
+    for batch in people.chunks(50) {
+        let (s, body) = app
+            .post("/api/v2/members", Value::Array(batch.to_vec()))
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    for sort in ["", "&sort=displayName", "&sort=-createdAt"] {
+        let filter = format!("filter={}", urlencode("query:p"));
+        let first = app
+            .get(&format!("/api/v2/members?{filter}&limit=1000{sort}"))
+            .await
+            .1;
+        let rest = app
+            .get(&format!(
+                "/api/v2/members?{filter}&limit=100&offset=1000{sort}"
+            ))
+            .await
+            .1;
+        assert_eq!(first["totalCount"], 1_050, "{sort}");
+        assert_eq!(rest["totalCount"], 1_050, "{sort}");
+        let (first, rest) = (emails(&first), emails(&rest));
+        assert_eq!((first.len(), rest.len()), (1_000, 50), "{sort}");
+        let every = app
+            .get(&format!(
+                "/api/v2/members?{filter}&limit=1000&offset=50{sort}"
+            ))
+            .await
+            .1;
+        // The last 50 of a page starting at 50 are the deep page's 50, in the same order.
+        assert_eq!(emails(&every)[950..], rest[..], "{sort}");
+        assert!(
+            first.iter().all(|e| !rest.contains(e)),
+            "{sort}: pages overlap"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use migration::m20261207_000010_directory_indexes::{MEMBER_DISPLAY_KEY, MEMBER_L
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Query};
 use sea_orm::{
     Condition, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Order, QueryFilter,
-    QueryOrder, Select, Statement,
+    QueryOrder, QuerySelect, Select, Statement,
 };
 
 use super::{Member, rep_with_teams};
@@ -22,7 +22,7 @@ use crate::domain::policy::{Resource, ResourceType};
 use crate::error::{Error, Result};
 use crate::service::access::summarize;
 use crate::service::authz::{authorize, decides_alike_for_every};
-use crate::service::member_rows::team_keys_of;
+use crate::service::member_rows::{member_rows, team_keys_of};
 use crate::service::paging::{
     ListPage, SortedQuery, Window, count, page_counted, page_one_by_one, starts_with,
 };
@@ -60,6 +60,11 @@ enum Reach {
     Indexed,
     InSortOrder,
 }
+
+/// From this offset on, a page's ids are read first and then its rows: an offset skips rows
+/// one by one, and skipping index entries costs less than skipping whole rows (on
+/// PostgreSQL each a heap read: offset 50,000 took 27 ms).
+const LATE_ROW_LOOKUP_FROM: u64 = 1_000;
 
 /// Fewer matches than this are always read through the filter's indexes and sorted.
 const SORT_ORDER_ABOVE: u64 = 5_000;
@@ -287,7 +292,24 @@ impl Service {
         } else {
             Reach::Indexed
         };
-        page_counted(self.db(), select(plan, reach), total, plan.window, may_view).await
+        if plan.window.offset < LATE_ROW_LOOKUP_FROM {
+            return page_counted(self.db(), select(plan, reach), total, plan.window, may_view)
+                .await;
+        }
+        let ids: Vec<String> = select(plan, reach)
+            .select_only()
+            .column(C::Id)
+            .offset(plan.window.offset)
+            .limit(plan.window.limit)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        let mut rows = member_rows(self.db(), &ids).await?;
+        rows.sort_by_key(|m| ids.iter().position(|id| *id == m.id));
+        match rows.first() {
+            Some(first) if !may_view(first) => Ok((Vec::new(), 0)),
+            _ => Ok((rows, total)),
+        }
     }
 }
 
