@@ -18,16 +18,11 @@ use crate::domain::grant_source::{CustomRoleSources, GrantSource};
 use crate::domain::policy::Resource;
 use crate::error::Result;
 use crate::service::authz::authorize;
-use crate::service::util::from_json;
+use crate::service::util::{from_json, values_per_statement};
 use crate::service::{Ctx, Service};
 
 /// Rows read and rendered at a time.
 pub const REVIEW_PAGE: u64 = 1_000;
-
-/// Ids bound by one statement: a page's 1,000 ids made a 39 KB statement, which over TLS
-/// to PostgreSQL waited about 45 ms for the server's delayed acknowledgement (sqlx leaves
-/// Nagle's algorithm on); 250 fit in one TLS record and go at once.
-const IDS_PER_STATEMENT: usize = 250;
 
 /// How the review is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +154,7 @@ async fn memberships_of(
 ) -> Result<HashMap<String, Vec<Membership>>> {
     use entity::team_member::{Column, Entity};
     let mut links = Vec::new();
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
         links.extend(
             Entity::find()
                 .filter(Column::MemberId.is_in(chunk.to_vec()))
@@ -206,7 +201,7 @@ async fn live_token_counts(
 ) -> Result<HashMap<String, u64>> {
     use entity::api_token::{Column, Entity};
     let mut counts: Vec<(Option<String>, i64)> = Vec::new();
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
         counts.extend(
             Entity::find()
                 .select_only()
