@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use crate::error::{Error, Result};
+use crate::service::util::values_per_statement;
 
 /// Rows per page unless `limit` says otherwise, and at most.
 pub const DEFAULT_LIMIT: u64 = 20;
@@ -159,7 +160,10 @@ pub async fn page_one_by_one<E: EntityTrait>(
     let visible: Vec<String> = keys.into_iter().filter(|k| may_view(k)).collect();
     let total = u64::try_from(visible.len()).unwrap_or(u64::MAX);
     let page = window.cut(&visible);
-    let mut rows = E::find().filter(key.is_in(page.clone())).all(db).await?;
+    let mut rows = Vec::with_capacity(page.len());
+    for chunk in page.chunks(values_per_statement(db.get_database_backend(), 1)) {
+        rows.extend(E::find().filter(key.is_in(chunk.to_vec())).all(db).await?);
+    }
     rows.sort_by_key(|row| page.iter().position(|k| k == key_of(row)));
     Ok((rows, total))
 }
