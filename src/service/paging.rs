@@ -124,10 +124,31 @@ where
         .limit(window.limit)
         .all(db)
         .await?;
+    Ok(shown_alike(rows, total, may_view))
+}
+
+/// A page one decision stands for: all of it with its count, or none (`may_view` asked of
+/// the first row).
+pub fn shown_alike<M>(rows: Vec<M>, total: u64, may_view: impl Fn(&M) -> bool) -> (Vec<M>, u64) {
     match rows.first() {
-        Some(first) if !may_view(first) => Ok((Vec::new(), 0)),
-        _ => Ok((rows, total)),
+        Some(first) if !may_view(first) => (Vec::new(), 0),
+        _ => (rows, total),
     }
+}
+
+/// The rows whose `key` is one of `keys`, in the order of `keys`, read in chunks.
+pub async fn rows_in_key_order<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    key: E::Column,
+    key_of: impl Fn(&E::Model) -> &str,
+    keys: &[String],
+) -> Result<Vec<E::Model>> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(values_per_statement(db.get_database_backend(), 1)) {
+        rows.extend(E::find().filter(key.is_in(chunk.to_vec())).all(db).await?);
+    }
+    rows.sort_by_key(|row| keys.iter().position(|k| k == key_of(row)));
+    Ok(rows)
 }
 
 /// The number of rows a select matches, counted by `SELECT COUNT(*) ... WHERE` alone. A
@@ -160,12 +181,7 @@ pub async fn page_one_by_one<E: EntityTrait>(
     let visible: Vec<String> = keys.into_iter().filter(|k| may_view(k)).collect();
     let total = u64::try_from(visible.len()).unwrap_or(u64::MAX);
     let page = window.cut(&visible);
-    let mut rows = Vec::with_capacity(page.len());
-    for chunk in page.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        rows.extend(E::find().filter(key.is_in(chunk.to_vec())).all(db).await?);
-    }
-    rows.sort_by_key(|row| page.iter().position(|k| k == key_of(row)));
-    Ok((rows, total))
+    Ok((rows_in_key_order::<E>(db, key, key_of, &page).await?, total))
 }
 
 #[cfg(test)]

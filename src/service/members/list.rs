@@ -22,9 +22,10 @@ use crate::domain::policy::{Resource, ResourceType};
 use crate::error::{Error, Result};
 use crate::service::access::summarize;
 use crate::service::authz::{authorize, decides_alike_for_every};
-use crate::service::member_rows::{member_rows, team_keys_of};
+use crate::service::member_rows::team_keys_of;
 use crate::service::paging::{
-    ListPage, SortedQuery, Window, count, page_counted, page_one_by_one, starts_with,
+    ListPage, SortedQuery, Window, count, page_counted, page_one_by_one, rows_in_key_order,
+    shown_alike, starts_with,
 };
 use crate::service::{Ctx, Service};
 
@@ -169,20 +170,10 @@ fn condition_reaching(f: &MemberFilter, reach: Reach) -> Condition {
 /// names a member): counting through `member` looked up every one of them, 2,000 primary-key
 /// reads for one team on PostgreSQL.
 async fn count_team_members(db: &impl ConnectionTrait, keys: &[String]) -> Result<u64> {
-    let members = Query::select()
-        .expr(Expr::cust("COUNT(DISTINCT team_member.member_id)"))
-        .from(entity::team_member::Entity)
-        .inner_join(
-            entity::team::Entity,
-            Expr::col((entity::team::Entity, entity::team::Column::Id)).equals((
-                entity::team_member::Entity,
-                entity::team_member::Column::TeamId,
-            )),
-        )
-        .and_where(
-            Expr::col((entity::team::Entity, entity::team::Column::Key)).is_in(keys.to_vec()),
-        )
-        .to_owned();
+    let mut members = team_members(keys);
+    members
+        .clear_selects()
+        .expr(Expr::cust("COUNT(DISTINCT team_member.member_id)"));
     let row = db
         .query_one(&members)
         .await?
@@ -304,12 +295,9 @@ impl Service {
             .into_tuple()
             .all(self.db())
             .await?;
-        let mut rows = member_rows(self.db(), &ids).await?;
-        rows.sort_by_key(|m| ids.iter().position(|id| *id == m.id));
-        match rows.first() {
-            Some(first) if !may_view(first) => Ok((Vec::new(), 0)),
-            _ => Ok((rows, total)),
-        }
+        let rows =
+            rows_in_key_order::<entity::member::Entity>(self.db(), C::Id, |m| &m.id, &ids).await?;
+        Ok(shown_alike(rows, total, may_view))
     }
 }
 
