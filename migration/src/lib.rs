@@ -18,6 +18,7 @@ pub mod m20261207_000013_directory_query_indexes;
 mod m20261207_000014_token_lifecycle;
 mod m20261207_000015_grant_sources;
 mod m20261208_000016_member_team_count;
+mod m20261208_000017_audit_link_per_statement;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_token_lifecycle::Migration),
             Box::new(m20261207_000015_grant_sources::Migration),
             Box::new(m20261208_000016_member_team_count::Migration),
+            Box::new(m20261208_000017_audit_link_per_statement::Migration),
         ]
     }
 }

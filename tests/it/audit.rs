@@ -552,3 +552,82 @@ async fn verify_names_an_edited_query_column() {
     }
     assert!(seen(app.audit(spec).await));
 }
+
+/// The database itself refuses entries that do not continue the chain, whichever way they
+/// come: a first entry off the head, a later one off the entry before it (in its link or in
+/// its seq), in a multi-row INSERT as the write path sends them; nothing of a refused
+/// statement is kept, and a statement that links is taken whole and moves the head to its
+/// last entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_refuses_entries_that_do_not_continue_the_head() {
+    let app = TestApp::spawn().await;
+    app.seed_flag_domain().await;
+    let db = app.service.db();
+    let backend = db.get_database_backend();
+    let head = || async {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                "SELECT seq, hash FROM audit_head WHERE id = 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let seq: i64 = row.try_get("", "seq").unwrap();
+        let hash: String = row.try_get("", "hash").unwrap();
+        (seq, hash)
+    };
+    let (seq, hash) = head().await;
+    let entries = app.audit_count().await;
+    let hash_of = |n: u8| format!("{n:02x}").repeat(32);
+    // One row of the INSERT: its seq, the hash it claims to follow and its own hash.
+    let row = |seq: i64, prev: &str, own: &str| {
+        format!(
+            "({seq}, 'forged-{seq}', 1, 'flag', 'system', NULL, 'updateOn', 'proj/p', 'x', \
+             '{{}}', '{prev}', '{own}')"
+        )
+    };
+    let insert = |rows: Vec<String>| {
+        format!(
+            "INSERT INTO audit_entry (seq, id, date, kind, actor_kind, actor_id, actions, \
+             resources, search_text, body, prev_hash, hash) VALUES {}",
+            rows.join(", ")
+        )
+    };
+    let refused = [
+        ("off the head", vec![row(seq + 1, &hash_of(1), &hash_of(2))]),
+        (
+            "second off the first",
+            vec![
+                row(seq + 1, &hash, &hash_of(2)),
+                row(seq + 2, &hash_of(3), &hash_of(4)),
+            ],
+        ),
+        (
+            "a seq skipped",
+            vec![
+                row(seq + 1, &hash, &hash_of(2)),
+                row(seq + 3, &hash_of(2), &hash_of(4)),
+            ],
+        ),
+    ];
+    for (case, rows) in refused {
+        let err = db.execute_unprepared(&insert(rows)).await.unwrap_err();
+        assert!(
+            err.to_string().contains("audit chain head moved"),
+            "{case}: {err}"
+        );
+        assert_eq!(head().await, (seq, hash.clone()), "{case}: the head moved");
+        assert_eq!(app.audit_count().await, entries, "{case}: rows were kept");
+    }
+    let linked = vec![
+        row(seq + 1, &hash, &hash_of(2)),
+        row(seq + 2, &hash_of(2), &hash_of(4)),
+    ];
+    db.execute_unprepared(&insert(linked)).await.unwrap();
+    assert_eq!(head().await, (seq + 2, hash_of(4)));
+    // Linking is not hashing: verify still finds the forged entry's hash wrong.
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["firstBrokenSeq"], seq + 1, "{report}");
+}
