@@ -19,6 +19,7 @@ pub mod db;
 pub mod domain;
 pub mod edge;
 pub mod error;
+pub mod memory;
 pub mod scim;
 pub mod service;
 pub mod sso;

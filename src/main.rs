@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_tracing(&cli.config);
+    gatehouse::memory::without_transparent_huge_pages();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -58,6 +58,7 @@ pub struct Harness {
 impl Harness {
     /// Starts the app on `GATEHOUSE_BENCH_DATABASE_URL`, else on SQLite in a temp dir.
     pub async fn start() -> Harness {
+        gatehouse::memory::without_transparent_huge_pages();
         let tmp = tempfile::tempdir().unwrap();
         let (url, backend) = bench_database(tmp.path());
         let db = gatehouse::db::connect(&url).await.unwrap();
