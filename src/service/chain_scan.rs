@@ -75,9 +75,9 @@ impl<'a> Iterator for Unpack<'a> {
 fn record<'a>(rest: &mut &'a str, after_seq: i64) -> Result<PackedLink<'a>, Malformed> {
     let bad = Malformed { after_seq };
     let mut field = || -> Result<i64, Malformed> {
-        let (number, tail) = rest.split_once(',').ok_or(bad.clone())?;
+        let (number, tail) = leading_number(rest).ok_or(bad.clone())?;
         *rest = tail;
-        number.parse().map_err(|_| bad.clone())
+        Ok(number)
     };
     let body_len = field()?;
     let seq = field()?;
@@ -134,6 +134,35 @@ fn record<'a>(rest: &mut &'a str, after_seq: i64) -> Result<PackedLink<'a>, Malf
         body,
         columns,
     })
+}
+
+/// The decimal number (an optional `-`, then digits) that `text` starts with up to its first
+/// `,`, and what follows the comma; `None` unless exactly that is there and fits an `i64`.
+/// Read byte by byte: twelve numbers per record, and splitting and parsing them as strings
+/// was a tenth of unpacking.
+fn leading_number(text: &str) -> Option<(i64, &str)> {
+    let bytes = text.as_bytes();
+    let negative = bytes.first() == Some(&b'-');
+    let digits = usize::from(negative);
+    let mut value: i64 = 0;
+    let mut at = digits;
+    loop {
+        match bytes.get(at)? {
+            b',' if at > digits => break,
+            digit @ b'0'..=b'9' => {
+                let digit = i64::from(digit - b'0');
+                value = value.checked_mul(10)?;
+                value = if negative {
+                    value.checked_sub(digit)?
+                } else {
+                    value.checked_add(digit)?
+                };
+            }
+            _ => return None,
+        }
+        at += 1;
+    }
+    Some((value, text.get(at + 1..)?))
 }
 
 /// Entries per chunk, and lanes reading and checking chunks at once: a lane checks its chunk
@@ -289,14 +318,16 @@ async fn fetch_packed(
     after: i64,
     upto: i64,
 ) -> Result<Option<QueryResult>> {
-    // One concat() per row: a chain of `||` copies the growing record at every step.
-    let sql = "SELECT string_agg(concat(\
-               octet_length(body), ',', seq, ',', octet_length(prev_hash), ',', \
-               octet_length(hash), ',', date, ',', octet_length(id), ',', octet_length(kind), ',', \
-               octet_length(actor_kind), ',', coalesce(octet_length(actor_id), -1), ',', \
-               octet_length(actions), ',', octet_length(resources), ',', \
-               octet_length(search_text), ',', prev_hash, hash, body, id, kind, actor_kind, \
-               actor_id, actions, resources, search_text), '') \
+    // One format() per row: a chain of `||` copies the growing record at every step, and
+    // concat() turns each number into a text value before copying it (format() writes it
+    // straight into the record: 15% less of SQLite's time).
+    let sql = "SELECT string_agg(format('%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%s%s%s%s%s%s%s%s%s%s', \
+               octet_length(body), seq, octet_length(prev_hash), octet_length(hash), date, \
+               octet_length(id), octet_length(kind), octet_length(actor_kind), \
+               coalesce(octet_length(actor_id), -1), octet_length(actions), \
+               octet_length(resources), octet_length(search_text), \
+               prev_hash, hash, body, id, kind, actor_kind, coalesce(actor_id, ''), actions, \
+               resources, search_text), '') \
                FROM audit_entry WHERE seq > $1 AND seq <= $2";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);
@@ -486,7 +517,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn numbers_are_read_as_str_parse_reads_them() {
+        for text in [
+            "0,",
+            "-1,",
+            "42,rest",
+            "9223372036854775807,",
+            "-9223372036854775808,",
+            "9223372036854775808,",
+            "-9223372036854775809,",
+            ",",
+            "-,",
+            "1",
+            "1x,",
+            "+1,",
+            "--1,",
+            "",
+            "007,",
+        ] {
+            let expected = text
+                .split_once(',')
+                .filter(|(n, _)| !n.starts_with('+'))
+                .and_then(|(n, tail)| Some((n.parse::<i64>().ok()?, tail)));
+            assert_eq!(leading_number(text), expected, "{text:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn a_number_reads_back(n in any::<i64>(), tail in ".{0,10}") {
+            let text = format!("{n},{tail}");
+            prop_assert_eq!(leading_number(&text), Some((n, tail.as_str())));
+        }
+
         #[test]
         fn round_trips(rows in prop::collection::vec(
             (1i64..1_000_000, ".{0,70}", ".{0,70}", ".{0,300}", proptest::option::of(".{0,20}"), ".{0,50}"),
