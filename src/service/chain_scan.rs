@@ -318,16 +318,18 @@ async fn fetch_packed(
     after: i64,
     upto: i64,
 ) -> Result<Option<QueryResult>> {
-    // One format() per row: a chain of `||` copies the growing record at every step, and
-    // concat() turns each number into a text value before copying it (format() writes it
-    // straight into the record: 15% less of SQLite's time).
-    let sql = "SELECT string_agg(format('%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%s%s%s%s%s%s%s%s%s%s', \
+    // One concat() per row: a chain of `||` copies the growing record at every step. The
+    // numbers go through one format(), which writes them into its text, where concat()
+    // would turn each into a text value first (7% of SQLite's time); the values stay with
+    // concat(), which copies them by length: format's `%s` stops at a NUL.
+    let sql = "SELECT string_agg(concat(\
+               format('%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,', \
                octet_length(body), seq, octet_length(prev_hash), octet_length(hash), date, \
                octet_length(id), octet_length(kind), octet_length(actor_kind), \
                coalesce(octet_length(actor_id), -1), octet_length(actions), \
-               octet_length(resources), octet_length(search_text), \
-               prev_hash, hash, body, id, kind, actor_kind, coalesce(actor_id, ''), actions, \
-               resources, search_text), '') \
+               octet_length(resources), octet_length(search_text)), \
+               prev_hash, hash, body, id, kind, actor_kind, actor_id, actions, resources, \
+               search_text), '') \
                FROM audit_entry WHERE seq > $1 AND seq <= $2";
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), sql, [after.into(), upto.into()]);

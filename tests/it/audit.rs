@@ -631,3 +631,34 @@ async fn the_database_refuses_entries_that_do_not_continue_the_head() {
     assert_eq!(report["valid"], false, "{report}");
     assert_eq!(report["firstBrokenSeq"], seq + 1, "{report}");
 }
+
+/// Verify reads every stored value whole, whatever it holds: commas, non-ASCII text and, on
+/// SQLite (PostgreSQL's text cannot hold one), a NUL in a column's value.
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_with_any_text_verify() {
+    let app = TestApp::spawn().await;
+    let ctx = Ctx::system();
+    let nul = if app.service.db().get_database_backend() == DatabaseBackend::Sqlite {
+        "\u{0}"
+    } else {
+        ""
+    };
+    let flag = Resource::project("default", NO_TAGS)
+        .env("production", NO_TAGS, false)
+        .flag("odd", NO_TAGS);
+    let mut tx = app.service.begin_write(&ctx).await.unwrap();
+    for text in [
+        format!("a{nul}b"),
+        format!("Ünïcödé, with, commas{nul}"),
+        "1,2,3,".to_owned(),
+    ] {
+        let draft = AuditDraft::new("flag", &text, "updateOn", &flag)
+            .describe(text.clone())
+            .comment(Some(text.clone()));
+        tx.audit(draft);
+    }
+    tx.commit().await.unwrap();
+    let row = app.service.db().query_one_raw(sea_orm::Statement::from_string(app.service.db().get_database_backend(), "SELECT count(*) AS n, max(octet_length(search_text)) AS m, max(length(search_text)) AS l FROM audit_entry WHERE search_text LIKE '%a%'")).await.unwrap().unwrap();
+    let (_, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
+}
