@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use crate::domain::policy::BaseRole;
 use crate::error::{Error, Result};
-use crate::service::util::values_per_statement;
+use crate::service::util::{rows_where_in, values_per_statement};
 
 /// The member with id `id`, or 404.
 pub(crate) async fn find(db: &impl ConnectionTrait, id: &str) -> Result<entity::member::Model> {
@@ -44,16 +44,7 @@ pub(crate) async fn member_rows(
     db: &impl ConnectionTrait,
     ids: &[String],
 ) -> Result<Vec<entity::member::Model>> {
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        rows.extend(
-            entity::member::Entity::find()
-                .filter(entity::member::Column::Id.is_in(chunk.to_vec()))
-                .all(db)
-                .await?,
-        );
-    }
-    Ok(rows)
+    rows_where_in::<entity::member::Entity>(db, entity::member::Column::Id, ids).await
 }
 
 /// The keys of the teams of each of `ids`, sorted, read in chunks.

@@ -108,3 +108,23 @@ pub fn values_per_statement(backend: sea_orm::DatabaseBackend, values_per_row: u
     };
     (budget / values_per_row.max(1)).max(1)
 }
+
+/// The rows of `E` whose `column` is one of `values`, in no particular order, read in
+/// statements of `values_per_statement` values.
+pub async fn rows_where_in<E: sea_orm::EntityTrait>(
+    db: &impl sea_orm::ConnectionTrait,
+    column: E::Column,
+    values: &[String],
+) -> Result<Vec<E::Model>> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let mut rows = Vec::with_capacity(values.len());
+    for chunk in values.chunks(values_per_statement(db.get_database_backend(), 1)) {
+        rows.extend(
+            E::find()
+                .filter(column.is_in(chunk.to_vec()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(rows)
+}

@@ -18,7 +18,7 @@ use crate::domain::grant_source::{CustomRoleSources, GrantSource};
 use crate::domain::policy::Resource;
 use crate::error::Result;
 use crate::service::authz::authorize;
-use crate::service::util::{from_json, values_per_statement};
+use crate::service::util::{from_json, rows_where_in, values_per_statement};
 use crate::service::{Ctx, Service};
 
 /// Rows read and rendered at a time.
@@ -152,16 +152,12 @@ async fn memberships_of(
     db: &DatabaseConnection,
     ids: &[String],
 ) -> Result<HashMap<String, Vec<Membership>>> {
-    use entity::team_member::{Column, Entity};
-    let mut links = Vec::new();
-    for chunk in ids.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        links.extend(
-            Entity::find()
-                .filter(Column::MemberId.is_in(chunk.to_vec()))
-                .all(db)
-                .await?,
-        );
-    }
+    let links = rows_where_in::<entity::team_member::Entity>(
+        db,
+        entity::team_member::Column::MemberId,
+        ids,
+    )
+    .await?;
     let mut team_ids: Vec<String> = links.iter().map(|l| l.team_id.clone()).collect();
     team_ids.sort();
     team_ids.dedup();

@@ -37,7 +37,8 @@ use crate::service::documented::{
 use crate::service::member_rows::{member_rows, parse_role, team_keys_of};
 use crate::service::spelled::KEY_PATTERN;
 use crate::service::util::{
-    from_json, parse_instructions, snapshot, to_json, validate_key, values_per_statement,
+    from_json, parse_instructions, rows_where_in, snapshot, to_json, validate_key,
+    values_per_statement,
 };
 use crate::service::{AuditDraft, Ctx, Service, WriteTx};
 
@@ -594,14 +595,11 @@ async fn check_role_requirements(
         return Ok(());
     }
     let mut declared: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in keys.chunks(values_per_statement(db.get_database_backend(), 1)) {
-        for role in entity::custom_role::Entity::find()
-            .filter(entity::custom_role::Column::Key.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            declared.insert(role.key.clone(), from_json(&role.role_attributes)?);
-        }
+    let roles =
+        rows_where_in::<entity::custom_role::Entity>(db, entity::custom_role::Column::Key, &keys)
+            .await?;
+    for role in roles {
+        declared.insert(role.key.clone(), from_json(&role.role_attributes)?);
     }
     for member in touched {
         if let Some((role, attr)) = missing_attribute(&member.now, &declared) {
