@@ -8,7 +8,7 @@ mod m20261122_000003_identity_connections;
 mod m20261202_000004_scim;
 mod m20261202_000005_sso;
 mod m20261202_000006_approvals;
-mod m20261203_000007_audit_head_trigger;
+pub mod m20261203_000007_audit_head_trigger;
 mod m20261206_000008_team_member_count;
 mod m20261207_000009_webhooks;
 pub mod m20261207_000010_directory_indexes;

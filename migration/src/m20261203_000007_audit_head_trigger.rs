@@ -18,7 +18,7 @@ impl MigrationName for Migration {
 }
 
 /// The message the service recognises to retry an append with a fresh head.
-const HEAD_MOVED: &str = "audit chain head moved";
+pub const HEAD_MOVED: &str = "audit chain head moved";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

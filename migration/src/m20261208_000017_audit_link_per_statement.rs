@@ -13,6 +13,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
+use crate::m20261203_000007_audit_head_trigger::HEAD_MOVED;
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -20,9 +22,6 @@ impl MigrationName for Migration {
         "m20261208_000017_audit_link_per_statement"
     }
 }
-
-/// The message the service recognises to retry an append with a fresh head.
-const HEAD_MOVED: &str = "audit chain head moved";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -7,6 +7,8 @@ mod gate;
 mod housekeeping;
 mod rows;
 
+// The message of the database trigger that refuses an entry not continuing the head.
+use migration::m20261203_000007_audit_head_trigger::HEAD_MOVED;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, SqliteTransactionMode, Statement, TransactionOptions,
     TransactionTrait,
@@ -109,10 +111,6 @@ enum Together {
     InTurn,
     OneStatement,
 }
-
-/// The message of the database trigger that refuses an entry not continuing the head
-/// (migration `m20261203_000007_audit_head_trigger`).
-const HEAD_MOVED: &str = "audit chain head moved";
 
 /// An open write transaction. Dropping it without `commit` rolls its changes back.
 ///
