@@ -45,12 +45,7 @@ async fn main() {
     report(&h, "replaceAllMembersRoles, never seen", changed, took);
     let verify = h.get_json("/api/v2/auditlog/verify").await;
     assert_eq!(verify["valid"], json!(true), "{verify}");
-    // For a check from another process: `GATEHOUSE_BENCH_HOLD_SECONDS` keeps the app up.
-    let hold = env_or("GATEHOUSE_BENCH_HOLD_SECONDS", 0);
-    if hold > 0 {
-        println!("serving {} with owner token {TOKEN} for {hold} s", h.base);
-        tokio::time::sleep(Duration::from_secs(hold)).await;
-    }
+    h.hold_if_asked().await;
 }
 
 /// Sends one bulk member PATCH; its latency and how many members it changed.

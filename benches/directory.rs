@@ -88,11 +88,7 @@ async fn main() {
             );
         }
     }
-    let hold = env_or("GATEHOUSE_BENCH_HOLD_SECONDS", 0);
-    if hold > 0 {
-        println!("serving {} with owner token {TOKEN} for {hold} s", h.base);
-        tokio::time::sleep(Duration::from_secs(hold)).await;
-    }
+    h.hold_if_asked().await;
 }
 
 /// Latencies of `repeats` sequential GETs of `path`, sorted; every answer must be a 200.

@@ -99,6 +99,19 @@ impl Harness {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Keeps the app up for `GATEHOUSE_BENCH_HOLD_SECONDS` (none by default), its address and
+    /// owner token printed, so that a client in another process can time it too.
+    pub async fn hold_if_asked(&self) {
+        let hold = env_or("GATEHOUSE_BENCH_HOLD_SECONDS", 0);
+        if hold > 0 {
+            println!(
+                "serving {} with owner token {TOKEN} for {hold} s",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_secs(hold)).await;
+        }
+    }
+
     /// `GET path` with the owner token, as JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         self.client
