@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use gatehouse::sso::saml::decode_saml_response;
-use gatehouse::sso::saml::decrypt::SpKey;
+use gatehouse::sso::saml::sp_key::SpKey;
 use gatehouse::sso::saml::metadata::certificate_der;
 use gatehouse::sso::saml::verifier::SamlTrust;
 use libfuzzer_sys::fuzz_target;

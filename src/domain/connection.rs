@@ -96,6 +96,10 @@ pub struct SamlSettings {
     /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
     #[serde(default)]
     pub leave_roles_to_scim: bool,
+    /// Sign AuthnRequests (HTTP-Redirect binding, RSA-SHA256) with `spPrivateKey`, for IdPs
+    /// that require signed requests; the metadata then says `AuthnRequestsSigned="true"`.
+    #[serde(default)]
+    pub sign_requests: bool,
 }
 
 /// OpenID Connect settings. `clientSecret` is write-only: stored, never shown.
@@ -184,6 +188,9 @@ impl SamlSettings {
         }
         if self.sp_private_key.is_some() && self.sp_certificate.is_none() {
             return Err("saml.spCertificate: required with spPrivateKey".into());
+        }
+        if self.sign_requests && self.sp_certificate.is_none() {
+            return Err("saml.signRequests: needs spPrivateKey and spCertificate".into());
         }
         Ok(())
     }

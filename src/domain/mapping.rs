@@ -30,6 +30,9 @@ pub struct IdpGroup {
 pub struct IdpProfile {
     pub attributes: BTreeMap<String, Vec<String>>,
     pub groups: Vec<IdpGroup>,
+    /// The IdP said the person is in more groups than it sends (Entra's group overage: a link
+    /// in place of the groups claim): the groups are unknown, which is not the same as none.
+    pub groups_overage: bool,
 }
 
 /// The attribute names read as explicit assignments, compared case-insensitively.
@@ -101,6 +104,35 @@ pub struct MappingOutcome {
     /// The rule that first gave each team not stated explicitly.
     #[serde(skip)]
     pub team_rules: BTreeMap<String, usize>,
+    /// What the profile's unknown groups could have given (all false unless the groups are
+    /// unknown): the caller leaves those grants as they are.
+    #[serde(skip)]
+    pub unknown: GroupGrants,
+}
+
+/// The kinds of grant that rules matching on groups give.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupGrants {
+    pub role: bool,
+    /// Custom roles or role attributes.
+    pub custom_roles: bool,
+    pub teams: bool,
+}
+
+impl GroupGrants {
+    /// What the group rules among `rules` give.
+    pub fn of(rules: &[MappingRule]) -> GroupGrants {
+        rules
+            .iter()
+            .filter(|r| matches!(r.r#match, RuleMatch::Group(_)))
+            .fold(GroupGrants::default(), |kinds, r| GroupGrants {
+                role: kinds.role || r.role.is_some(),
+                custom_roles: kinds.custom_roles
+                    || !r.custom_roles.is_empty()
+                    || !r.role_attributes.is_empty(),
+                teams: kinds.teams || r.team.is_some(),
+            })
+    }
 }
 
 /// Why a profile cannot be mapped.
@@ -113,7 +145,10 @@ pub enum MappingError {
 }
 
 /// Maps a profile through the rules. Pure: the caller checks custom role keys and team keys
-/// against what exists.
+/// against what exists. When the profile's groups are unknown, group rules are not evaluated
+/// and the outcome says which grants they could have given ([`MappingOutcome::unknown`]); a
+/// base role a group rule could have given is then left to the caller (none here) unless the
+/// IdP stated one explicitly.
 pub fn map_profile(
     rules: &[MappingRule],
     profile: &IdpProfile,
@@ -131,6 +166,9 @@ pub fn map_profile(
     }
     let explicit_role = out.role.is_some();
     let mut rule_role: Option<(BaseRole, usize)> = None;
+    if profile.groups_overage {
+        out.unknown = GroupGrants::of(rules);
+    }
     for (i, rule) in rules.iter().enumerate() {
         if !rule_matches(&rule.r#match, profile) {
             continue;
@@ -161,7 +199,7 @@ pub fn map_profile(
             }
         }
     }
-    if !explicit_role {
+    if !explicit_role && !out.unknown.role {
         out.role = rule_role.map(|(role, _)| role);
         out.role_rule = rule_role.map(|(_, i)| i);
     }
@@ -230,6 +268,7 @@ fn explicit_role(profile: &IdpProfile) -> Result<Option<BaseRole>, MappingError>
 
 fn rule_matches(m: &RuleMatch, profile: &IdpProfile) -> bool {
     match m {
+        RuleMatch::Group(_) if profile.groups_overage => false,
         RuleMatch::Group(glob) => profile.groups.iter().any(|g| group_matches(glob, g)),
         RuleMatch::Attribute { attribute, value } => {
             profile.values(attribute).any(|v| value.matches(v))
@@ -372,7 +411,62 @@ mod tests {
                     name: g.to_string(),
                 })
                 .collect(),
+            groups_overage: false,
         }
+    }
+
+    #[test]
+    fn unknown_groups_leave_what_group_rules_give_and_apply_the_rest() {
+        let r = rules(json!([
+            {"match": {"group": "eng-*"}, "team": "platform", "role": "admin"},
+            {"match": {"attribute": "department", "value": "Sales"}, "role": "writer", "customRoles": ["seller"]},
+        ]));
+        let mut p = profile(&[("department", &["Sales"])], &["eng-backend"]);
+        let known = map_profile(&r, &p).unwrap();
+        assert_eq!(known.role, Some(BaseRole::Admin));
+        assert_eq!(known.teams, vec!["platform"]);
+        assert_eq!(known.unknown, GroupGrants::default());
+
+        p.groups_overage = true;
+        let unknown = map_profile(&r, &p).unwrap();
+        // The group rule is not evaluated, and the role it could give is left to the caller.
+        assert_eq!(unknown.matched_rules, vec![1]);
+        assert_eq!(unknown.role, None);
+        assert_eq!(unknown.role_rule, None);
+        assert_eq!(unknown.custom_roles, vec!["seller"]);
+        assert!(unknown.teams.is_empty());
+        assert_eq!(
+            unknown.unknown,
+            GroupGrants {
+                role: true,
+                custom_roles: false,
+                teams: true
+            }
+        );
+        // An explicit role still counts.
+        let mut explicit = p.clone();
+        explicit.push("role", ["reader".to_owned()]);
+        assert_eq!(
+            map_profile(&r, &explicit).unwrap().role,
+            Some(BaseRole::Reader)
+        );
+    }
+
+    #[test]
+    fn group_grants_name_only_what_group_rules_give() {
+        let r = rules(json!([
+            {"match": {"group": "a"}, "customRoles": ["x"]},
+            {"match": {"attribute": "dept", "value": "*"}, "team": "t", "role": "admin"},
+        ]));
+        assert_eq!(
+            GroupGrants::of(&r),
+            GroupGrants {
+                role: false,
+                custom_roles: true,
+                teams: false
+            }
+        );
+        assert_eq!(GroupGrants::of(&[]), GroupGrants::default());
     }
 
     #[test]

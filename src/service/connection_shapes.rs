@@ -50,6 +50,10 @@ pub struct SamlSettingsShape {
     /// Sign-in updates names only; base role, custom roles and teams are left to SCIM.
     #[oai(default)]
     pub leave_roles_to_scim: bool,
+    /// Sign AuthnRequests (HTTP-Redirect binding, RSA-SHA256) with `spPrivateKey`; the SP
+    /// metadata then says `AuthnRequestsSigned="true"` and publishes the signing certificate.
+    #[oai(default)]
+    pub sign_requests: bool,
 }
 
 /// OpenID Connect settings. `clientSecret` is write-only: stored, never shown (see

@@ -476,6 +476,23 @@ fn audit_sign_in(
     }
     let protocol = identity.protocol.as_str();
     let source_ip = tx.ctx().source_ip.clone();
+    let mut delta = json!({
+        "outcome": "signedIn",
+        "protocol": protocol,
+        "connection": connection.key,
+        "subject": identity.subject,
+        "sourceIp": source_ip,
+        "created": planned.plan.created,
+        "changes": login_changes(before, after),
+        "matchedRules": loaded.statement.mapped.matched_rules,
+        "notes": planned.notes,
+    });
+    if identity.profile.groups_overage
+        && let Some(fields) = delta.as_object_mut()
+    {
+        // The IdP left the groups out: group rules were not applied.
+        fields.insert("groupsOverage".to_owned(), json!(true));
+    }
     tx.audit(
         AuditDraft::new(
             "session",
@@ -488,17 +505,7 @@ fn audit_sign_in(
             after.email, connection.key
         ))
         .parent(&connection.key, &Resource::connection(&connection.key))
-        .delta(json!({
-            "outcome": "signedIn",
-            "protocol": protocol,
-            "connection": connection.key,
-            "subject": identity.subject,
-            "sourceIp": source_ip,
-            "created": planned.plan.created,
-            "changes": login_changes(before, after),
-            "matchedRules": loaded.statement.mapped.matched_rules,
-            "notes": planned.notes,
-        })),
+        .delta(delta),
     );
     Ok(())
 }
@@ -589,14 +596,17 @@ fn sign_in_statement(
         }
     };
     let speaks = |attribute: &str| profile.values(attribute).next().is_some();
+    // With the groups unknown, grants that group rules give are left as they are.
+    let unknown = mapped.unknown;
     Ok(Statement {
         channel: Channel::SignIn,
         default_role: connection.default_role,
         owns_roles: !leaves_roles_to_scim(connection, identity.protocol),
         creates: connection.jit,
-        speaks_custom_roles: speaks(mapping::CUSTOM_ROLE_ATTRIBUTE)
-            || !mapped.custom_roles.is_empty(),
-        speaks_teams: speaks(mapping::TEAM_KEY_ATTRIBUTE) || !mapped.teams.is_empty(),
+        speaks_custom_roles: !unknown.custom_roles
+            && (speaks(mapping::CUSTOM_ROLE_ATTRIBUTE) || !mapped.custom_roles.is_empty()),
+        speaks_teams: !unknown.teams
+            && (speaks(mapping::TEAM_KEY_ATTRIBUTE) || !mapped.teams.is_empty()),
         mapped,
         mapping_error,
         previous: None,

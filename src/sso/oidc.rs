@@ -154,6 +154,17 @@ async fn validate_id_token(
     id_token::validate(token, &header, &key, expect)
 }
 
+/// Whether the token leaves the groups out because there are too many: Entra then names the
+/// groups claim in `_claim_names` (a distributed claim, more than 200 groups) or, in tokens
+/// from the implicit flow, sets `hasgroups`. The groups are unknown then, not none.
+fn groups_overage(claims: &serde_json::Map<String, Value>, groups_claim: &str) -> bool {
+    let distributed = claims
+        .get("_claim_names")
+        .and_then(Value::as_object)
+        .is_some_and(|names| names.contains_key(groups_claim) || names.contains_key("groups"));
+    distributed || claims.get("hasgroups") == Some(&Value::Bool(true))
+}
+
 /// The identity in the claims, per the connection's claim names.
 fn identity_of(
     claims: &serde_json::Map<String, Value>,
@@ -207,6 +218,7 @@ fn identity_of(
         .filter(|g| !g.trim().is_empty())
         .map(|name| IdpGroup { id: None, name })
         .collect();
+    profile.groups_overage = groups_overage(claims, &settings.groups_claim);
     Ok(VerifiedIdentity {
         protocol: Protocol::Oidc,
         subject: text("sub").unwrap_or_default(),

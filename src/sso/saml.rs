@@ -1,10 +1,12 @@
 //! SAML 2.0 service provider per connection: `GET /sso/{key}/saml/metadata` (entity ID = that
 //! URL), SP-initiated `GET /sso/{key}/saml/login?returnTo=` (HTTP-Redirect AuthnRequest) and
-//! the ACS `POST /sso/{key}/saml/acs` (HTTP-POST binding).
+//! the ACS `POST /sso/{key}/saml/acs` (HTTP-POST binding). AuthnRequests are signed when the
+//! connection asks for it (`signRequests`).
 
 pub mod decrypt;
 pub mod metadata;
 pub mod request;
+pub mod sp_key;
 pub mod verifier;
 pub mod xml;
 
@@ -91,13 +93,16 @@ pub fn resolve(
     let sp_key = settings
         .sp_private_key
         .as_deref()
-        .map(decrypt::SpKey::from_pem)
+        .map(sp_key::SpKey::from_pem)
         .transpose()?;
     let sp_certificate_der = settings
         .sp_certificate
         .as_deref()
         .map(metadata::certificate_der)
         .transpose()?;
+    if settings.sign_requests && sp_key.as_ref().and_then(sp_key::SpKey::rsa).is_none() {
+        return Err("signRequests needs an RSA spPrivateKey".to_owned());
+    }
     let (sp_entity_id, acs_url) = sp_urls(sso, key);
     Ok(SamlConnection {
         trust: SamlTrust {
@@ -126,6 +131,10 @@ async fn saml_connection(
         Refusal::NotConfigured
     })
 }
+
+/// The attribute Entra sends in place of the groups when a person is in more than 150 groups
+/// (its value a Graph link to them): the groups are unknown, not none.
+const GROUPS_LINK_ATTRIBUTE: &str = "http://schemas.microsoft.com/claims/groups.link";
 
 fn first_value(attributes: &BTreeMap<String, Vec<String>>, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| {
@@ -161,6 +170,8 @@ pub fn identity_of(
             name: g.trim().to_owned(),
         })
         .collect();
+    let overage = profile.values(GROUPS_LINK_ATTRIBUTE).next().is_some();
+    profile.groups_overage = overage;
     Ok(VerifiedIdentity {
         protocol: Protocol::Saml,
         subject: assertion.name_id.clone(),
@@ -190,6 +201,7 @@ pub async fn sp_metadata(req: &Request, service: Data<&Service>, key: Path<Strin
             &saml.trust.sp_entity_id,
             &saml.trust.acs_url,
             saml.sp_certificate_der.as_deref(),
+            saml.settings.sign_requests,
         )
         .with_content_type("application/samlmetadata+xml")
         .into_response(),
@@ -235,7 +247,12 @@ pub async fn login(
         &saml.trust.acs_url,
         sso_url,
     );
-    match request::redirect_url(sso_url, &xml, "") {
+    let signer = saml
+        .trust
+        .sp_key
+        .as_ref()
+        .filter(|_| saml.settings.sign_requests);
+    match request::redirect_url(sso_url, &xml, "", signer) {
         Ok(url) => Response::builder()
             .status(StatusCode::FOUND)
             .header(poem::http::header::LOCATION, url)

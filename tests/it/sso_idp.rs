@@ -48,24 +48,34 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
+    /// An RSA 2048 key.
     pub fn generate(dir: &Path, name: &str) -> KeyPair {
+        Self::generate_with(dir, name, &["-newkey", "rsa:2048"])
+    }
+
+    /// An ECDSA key on P-256.
+    pub fn generate_ec(dir: &Path, name: &str) -> KeyPair {
+        let params = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        Self::generate_with(dir, name, &params)
+    }
+
+    fn generate_with(dir: &Path, name: &str, key_args: &[&str]) -> KeyPair {
         let key_path = dir.join(format!("{name}.key"));
         let cert_path = dir.join(format!("{name}.crt"));
-        run(Command::new("openssl").args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            key_path.to_str().unwrap(),
-            "-out",
-            cert_path.to_str().unwrap(),
-        ]));
+        run(Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(key_args)
+            .args([
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                key_path.to_str().unwrap(),
+                "-out",
+                cert_path.to_str().unwrap(),
+            ]));
         KeyPair {
             cert_pem: std::fs::read_to_string(&cert_path).unwrap(),
             key_pem: std::fs::read_to_string(&key_path).unwrap(),
@@ -86,6 +96,10 @@ pub enum Sign {
 
 pub const RSA_SHA256: (&str, &str) = (
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+);
+pub const ECDSA_SHA256: (&str, &str) = (
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
     "http://www.w3.org/2001/04/xmlenc#sha256",
 );
 pub const RSA_SHA1: (&str, &str) = (
@@ -129,8 +143,17 @@ pub struct SamlIdp {
 
 impl SamlIdp {
     pub fn new(name: &str) -> SamlIdp {
+        Self::with_keys(name, KeyPair::generate)
+    }
+
+    /// An IdP whose signing key is ECDSA P-256.
+    pub fn new_ec(name: &str) -> SamlIdp {
+        Self::with_keys(name, KeyPair::generate_ec)
+    }
+
+    fn with_keys(name: &str, generate: fn(&Path, &str) -> KeyPair) -> SamlIdp {
         let dir = tempfile::tempdir().unwrap();
-        let keys = KeyPair::generate(dir.path(), name);
+        let keys = generate(dir.path(), name);
         SamlIdp {
             dir,
             keys,
@@ -663,6 +686,75 @@ impl OidcProvider {
     pub fn jwks_hits(&self) -> usize {
         self.state.lock().unwrap().jwks_hits
     }
+}
+
+/// An ES256 JWS of `claims` signed by the `openssl` tool with an ECDSA P-256 key: the
+/// signing input goes to `openssl dgst -sha256 -sign`, whose DER signature becomes JWS's
+/// fixed-width `r || s`.
+pub fn es256_token(keys: &KeyPair, kid: &str, claims: &Value) -> String {
+    let enc = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+    let input = format!("{}.{}", enc(&header), enc(claims));
+    let dir = keys.key_path.parent().unwrap();
+    let file = dir.join(format!("jws-{}.txt", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, &input).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(&keys.key_path)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signature = der_ecdsa_to_jws(&out.stdout);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+    format!("{input}.{b64}")
+}
+
+/// `SEQUENCE { INTEGER r, INTEGER s }` to the 64 bytes `r || s`.
+fn der_ecdsa_to_jws(der: &[u8]) -> Vec<u8> {
+    assert_eq!(der[0], 0x30, "a DER sequence");
+    let mut at = 2;
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(der[at], 0x02, "a DER integer");
+        let len = usize::from(der[at + 1]);
+        let int = &der[at + 2..at + 2 + len];
+        let int = &int[int.len().saturating_sub(32)..];
+        out.extend(std::iter::repeat_n(0u8, 32 - int.len()));
+        out.extend_from_slice(int);
+        at += 2 + len;
+    }
+    out
+}
+
+/// The public JWK of an ECDSA P-256 key pair, its point read by `openssl`: the last 64 bytes
+/// of the DER public key are `x || y`.
+pub fn ec_jwk(keys: &KeyPair, kid: &str) -> Value {
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&keys.key_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let point = &out.stdout[out.stdout.len() - 64..];
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64(&point[..32]),
+        "y": b64(&point[32..]),
+        "kid": kid,
+        "use": "sig",
+        "alg": "ES256",
+    })
 }
 
 /// The public JWK of a key pair.

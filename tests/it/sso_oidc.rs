@@ -447,3 +447,116 @@ async fn claims_with_nul_or_control_characters_are_refused() {
     assert_eq!(members["items"], json!([]), "nothing was stored");
     assert!(last_sign_in(&app, "refused").await.is_some());
 }
+
+#[tokio::test]
+async fn entra_group_overage_in_the_token_leaves_what_groups_gave() {
+    let (app, op) = setup(json!({"mappings": [
+        {"match": {"group": "Platform*"}, "team": "platform", "role": "writer"},
+        {"match": {"attribute": "dept", "value": "ops"}, "team": "ops"}
+    ]}))
+    .await;
+    let with = |extra: Value| {
+        let op = &op;
+        move |s: &OidcStart| {
+            let mut c = op.claims(CLIENT, &s.nonce, "noor@example.com");
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            op.sign(&c, "k1", false)
+        }
+    };
+    let r = login_with(&app, &op, with(json!({"groups": ["Platform Web"]})), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["teams"], json!(["platform"]));
+    assert_eq!(r.body["role"], "writer");
+
+    // More than 200 groups: Entra names a distributed claim instead of sending them.
+    let distributed = json!({
+        "dept": "ops",
+        "_claim_names": {"groups": "src1"},
+        "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/t/users/noor/getMemberObjects"}},
+    });
+    let r = login_with(&app, &op, with(distributed), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["teams"], json!(["platform"]));
+    assert_eq!(r.body["role"], "writer");
+    let entry = last_sign_in(&app, "signedIn").await.unwrap();
+    assert_eq!(entry["delta"]["groupsOverage"], true);
+
+    // The implicit flow's marker says the same.
+    let r = login_with(
+        &app,
+        &op,
+        with(json!({"hasgroups": true, "dept": "ops"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["teams"], json!(["platform"]));
+    let entry = last_sign_in(&app, "signedIn").await.unwrap();
+    assert_eq!(entry["delta"]["groupsOverage"], true);
+
+    // An empty list is an answer: no groups, so the group's team goes.
+    let r = login_with(&app, &op, with(json!({"groups": [], "dept": "ops"})), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["teams"], json!(["ops"]));
+    let entry = last_sign_in(&app, "signedIn").await.unwrap();
+    assert!(entry["delta"].get("groupsOverage").is_none());
+}
+
+#[tokio::test]
+async fn es256_id_tokens_signed_by_openssl_are_accepted_and_checked() {
+    let (app, op) = setup(json!({})).await;
+    let ec = KeyPair::generate_ec(op.keys.key_path.parent().unwrap(), "op-ec");
+    op.state.lock().unwrap().jwks = json!({"keys": [jwk(&op.keys, "k1"), ec_jwk(&ec, "ec1")]});
+    let r = login_with(
+        &app,
+        &op,
+        |s| es256_token(&ec, "ec1", &op.claims(CLIENT, &s.nonce, "ec@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["created"], true);
+
+    // The same token with its signature changed, and one whose claims were edited after
+    // signing, are refused.
+    for tamper in [
+        |t: String| {
+            let (head, sig) = t.rsplit_once('.').unwrap();
+            let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(sig)
+                .unwrap();
+            sig[10] ^= 1;
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+            format!("{head}.{sig}")
+        },
+        |t: String| {
+            let parts: Vec<&str> = t.split('.').collect();
+            let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[1])
+                .unwrap();
+            let edited = String::from_utf8(claims)
+                .unwrap()
+                .replace("ec@example.com", "ceo@example.com");
+            let edited = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(edited);
+            format!("{}.{edited}.{}", parts[0], parts[2])
+        },
+    ] {
+        let r = login_with(
+            &app,
+            &op,
+            |s| {
+                tamper(es256_token(
+                    &ec,
+                    "ec1",
+                    &op.claims(CLIENT, &s.nonce, "ec@example.com"),
+                ))
+            },
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    assert_eq!(refusals(&app, "bad_signature").await, 2);
+}

@@ -733,3 +733,208 @@ async fn replay_is_refused_and_sha1_works_when_opted_in() {
     let again = post_acs(&app, KEY, &idp.response(&b)).await;
     assert_eq!(again.body["reason"], "in_response_to_mismatch");
 }
+
+#[tokio::test]
+async fn entra_group_overage_signs_in_and_leaves_what_groups_gave() {
+    let (app, idp) = setup(json!({
+        "defaultRole": "reader",
+        "mappings": [
+            {"match": {"group": "eng-*"}, "team": "platform", "role": "admin"},
+            {"match": {"attribute": "department", "value": "Sales"}, "team": "sales"}
+        ]
+    }))
+    .await;
+    let sign_in = |attributes: Vec<(String, Vec<String>)>| {
+        let (app, idp) = (&app, &idp);
+        async move {
+            let id = start_saml_login(app, KEY).await;
+            let mut spec = idp.spec(app, KEY, Some(&id), "lin@example.com");
+            spec.attributes.extend(attributes);
+            let r = post_acs(app, KEY, &idp.response(&spec)).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r
+        }
+    };
+    let r = sign_in(vec![("groups".into(), vec!["eng-web".into()])]).await;
+    assert_eq!(r.body["role"], "admin");
+    assert_eq!(r.body["teams"], json!(["platform"]));
+    let entry = last_sign_in(&app, "signedIn").await.unwrap();
+    assert!(entry["delta"].get("groupsOverage").is_none());
+
+    // Entra sends a link in place of the groups: the sign-in goes through, and the kinds of
+    // grant group rules give (teams, here) are left as they are, where "no groups" would take
+    // the group's team away.
+    let link = "http://schemas.microsoft.com/claims/groups.link";
+    let graph = "https://graph.windows.net/tenant/users/lin/getMemberObjects";
+    let department = || ("department".to_owned(), vec!["Sales".to_owned()]);
+    let r = sign_in(vec![(link.into(), vec![graph.into()]), department()]).await;
+    assert_eq!(r.body["role"], "admin");
+    assert_eq!(r.body["teams"], json!(["platform"]));
+    let entry = last_sign_in(&app, "signedIn").await.unwrap();
+    assert_eq!(entry["delta"]["groupsOverage"], true);
+    assert_eq!(entry["delta"]["matchedRules"], json!([1]));
+
+    // The same sign-in without the link: no groups, so the group's team goes.
+    let r = sign_in(vec![department()]).await;
+    assert_eq!(
+        r.body["role"], "admin",
+        "a role is kept when no rule gives one"
+    );
+    assert_eq!(r.body["teams"], json!(["sales"]));
+}
+
+#[tokio::test]
+async fn ecdsa_p256_signatures_made_by_xmlsec1_are_accepted_and_checked() {
+    let app = TestApp::spawn().await;
+    let idp = SamlIdp::new_ec("ec-idp");
+    saml_connection(&app, KEY, &idp, json!({})).await;
+    for sign in [Sign::Assertion, Sign::Response, Sign::Both] {
+        let id = start_saml_login(&app, KEY).await;
+        let mut spec = idp.spec(&app, KEY, Some(&id), "ec@example.com");
+        spec.algorithms = ECDSA_SHA256;
+        spec.sign = sign;
+        let xml = idp.response(&spec);
+        assert!(xml.contains("ecdsa-sha256"), "{xml}");
+        let r = post_acs(&app, KEY, &xml).await;
+        assert_eq!(r.status, 200, "{sign:?}: {}", r.body);
+    }
+    // Signed with another P-256 key, or edited after signing: refused.
+    let other = KeyPair::generate_ec(idp.dir.path(), "ec-other");
+    let id = start_saml_login(&app, KEY).await;
+    let mut spec = idp.spec(&app, KEY, Some(&id), "ec@example.com");
+    spec.algorithms = ECDSA_SHA256;
+    let r = post_acs(&app, KEY, &idp.response_signed_by(&spec, &other)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let id = start_saml_login(&app, KEY).await;
+    let mut spec = idp.spec(&app, KEY, Some(&id), "ec@example.com");
+    spec.algorithms = ECDSA_SHA256;
+    let edited = idp
+        .response(&spec)
+        .replace("ec@example.com", "ceo@example.com");
+    let r = post_acs(&app, KEY, &edited).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        members_count(&app).await,
+        1,
+        "the one EC sign-in, nothing from the refused"
+    );
+}
+
+/// The `Location` of a SAML login redirect.
+async fn login_location(app: &TestApp) -> reqwest::Url {
+    let resp = browser()
+        .get(format!(
+            "{}/sso/{KEY}/saml/login?returnTo=/projects",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+async fn sp_metadata_xml(app: &TestApp) -> String {
+    let resp = browser()
+        .get(format!("{}/sso/{KEY}/saml/metadata", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn authn_requests_are_signed_when_asked_and_openssl_verifies_them() {
+    use base64::Engine;
+    let (app, idp) = setup(json!({})).await;
+    // Unsigned by default.
+    let url = login_location(&app).await;
+    assert!(!url.query().unwrap().contains("Signature="));
+    assert!(
+        sp_metadata_xml(&app)
+            .await
+            .contains(r#"AuthnRequestsSigned="false""#)
+    );
+
+    // Signing needs the SP key pair.
+    let (s, b) = app
+        .patch(
+            &format!("/api/v2/connections/{KEY}"),
+            json!({"saml": {"idpEntityId": idp.entity_id, "idpSsoUrl": "https://idp.example.com/sso?tenant=7",
+                            "idpCertificates": [idp.keys.cert_pem], "signRequests": true}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b.to_string().contains("signRequests"), "{b}");
+
+    let sp = KeyPair::generate(idp.dir.path(), "sp-signing");
+    let (s, b) = app
+        .patch(
+            &format!("/api/v2/connections/{KEY}"),
+            json!({"saml": {"idpEntityId": idp.entity_id, "idpSsoUrl": "https://idp.example.com/sso?tenant=7",
+                            "idpCertificates": [idp.keys.cert_pem], "signRequests": true,
+                            "spPrivateKey": sp.key_pem, "spCertificate": sp.cert_pem}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let url = login_location(&app).await;
+    let query = url.query().unwrap().to_owned();
+    assert!(query.starts_with("tenant=7&SAMLRequest="), "{query}");
+    let pairs: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs["SigAlg"],
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    );
+    // The signed octets, as the binding defines them: the query's own
+    // SAMLRequest=...&SigAlg=... (no RelayState is sent), checked by openssl with the
+    // public key of the certificate the metadata publishes.
+    let start = query.find("SAMLRequest=").unwrap();
+    let end = query.find("&Signature=").unwrap();
+    let dir = idp.dir.path();
+    std::fs::write(dir.join("octets"), &query[start..end]).unwrap();
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(&pairs["Signature"])
+        .unwrap();
+    std::fs::write(dir.join("signature"), &signature).unwrap();
+    let verify = |octets: &str| {
+        let pubkey = std::process::Command::new("openssl")
+            .args(["x509", "-pubkey", "-noout", "-in"])
+            .arg(&sp.cert_path)
+            .output()
+            .unwrap();
+        std::fs::write(dir.join("pub.pem"), &pubkey.stdout).unwrap();
+        std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(dir.join("pub.pem"))
+            .arg("-signature")
+            .arg(dir.join("signature"))
+            .arg(dir.join(octets))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(verify("octets"), "openssl verifies the request's signature");
+    std::fs::write(
+        dir.join("edited"),
+        query[start..end].replace("SAMLRequest=", "SAMLRequest=x"),
+    )
+    .unwrap();
+    assert!(!verify("edited"));
+
+    let metadata = sp_metadata_xml(&app).await;
+    assert!(
+        metadata.contains(r#"AuthnRequestsSigned="true""#),
+        "{metadata}"
+    );
+    let cert_b64: String = sp
+        .cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let signing = metadata
+        .find(r#"<md:KeyDescriptor use="signing">"#)
+        .unwrap();
+    assert!(metadata[signing..].contains(&cert_b64), "{metadata}");
+}

@@ -6,33 +6,14 @@
 //! with 128/192/256-bit keys.
 
 use base64::Engine;
-use openssl::pkey::{PKey, Private};
 use openssl::rsa::Padding;
 use openssl::symm::{Cipher, Crypter, Mode};
 
+use super::sp_key::SpKey;
 use super::xml::{Element, NS_DSIG};
 use crate::domain::sso::Refusal;
 
 const NS_XENC: &str = "http://www.w3.org/2001/04/xmlenc#";
-
-/// The SP's private key for encrypted assertions.
-#[derive(Clone)]
-pub struct SpKey(PKey<Private>);
-
-impl std::fmt::Debug for SpKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SpKey(..)")
-    }
-}
-
-impl SpKey {
-    /// Reads a PEM private key (PKCS#8 or PKCS#1 RSA).
-    pub fn from_pem(pem: &str) -> Result<SpKey, String> {
-        PKey::private_key_from_pem(pem.as_bytes())
-            .map(SpKey)
-            .map_err(|_| "not a PEM private key".to_owned())
-    }
-}
 
 fn cipher_value(e: &Element) -> Result<Vec<u8>, Refusal> {
     let text: String = e
@@ -88,7 +69,7 @@ fn unwrap_key(encrypted_key: &Element, key: &SpKey) -> Result<Vec<u8>, Refusal> 
         _ => return Err(Refusal::DecryptionFailed),
     }
     let wrapped = cipher_value(encrypted_key)?;
-    let rsa = key.0.rsa().map_err(|_| Refusal::DecryptionFailed)?;
+    let rsa = key.rsa().ok_or(Refusal::DecryptionFailed)?;
     let mut out = vec![0u8; usize::try_from(rsa.size()).map_err(|_| Refusal::DecryptionFailed)?];
     if wrapped.len() != out.len() {
         return Err(Refusal::DecryptionFailed);

@@ -76,19 +76,41 @@ pub fn certificate_der(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Our SP metadata: entity ID = the metadata URL, one HTTP-POST ACS, and (when the
-/// connection has an SP certificate) the key IdPs encrypt assertions to.
-pub fn sp_metadata(entity_id: &str, acs_url: &str, encryption_cert_der: Option<&[u8]>) -> String {
-    let key = encryption_cert_der
+/// connection has an SP certificate) the key IdPs encrypt assertions to, which is also the
+/// key our AuthnRequests are signed with when `signs_requests`.
+pub fn sp_metadata(
+    entity_id: &str,
+    acs_url: &str,
+    sp_cert_der: Option<&[u8]>,
+    signs_requests: bool,
+) -> String {
+    let key_info = |der: &[u8]| {
+        format!(
+            r#"<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"#,
+            base64::engine::general_purpose::STANDARD.encode(der)
+        )
+    };
+    let signs_requests = signs_requests && sp_cert_der.is_some();
+    let signing = sp_cert_der
+        .filter(|_| signs_requests)
         .map(|der| {
             format!(
-                r#"<md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo><md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/><md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/><md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/></md:KeyDescriptor>"#,
-                base64::engine::general_purpose::STANDARD.encode(der)
+                r#"<md:KeyDescriptor use="signing">{}</md:KeyDescriptor>"#,
+                key_info(der)
+            )
+        })
+        .unwrap_or_default();
+    let encryption = sp_cert_der
+        .map(|der| {
+            format!(
+                r#"<md:KeyDescriptor use="encryption">{}<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/><md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/><md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/></md:KeyDescriptor>"#,
+                key_info(der)
             )
         })
         .unwrap_or_default();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{key}<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="{signs_requests}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{signing}{encryption}<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
 "#,
         entity = escape(entity_id),
         acs = escape(acs_url),

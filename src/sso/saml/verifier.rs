@@ -14,7 +14,8 @@ use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
 
-use super::decrypt::{SpKey, decrypt_assertion};
+use super::decrypt::decrypt_assertion;
+use super::sp_key::SpKey;
 use super::xml::{self, Element, NS_ASSERTION, NS_DSIG, NS_PROTOCOL};
 use crate::domain::sso::Refusal;
 
