@@ -273,6 +273,7 @@ async fn serve(config: Config) -> Result<(), String> {
     service.set_max_write_wait(Duration::from_millis(config.max_queue_wait_ms));
     service.set_webhook_allow_link_local(config.webhook_allow_link_local);
     service.start_webhook_delivery();
+    gatehouse::sso::saml::metadata_refresh::start(service.clone());
     let app = build_app(service, config.app_limits());
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "gatehouse listening");
     poem::Server::new(TcpListener::bind(config.listen))

@@ -100,6 +100,62 @@ pub struct SamlSettings {
     /// that require signed requests; the metadata then says `AuthnRequestsSigned="true"`.
     #[serde(default)]
     pub sign_requests: bool,
+    /// Where the IdP publishes its metadata: fetched when the connection is saved and every
+    /// `metadataRefreshMinutes`, so a certificate the IdP rotates in is trusted from the next
+    /// sign-in. Instead of `idpMetadataXml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_metadata_url: Option<String>,
+    /// Minutes between fetches of `idpMetadataUrl` (1 to 1440; default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_refresh_minutes: Option<u32>,
+    /// The last good document fetched from `idpMetadataUrl` (kept by the service, never
+    /// taken from a request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_metadata_xml: Option<String>,
+    /// How fetching `idpMetadataUrl` went (kept by the service, never taken from a request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_status: Option<MetadataStatus>,
+}
+
+/// How fetching a connection's IdP metadata went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataStatus {
+    /// When a fetch was last tried (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<i64>,
+    /// When a fetch last gave good metadata (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<i64>,
+    /// Why the last failed fetch failed, and when; cleared by the next good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<i64>,
+    /// The entity ID of the good metadata: later documents must name the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// SHA-256 fingerprints (hex) of the signing certificates of the good metadata.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+}
+
+/// The default of `metadataRefreshMinutes`.
+pub const DEFAULT_METADATA_REFRESH_MINUTES: u32 = 60;
+
+impl SamlSettings {
+    /// Minutes between metadata fetches.
+    pub fn metadata_refresh_minutes(&self) -> u32 {
+        self.metadata_refresh_minutes
+            .unwrap_or(DEFAULT_METADATA_REFRESH_MINUTES)
+    }
+
+    /// The settings a request gave, without what only the service keeps.
+    pub fn as_requested(mut self) -> SamlSettings {
+        self.fetched_metadata_xml = None;
+        self.metadata_status = None;
+        self
+    }
 }
 
 /// OpenID Connect settings. `clientSecret` is write-only: stored, never shown.
@@ -144,7 +200,19 @@ fn default_custom_role_claim() -> String {
 impl SamlSettings {
     /// Checks the shape, naming the field (`saml.idpSsoUrl: ...`).
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.idp_metadata_url {
+            check_url("saml.idpMetadataUrl", url)?;
+            if self.idp_metadata_xml.is_some() {
+                return Err("saml.idpMetadataUrl: give it or idpMetadataXml, not both".into());
+            }
+        }
+        if let Some(minutes) = self.metadata_refresh_minutes
+            && !(1..=1440).contains(&minutes)
+        {
+            return Err("saml.metadataRefreshMinutes: must be 1 to 1440".into());
+        }
         match &self.idp_metadata_xml {
+            _ if self.idp_metadata_url.is_some() => {}
             Some(xml) => {
                 if !xml.trim_start().starts_with('<') {
                     return Err("saml.idpMetadataXml: is not an XML document".into());
@@ -195,10 +263,12 @@ impl SamlSettings {
         Ok(())
     }
 
-    /// The settings as shown: without the SP private key.
+    /// The settings as shown: without the SP private key (nor the fetched document, whose
+    /// status and certificate fingerprints are shown).
     pub fn redacted(&self) -> SamlSettings {
         SamlSettings {
             sp_private_key: None,
+            fetched_metadata_xml: None,
             ..self.clone()
         }
     }

@@ -54,6 +54,12 @@ pub struct SamlSettingsShape {
     /// metadata then says `AuthnRequestsSigned="true"` and publishes the signing certificate.
     #[oai(default)]
     pub sign_requests: bool,
+    /// Where the IdP publishes its metadata (https, or http to a loopback host), instead of
+    /// `idpMetadataXml`: fetched when saved and every `metadataRefreshMinutes`; a new
+    /// certificate is trusted from the next sign-in. How it went shows as `metadataStatus`.
+    pub idp_metadata_url: Option<String>,
+    /// Minutes between fetches of `idpMetadataUrl` (1 to 1440; default 60).
+    pub metadata_refresh_minutes: Option<u32>,
 }
 
 /// OpenID Connect settings. `clientSecret` is write-only: stored, never shown (see

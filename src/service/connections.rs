@@ -27,7 +27,9 @@ use super::util::{
     check_version, from_json, new_id, snapshot, to_json, validate_key, validate_name,
 };
 use super::{AuditDraft, Ctx, Service};
-use crate::domain::connection::{ConnectionKind, Deprovision, OidcSettings, SamlSettings};
+use crate::domain::connection::{
+    ConnectionKind, Deprovision, MetadataStatus, OidcSettings, SamlSettings,
+};
 use crate::domain::json::without_nulls;
 use crate::domain::mapping::{self, IdpGroup, IdpProfile, MappingRule};
 use crate::domain::policy::{BaseRole, Resource};
@@ -226,7 +228,7 @@ fn parse_saml(value: &Value) -> Result<SamlSettings> {
     let s: SamlSettings = serde_json::from_value(without_nulls(value))
         .map_err(|e| Error::invalid(format!("saml: {e}")))?;
     s.validate().map_err(Error::invalid)?;
-    Ok(s)
+    Ok(s.as_requested())
 }
 
 /// Parses OIDC settings; without a `clientSecret` the previous one (if any) is kept.
@@ -475,6 +477,9 @@ impl Service {
                 .after(Some(snapshot(&rep)?)),
         );
         tx.commit().await?;
+        if saml.as_ref().is_some_and(|s| s.idp_metadata_url.is_some()) {
+            self.saml_metadata_due().notify_one();
+        }
         Ok(rep)
     }
 
@@ -491,6 +496,7 @@ impl Service {
         check_version(patch.version, m.version, "connection")?;
         let before = to_rep(tx.db(), &m).await?;
         let mut am: entity::connection::ActiveModel = m.clone().into();
+        let mut fetch_metadata = false;
         if let Some(name) = &patch.name {
             am.name = Set(validate_name("name", name)?);
         }
@@ -512,12 +518,30 @@ impl Service {
             MaybeUndefined::Value(v) => {
                 // The SP private key is write-only: a PATCH without it keeps the stored one.
                 let mut saml = parse_saml(&v.value)?;
-                if saml.sp_private_key.is_none()
-                    && let Some(previous) = saml_settings(&m)?
-                    && saml.sp_certificate == previous.sp_certificate
-                {
-                    saml.sp_private_key = previous.sp_private_key;
+                let previous = saml_settings(&m)?;
+                if let Some(previous) = &previous {
+                    if saml.sp_private_key.is_none()
+                        && saml.sp_certificate == previous.sp_certificate
+                    {
+                        saml.sp_private_key = previous.sp_private_key.clone();
+                    }
+                    // Metadata fetched from the same URL stays trusted until the next fetch,
+                    // which saving the connection makes due at once.
+                    if saml.idp_metadata_url.is_some()
+                        && saml.idp_metadata_url == previous.idp_metadata_url
+                    {
+                        saml.fetched_metadata_xml = previous.fetched_metadata_xml.clone();
+                        saml.metadata_status =
+                            previous
+                                .metadata_status
+                                .clone()
+                                .map(|status| MetadataStatus {
+                                    last_attempt: None,
+                                    ..status
+                                });
+                    }
                 }
+                fetch_metadata = saml.idp_metadata_url.is_some();
                 am.saml = Set(Some(to_json(&saml)?));
             }
         }
@@ -555,6 +579,9 @@ impl Service {
         tx.commit().await?;
         // Remembered SCIM tokens carry the connection as it was.
         self.remembered_scim_tokens().forget_all();
+        if fetch_metadata {
+            self.saml_metadata_due().notify_one();
+        }
         Ok(after)
     }
 

@@ -25,6 +25,8 @@ pub struct Metrics {
     audit_entries: AtomicU64,
     audit_head_refreshes: AtomicU64,
     write_batches: AtomicU64,
+    saml_metadata_fetches: AtomicU64,
+    saml_metadata_refusals: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +61,16 @@ impl Metrics {
     /// An append found the chain head moved by another process and relinked its entries.
     pub fn audit_head_refreshed(&self) {
         self.audit_head_refreshes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fetch of a connection's IdP metadata ended, good or refused.
+    pub fn saml_metadata_fetched(&self, good: bool) {
+        let counter = if good {
+            &self.saml_metadata_fetches
+        } else {
+            &self.saml_metadata_refusals
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -119,6 +131,16 @@ impl Metrics {
                 "gatehouse_write_batches_total",
                 "Transactions that committed a batch of changes (group commit); audit entries written over this is the average batch.",
                 &self.write_batches,
+            ),
+            (
+                "gatehouse_saml_metadata_fetches_total",
+                "Fetches of IdP metadata by URL that brought good metadata.",
+                &self.saml_metadata_fetches,
+            ),
+            (
+                "gatehouse_saml_metadata_refusals_total",
+                "Fetches of IdP metadata by URL that failed or were refused; the last good metadata stays in use.",
+                &self.saml_metadata_refusals,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

@@ -46,6 +46,7 @@ mod provisioning;
 mod readiness;
 pub(crate) mod refreshed;
 pub mod roles;
+pub mod saml_metadata;
 pub mod scim;
 mod scim_tokens;
 pub mod secrets;
@@ -108,6 +109,8 @@ struct Inner {
     /// The account's IP allowlist, as this process last read or wrote it.
     ip_allowlist:
         refreshed::Refreshed<std::sync::Arc<crate::domain::ip_allowlist::AccountAllowlist>>,
+    /// Wakes the SAML metadata fetcher when a connection with a metadata URL is saved.
+    metadata_due: tokio::sync::Notify,
 }
 
 impl Service {
@@ -147,6 +150,7 @@ impl Service {
                 webhooks: webhook_settings,
                 outbox,
                 ip_allowlist: refreshed::Refreshed::new(ip_allowlist::REFRESH_MS),
+                metadata_due: tokio::sync::Notify::new(),
             }),
         };
         let seed = audit::load_or_create_checkpoint_seed(&service).await?;

@@ -5,6 +5,7 @@
 
 pub mod decrypt;
 pub mod metadata;
+pub mod metadata_refresh;
 pub mod request;
 pub mod sp_key;
 pub mod verifier;
@@ -71,7 +72,12 @@ pub fn resolve(
     let mut idp_entity_id = settings.idp_entity_id.clone();
     let mut idp_sso_url = settings.idp_sso_url.clone();
     let mut certificates = Vec::new();
-    if let Some(doc) = &settings.idp_metadata_xml {
+    // Metadata by URL: the last good document fetched (none yet: nothing is trusted).
+    let document = settings
+        .idp_metadata_xml
+        .as_ref()
+        .or(settings.fetched_metadata_xml.as_ref());
+    if let Some(doc) = document {
         let meta = metadata::parse_idp_metadata(doc)?;
         idp_entity_id = idp_entity_id.or(Some(meta.entity_id));
         idp_sso_url = idp_sso_url.or(meta.sso_url);

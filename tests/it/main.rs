@@ -33,6 +33,7 @@ mod scim;
 mod session_admin;
 mod sessions;
 mod sso_idp;
+mod sso_metadata;
 mod sso_oidc;
 mod sso_saml;
 mod support;

@@ -117,6 +117,7 @@ impl TestApp {
             .await
             .expect("bootstrap");
         service.start_webhook_delivery();
+        gatehouse::sso::saml::metadata_refresh::start(service.clone());
         let app = gatehouse::build_app(service.clone(), limits);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()

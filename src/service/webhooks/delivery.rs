@@ -59,10 +59,10 @@ pub struct Outbox {
     checkpoints: std::sync::Mutex<HashMap<String, (i64, i64)>>,
 }
 
-/// Resolves receivers' host names, leaving out link-local addresses unless allowed
-/// ([`usable_addresses`]).
-struct GuardedResolver {
-    allow_link_local: Arc<AtomicBool>,
+/// Resolves host names for outbound requests (webhook receivers, IdP metadata), leaving out
+/// link-local addresses unless allowed ([`usable_addresses`]).
+pub(crate) struct GuardedResolver {
+    pub(crate) allow_link_local: Arc<AtomicBool>,
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {
@@ -72,7 +72,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
         Box::pin(async move {
             let found = usable_addresses(tokio::net::lookup_host((host.as_str(), 0)).await?, allow);
             if found.is_empty() {
-                return Err(format!("{host}: no address a webhook may use").into());
+                return Err(format!("{host}: no address that is not link-local").into());
             }
             Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
         })

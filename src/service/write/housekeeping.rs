@@ -8,6 +8,8 @@
 //! audited by that sign-in's own transaction. A webhook's delivery state (its lease, its
 //! cursor as deliveries succeed, its retry schedule, the record of recent attempts) says how
 //! far a receiver got, not who may do what; moving a cursor by hand is an audited change.
+//! When IdP metadata was last fetched says when trust was last checked, not what is
+//! trusted: a fetch that changes the certificates, or is refused, is audited.
 //!
 //! How they relate to the gate: they do not pass it. Each is one autocommitted statement on
 //! the pool, so it never joins, delays or fails a batch of audited changes; on SQLite it
@@ -34,6 +36,9 @@ pub(crate) enum Chore {
     WebhookCursor,
     /// The record of a webhook's recent delivery attempts.
     WebhookDelivery,
+    /// When a connection's IdP metadata was last fetched, after a fetch that changed no
+    /// certificate (a change of certificates, or a refused fetch, is audited).
+    MetadataStatus,
 }
 
 impl Chore {
@@ -45,6 +50,7 @@ impl Chore {
             Chore::WebhookLease => "webhook_lease",
             Chore::WebhookCursor => "webhook_cursor",
             Chore::WebhookDelivery => "webhook_delivery",
+            Chore::MetadataStatus => "metadata_status",
         }
     }
 }
