@@ -27,6 +27,12 @@ pub struct Model {
     pub public_id: String,
     /// The browser's `User-Agent` at sign-in, shortened.
     pub user_agent: Option<String>,
+    /// The subject the IdP signed in (SAML NameID, OIDC `sub`).
+    pub idp_subject: Option<String>,
+    /// The IdP's own session id (SAML SessionIndex, OIDC `sid`): what its logout names.
+    pub idp_session: Option<String>,
+    /// OIDC: the ID token of the sign-in, sent back as `id_token_hint` on logout.
+    pub id_token_hint: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ mod m20261207_000014_token_lifecycle;
 mod m20261207_000015_grant_sources;
 mod m20261208_000016_member_team_count;
 mod m20261208_000017_audit_link_per_statement;
+mod m20261209_000018_session_idp_ids;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_grant_sources::Migration),
             Box::new(m20261208_000016_member_team_count::Migration),
             Box::new(m20261208_000017_audit_link_per_statement::Migration),
+            Box::new(m20261209_000018_session_idp_ids::Migration),
         ]
     }
 }

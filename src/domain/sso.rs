@@ -54,6 +54,9 @@ pub enum Refusal {
     /// Discovery, token or userinfo request failed.
     ProviderUnavailable,
     MissingEmail,
+    /// A back-channel logout token without the logout event, with a nonce, or naming
+    /// neither a session (`sid`) nor a subject (`sub`).
+    NotALogoutToken,
     // ---- provisioning ----
     /// Unknown user and the connection does not create members just in time.
     UnknownUserJitOff,
@@ -100,6 +103,7 @@ impl Refusal {
             ProviderError => "provider_error",
             ProviderUnavailable => "provider_unavailable",
             MissingEmail => "missing_email",
+            NotALogoutToken => "not_a_logout_token",
             UnknownUserJitOff => "unknown_user_jit_off",
             Deactivated => "deactivated",
             AccountConflict => "account_conflict",
@@ -159,6 +163,9 @@ impl Refusal {
                 "The identity provider could not be reached or gave an unusable answer."
             }
             MissingEmail => "The identity provider did not send an email address for this person.",
+            NotALogoutToken => {
+                "The token is not a back-channel logout token: it needs the logout event, a sid or sub, and no nonce."
+            }
             UnknownUserJitOff => {
                 "You have no account here yet and this connection does not create accounts on first sign-in. Ask an administrator to add you."
             }
@@ -238,6 +245,7 @@ mod tests {
             NonceMismatch,
             AlgNone,
             AlgNotAllowed,
+            NotALogoutToken,
             UnknownKey,
             AzpMismatch,
             ProviderError,

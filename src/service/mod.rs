@@ -35,6 +35,7 @@ pub(crate) mod credentials;
 pub mod documented;
 pub mod environments;
 pub mod flags;
+pub mod idp_logout;
 pub mod ip_allowlist;
 pub(crate) mod member_rows;
 pub mod members;

@@ -75,11 +75,26 @@ pub struct NewSession {
 
 /// Where a session is opened from, as its list shows it: the protocol and connection of the
 /// sign-in and the browser's user agent (the address is the request context's).
+/// A session `logout` ended: where it came from, for telling its identity provider.
+#[derive(Debug, Clone)]
+pub struct EndedSession {
+    /// `saml` or `oidc`.
+    pub protocol: String,
+    pub connection_key: Option<String>,
+    /// OIDC: the sign-in's ID token.
+    pub id_token_hint: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionOrigin<'a> {
     pub connection_key: &'a str,
     pub protocol: &'a str,
     pub user_agent: Option<&'a str>,
+    /// What the IdP calls the sign-in: its subject and its session id, which its logouts
+    /// name, and (OIDC) the ID token to send back as `id_token_hint`.
+    pub idp_subject: Option<&'a str>,
+    pub idp_session: Option<&'a str>,
+    pub id_token_hint: Option<&'a str>,
 }
 
 /// Opens a session for a member inside the caller's (login) transaction.
@@ -106,6 +121,9 @@ pub(crate) async fn open_session(
         revoked_at: Set(None),
         public_id: Set(uuid::Uuid::new_v4().to_string()),
         user_agent: Set(origin.user_agent.map(str::to_owned)),
+        idp_subject: Set(origin.idp_subject.map(str::to_owned)),
+        idp_session: Set(origin.idp_session.map(str::to_owned)),
+        id_token_hint: Set(origin.id_token_hint.map(str::to_owned)),
     }
     .insert(tx.db())
     .await?;
@@ -172,17 +190,18 @@ impl Service {
         }))
     }
 
-    /// `POST /sso/logout`: ends the session of this cookie (audited). An unknown or already
-    /// ended session is not an error: logging out twice is harmless.
-    pub async fn logout(&self, ctx: &Ctx, secret: &str) -> Result<bool> {
+    /// `POST /sso/logout`: ends the session of this cookie (audited) and returns it, so that
+    /// the edge can tell its identity provider. An unknown or already ended session is not
+    /// an error (None): logging out twice is harmless.
+    pub async fn logout(&self, ctx: &Ctx, secret: &str) -> Result<Option<EndedSession>> {
         let Some(row) = entity::session::Entity::find_by_id(hash_secret(secret))
             .one(self.db())
             .await?
         else {
-            return Ok(false);
+            return Ok(None);
         };
         if row.revoked_at.is_some() {
-            return Ok(false);
+            return Ok(None);
         }
         let member = member_rows::find(self.db(), &row.member_id).await.ok();
         let email = member
@@ -221,6 +240,10 @@ impl Service {
                 })),
         );
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(EndedSession {
+            protocol: row.protocol,
+            connection_key: row.connection_key,
+            id_token_hint: row.id_token_hint,
+        }))
     }
 }

@@ -89,6 +89,11 @@ pub struct VerifiedIdentity {
     pub replay: Option<(String, String, i64)>,
     /// OIDC: where to land (the SAML one comes with the stored request).
     pub return_to: Option<String>,
+    /// The IdP's id for this sign-in session (SAML SessionIndex, OIDC `sid`), which its
+    /// logout names.
+    pub idp_session: Option<String>,
+    /// OIDC: the ID token, sent back as `id_token_hint` when the member signs out here.
+    pub id_token: Option<String>,
 }
 
 /// A completed sign-in.
@@ -133,7 +138,7 @@ pub struct PendingOidcLogin {
     pub return_to: String,
 }
 
-fn app_ctx(ctx: &Ctx, connection: &SignInConnection) -> Ctx {
+pub(crate) fn app_ctx(ctx: &Ctx, connection: &SignInConnection) -> Ctx {
     Ctx {
         principal: Principal::App(connection.principal.clone()),
         request_id: ctx.request_id.clone(),
@@ -325,6 +330,9 @@ impl Service {
             connection_key: &connection.key,
             protocol: identity.protocol.as_str(),
             user_agent,
+            idp_subject: Some(identity.subject.as_str()).filter(|s| !s.is_empty()),
+            idp_session: identity.idp_session.as_deref(),
+            id_token_hint: identity.id_token.as_deref(),
         };
         let session = open_session(&tx, policy, &written.after.id, origin).await?;
         audit_sign_in(&mut tx, connection, &identity, &loaded, &planned, &written)?;

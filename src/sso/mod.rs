@@ -26,6 +26,10 @@ pub fn routes() -> impl poem::Endpoint {
         .at("/:key/saml/acs", post(saml::acs))
         .at("/:key/oidc/login", poem::get(oidc::login))
         .at("/:key/oidc/callback", poem::get(oidc::callback))
+        .at(
+            "/:key/oidc/backchannel-logout",
+            post(oidc::backchannel_logout),
+        )
         .data(oidc::provider::ProviderCache::default())
 }
 
@@ -171,21 +175,62 @@ pub(crate) fn complete_login_response(
         .finish()
 }
 
-/// `POST /sso/logout`: ends the session of the cookie and clears it.
+/// `POST /sso/logout`: ends the session of the cookie and clears it. When the session came
+/// from an OpenID provider with an `end_session_endpoint`, the browser is sent there (303;
+/// `logoutUrl` in the JSON answer) so that the provider signs the member out too.
 #[handler]
-async fn logout(req: &Request, service: Data<&Service>) -> Response {
+async fn logout(
+    req: &Request,
+    service: Data<&Service>,
+    providers: Data<&oidc::provider::ProviderCache>,
+) -> Response {
     let ctx = request_ctx(req);
     let settings = service.sso_settings();
     let clear = session::clear_session_cookie(&settings);
-    let signed_out = match session::cookie_value(req, session::SESSION_COOKIE) {
+    let ended = match session::cookie_value(req, session::SESSION_COOKIE) {
         Some(secret) => match service.logout(&ctx, &secret).await {
-            Ok(done) => done,
+            Ok(ended) => ended,
             Err(e) => return internal_response(req, &e),
         },
-        None => false,
+        None => None,
     };
-    Json(json!({ "signedOut": signed_out }))
+    let idp_logout = match &ended {
+        Some(row) => idp_logout_url(&service, &providers, row).await,
+        None => None,
+    };
+    let body = json!({ "signedOut": ended.is_some(), "logoutUrl": idp_logout });
+    let response = match idp_logout.filter(|_| !wants_json(req)) {
+        Some(url) => Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(poem::http::header::LOCATION, url)
+            .finish(),
+        None => Json(body).into_response(),
+    };
+    response
         .with_header(poem::http::header::SET_COOKIE, clear)
         .with_header("Cache-Control", "no-store")
         .into_response()
+}
+
+/// Where the identity provider of an ended session signs the member out, if it says.
+async fn idp_logout_url(
+    service: &Service,
+    providers: &oidc::provider::ProviderCache,
+    row: &crate::service::sessions::EndedSession,
+) -> Option<String> {
+    let connection = connection_or_refusal(service, row.connection_key.as_deref()?)
+        .await
+        .ok()?;
+    match row.protocol.as_str() {
+        "oidc" => {
+            oidc::end_session_url(
+                service,
+                providers,
+                &connection,
+                row.id_token_hint.as_deref(),
+            )
+            .await
+        }
+        _ => None,
+    }
 }

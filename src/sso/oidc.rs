@@ -7,10 +7,10 @@ pub mod id_token;
 pub mod provider;
 
 use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
-use poem::{Request, Response, handler};
+use poem::web::{Data, Form, Json, Path, Query};
+use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use self::provider::ProviderCache;
 use super::{
@@ -20,6 +20,7 @@ use crate::domain::connection::OidcSettings;
 use crate::domain::mapping::{IdpGroup, IdpProfile};
 use crate::domain::sso::{Refusal, safe_return_to};
 use crate::service::Service;
+use crate::service::idp_logout::IdpSessions;
 use crate::service::secrets::random_token;
 use crate::service::sessions::SsoSettings;
 use crate::service::sso_login::{
@@ -137,6 +138,18 @@ async fn validate_id_token(
     expect: &id_token::Expectations<'_>,
     now_ms: i64,
 ) -> Result<serde_json::Map<String, Value>, Refusal> {
+    let (header, key) = signing_key(providers, jwks_uri, token, now_ms).await?;
+    id_token::validate(token, &header, &key, expect)
+}
+
+/// A token's header and the provider's key that may verify it (the JWKS refetched once on
+/// an unknown `kid`).
+async fn signing_key(
+    providers: &ProviderCache,
+    jwks_uri: &str,
+    token: &str,
+    now_ms: i64,
+) -> Result<(id_token::TokenHeader, jsonwebtoken::jwk::Jwk), Refusal> {
     let header = id_token::read_header(token)?;
     let keys = providers.keys(jwks_uri, now_ms).await?;
     let key = match id_token::find_key(&keys, &header) {
@@ -151,7 +164,119 @@ async fn validate_id_token(
                 .ok_or(Refusal::UnknownKey)?
         }
     };
-    id_token::validate(token, &header, &key, expect)
+    Ok((header, key))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BackchannelLogoutForm {
+    logout_token: Option<String>,
+}
+
+/// `POST /sso/{key}/oidc/backchannel-logout` (OpenID Connect Back-Channel Logout 1.0): the
+/// provider's logout token, validated like an ID token, ends the connection's sessions with
+/// its `sid` (or of its `sub`). 200 when it is taken (whether or not a session matched), 400
+/// `invalid_request` with the reason when refused; either way audited.
+#[handler]
+pub async fn backchannel_logout(
+    req: &Request,
+    service: Data<&Service>,
+    providers: Data<&ProviderCache>,
+    key: Path<String>,
+    form: poem::Result<Form<BackchannelLogoutForm>>,
+) -> Response {
+    let ctx = request_ctx(req);
+    let connection = match connection_or_refusal(&service, &key).await {
+        Ok(c) => c,
+        Err(r) => return logout_refused(r),
+    };
+    let token = form.ok().and_then(|Form(f)| f.logout_token);
+    let claims = match verified_logout(&service, &providers, &connection, token.as_deref()).await {
+        Ok(claims) => claims,
+        Err(refusal) => {
+            return match service
+                .record_logout_refusal(&ctx, &connection, Protocol::Oidc, refusal)
+                .await
+            {
+                Ok(()) => logout_refused(refusal),
+                Err(e) => super::internal_response(req, &e),
+            };
+        }
+    };
+    let named = IdpSessions {
+        session: claims.sid.as_deref(),
+        subject: claims.sub.as_deref(),
+    };
+    match service
+        .end_idp_sessions(&ctx, &connection, Protocol::Oidc, named)
+        .await
+    {
+        Ok(_) => Response::builder()
+            .status(StatusCode::OK)
+            .header("Cache-Control", "no-store")
+            .finish(),
+        Err(e) => super::internal_response(req, &e),
+    }
+}
+
+/// The claims of a logout token this connection's provider signed for it.
+async fn verified_logout(
+    service: &Service,
+    providers: &ProviderCache,
+    connection: &SignInConnection,
+    token: Option<&str>,
+) -> Result<id_token::LogoutClaims, Refusal> {
+    let settings = settings_of(connection)?;
+    let token = token
+        .filter(|t| !t.is_empty() && t.len() <= 16 * 1024)
+        .ok_or(Refusal::MalformedInput)?;
+    let now_ms = service.now_ms();
+    let discovery = providers.discover(&settings.issuer, now_ms).await?;
+    let (header, key) = signing_key(providers, &discovery.jwks_uri, token, now_ms).await?;
+    id_token::validate_logout(
+        token,
+        &header,
+        &key,
+        &settings.issuer,
+        &settings.client_id,
+        now_ms.div_euclid(1000),
+    )
+}
+
+/// A refused logout token: 400 with the reason (the provider reads `error`).
+fn logout_refused(refusal: Refusal) -> Response {
+    Json(json!({"error": "invalid_request", "error_description": refusal.code()}))
+        .with_status(StatusCode::BAD_REQUEST)
+        .with_header("Cache-Control", "no-store")
+        .into_response()
+}
+
+/// Where to send the browser so the provider signs the member out too (RP-initiated logout):
+/// its `end_session_endpoint` with the sign-in's ID token as `id_token_hint`, our client id,
+/// and the public root to come back to. None when the provider has no such endpoint.
+pub async fn end_session_url(
+    service: &Service,
+    providers: &ProviderCache,
+    connection: &SignInConnection,
+    id_token_hint: Option<&str>,
+) -> Option<String> {
+    let settings = settings_of(connection).ok()?;
+    let discovery = providers
+        .discover(&settings.issuer, service.now_ms())
+        .await
+        .ok()?;
+    let mut url = reqwest::Url::parse(discovery.end_session_endpoint.as_deref()?).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(hint) = id_token_hint {
+            query.append_pair("id_token_hint", hint);
+        }
+        query.append_pair("client_id", &settings.client_id);
+        query.append_pair(
+            "post_logout_redirect_uri",
+            &format!("{}/", service.sso_settings().public_url),
+        );
+    }
+    Some(url.to_string())
 }
 
 /// Whether the token leaves the groups out because there are too many: Entra then names the
@@ -229,6 +354,8 @@ fn identity_of(
         saml_request_id: None,
         replay: None,
         return_to: Some(return_to),
+        idp_session: text("sid"),
+        id_token: None,
     })
 }
 
@@ -320,8 +447,10 @@ async fn verified_identity(
         redirect_uri: &redirect,
         now_ms: service.now_ms(),
     };
-    let claims = claims_for(providers, &exchange).await?;
-    Ok(identity_of(&claims, &settings, pending.return_to)?)
+    let (claims, id_token) = claims_for(providers, &exchange).await?;
+    let mut identity = identity_of(&claims, &settings, pending.return_to)?;
+    identity.id_token = Some(id_token);
+    Ok(identity)
 }
 
 /// What the token request and the ID token's checks need.
@@ -334,11 +463,11 @@ struct CodeExchange<'a> {
 }
 
 /// The code exchanged for tokens, and the validated ID token's claims, completed from
-/// userinfo when the token lacks a claim the connection reads.
+/// userinfo when the token lacks a claim the connection reads; with the ID token itself.
 async fn claims_for(
     providers: &ProviderCache,
     exchange: &CodeExchange<'_>,
-) -> Result<serde_json::Map<String, Value>, Refusal> {
+) -> Result<(serde_json::Map<String, Value>, String), Refusal> {
     let settings = exchange.settings;
     let discovery = providers
         .discover(&settings.issuer, exchange.now_ms)
@@ -391,5 +520,5 @@ async fn claims_for(
             claims.entry(k).or_insert(v);
         }
     }
-    Ok(claims)
+    Ok((claims, token))
 }

@@ -192,6 +192,8 @@ pub fn identity_of(
             assertion.replay_until_ms,
         )),
         return_to: None,
+        idp_session: assertion.session_index.clone(),
+        id_token: None,
     })
 }
 

@@ -504,6 +504,8 @@ pub struct ProviderState {
     pub jwks_hits: usize,
     pub token_requests: Vec<HashMap<String, String>>,
     pub userinfo: HashMap<String, Value>,
+    /// Whether discovery names an `end_session_endpoint` (RP-initiated logout).
+    pub end_session: bool,
 }
 
 /// An OpenID Provider on a random loopback port.
@@ -523,16 +525,20 @@ impl Drop for OidcProvider {
 }
 
 #[handler]
-fn op_discovery(base: Data<&Arc<String>>) -> Json<Value> {
+fn op_discovery(base: Data<&Arc<String>>, state: Data<&Arc<Mutex<ProviderState>>>) -> Json<Value> {
     let base = base.as_str();
-    Json(json!({
+    let mut doc = json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
         "jwks_uri": format!("{base}/jwks"),
         "userinfo_endpoint": format!("{base}/userinfo"),
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-    }))
+    });
+    if state.lock().unwrap().end_session {
+        doc["end_session_endpoint"] = json!(format!("{base}/logout"));
+    }
+    Json(doc)
 }
 
 #[handler]

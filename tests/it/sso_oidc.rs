@@ -560,3 +560,203 @@ async fn es256_id_tokens_signed_by_openssl_are_accepted_and_checked() {
     }
     assert_eq!(refusals(&app, "bad_signature").await, 2);
 }
+
+/// A back-channel logout token signed by the provider (or its other key), with `claims`
+/// added to the standard ones and those named in `drop` taken out.
+fn logout_token(
+    op: &OidcProvider,
+    client: &str,
+    extra: Value,
+    drop: &[&str],
+    other: bool,
+) -> String {
+    let now = now_ms() / 1000;
+    let mut claims = json!({
+        "iss": op.issuer,
+        "aud": client,
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    for name in drop {
+        claims.as_object_mut().unwrap().remove(*name);
+    }
+    op.sign(&claims, "k1", other)
+}
+
+async fn post_logout_token(app: &TestApp, key: &str, token: &str) -> (u16, Value) {
+    let resp = browser()
+        .post(format!("{}/sso/{key}/oidc/backchannel-logout", app.base))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn alive(app: &TestApp, session: &str) -> bool {
+    let (s, _) = with_session(app, reqwest::Method::GET, "/api/v2/me", session, None, None).await;
+    s == 200
+}
+
+#[tokio::test]
+async fn the_provider_ends_sessions_over_the_back_channel_and_hears_of_sign_outs_here() {
+    let (app, op) = setup(json!({})).await;
+    op.state.lock().unwrap().end_session = true;
+    let sign_in = |email: &'static str, sid: &'static str| {
+        let (app, op) = (&app, &op);
+        async move {
+            let r = login_with(
+                app,
+                op,
+                |s| {
+                    let mut c = op.claims(CLIENT, &s.nonce, email);
+                    c["sid"] = json!(sid);
+                    op.sign(&c, "k1", false)
+                },
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.session.unwrap()
+        }
+    };
+    let bo_1 = sign_in("bo@example.com", "sid-1").await;
+    let bo_2 = sign_in("bo@example.com", "sid-2").await;
+    let cy = sign_in("cy@example.com", "sid-3").await;
+
+    // The provider ends one of Bo's sessions by its sid, then all of Bo's by subject.
+    let (s, b) = post_logout_token(
+        &app,
+        KEY,
+        &logout_token(&op, CLIENT, json!({"sid": "sid-1"}), &[], false),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!alive(&app, &bo_1).await);
+    assert!(alive(&app, &bo_2).await);
+    let by_subject = json!({"sub": "sub-bo@example.com"});
+    let (s, _) = post_logout_token(
+        &app,
+        KEY,
+        &logout_token(&op, CLIENT, by_subject, &[], false),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(!alive(&app, &bo_2).await);
+    assert!(alive(&app, &cy).await);
+    let ended: Vec<Value> = app
+        .audit("action=signOut")
+        .await
+        .into_iter()
+        .filter(|e| e["delta"]["channel"] == "idp" && e["delta"]["outcome"] == "signedOut")
+        .collect();
+    assert_eq!(ended.len(), 2, "each logout is an entry");
+    assert_eq!(ended[0]["actor"]["isSso"], true);
+
+    // Refused, audited, nothing ended: unsigned, signed by another key, an ID token (it has
+    // a nonce), no logout event, neither sid nor sub, and for another client.
+    let mut unsigned = logout_token(&op, CLIENT, json!({"sid": "sid-3"}), &[], false);
+    unsigned.truncate(unsigned.rfind('.').unwrap() + 1);
+    for (token, reason) in [
+        (String::new(), "malformed_input"),
+        (unsigned, "bad_signature"),
+        (
+            logout_token(&op, CLIENT, json!({"sid": "sid-3"}), &[], true),
+            "bad_signature",
+        ),
+        (
+            logout_token(
+                &op,
+                CLIENT,
+                json!({"sid": "sid-3", "nonce": "n"}),
+                &[],
+                false,
+            ),
+            "not_a_logout_token",
+        ),
+        (
+            logout_token(&op, CLIENT, json!({"sid": "sid-3"}), &["events"], false),
+            "not_a_logout_token",
+        ),
+        (
+            logout_token(&op, CLIENT, json!({}), &[], false),
+            "not_a_logout_token",
+        ),
+        (
+            logout_token(&op, "someone-else", json!({"sid": "sid-3"}), &[], false),
+            "wrong_audience",
+        ),
+    ] {
+        let (s, b) = post_logout_token(&app, KEY, &token).await;
+        assert_eq!(
+            (s, b["error_description"].as_str().unwrap_or("")),
+            (400, reason),
+            "{b}"
+        );
+    }
+    assert!(alive(&app, &cy).await);
+    let refused = app
+        .audit("action=signOut")
+        .await
+        .into_iter()
+        .filter(|e| e["delta"]["outcome"] == "refused")
+        .count();
+    assert_eq!(refused, 7);
+
+    // Another connection of the same provider cannot end this connection's sessions.
+    let (s, c) = app
+        .post(
+            "/api/v2/connections",
+            json!({"key": "entra-b", "kind": "entra", "oidc": {"issuer": op.issuer, "clientId": "client-b", "clientSecret": "x"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let (s, _) = post_logout_token(
+        &app,
+        "entra-b",
+        &logout_token(&op, "client-b", json!({"sid": "sid-3"}), &[], false),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        alive(&app, &cy).await,
+        "a logout reaches only its own connection's sessions"
+    );
+
+    // Signing out here sends the browser to the provider with the sign-in's ID token.
+    let resp = browser()
+        .post(format!("{}/sso/logout", app.base))
+        .header("Cookie", format!("gatehouse_session={cy}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let location = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        location.as_str().split('?').next().unwrap(),
+        format!("{}/logout", op.issuer)
+    );
+    let params: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    assert_eq!(params["client_id"], CLIENT);
+    assert_eq!(params["post_logout_redirect_uri"], format!("{}/", app.base));
+    let hint = params["id_token_hint"]
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let hint: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(hint)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(hint["sid"], "sid-3");
+    assert!(!alive(&app, &cy).await);
+}

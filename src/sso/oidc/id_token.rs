@@ -129,50 +129,20 @@ pub fn validate(
     key: &Jwk,
     expect: &Expectations<'_>,
 ) -> Result<serde_json::Map<String, Value>, Refusal> {
-    let decoding = DecodingKey::from_jwk(key).map_err(|_| Refusal::UnknownKey)?;
-    let mut validation = Validation::new(header.alg);
-    validation.algorithms = vec![header.alg];
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let data =
-        jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &decoding, &validation)
-            .map_err(|_| Refusal::BadSignature)?;
-    let claims = data.claims;
-    if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
-        return Err(Refusal::WrongIssuer);
-    }
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !audiences.contains(&expect.client_id) {
-        return Err(Refusal::WrongAudience);
-    }
-    let azp = claims.get("azp").and_then(Value::as_str);
-    if (audiences.len() > 1 || azp.is_some()) && azp != Some(expect.client_id) {
-        return Err(Refusal::AzpMismatch);
-    }
+    let claims = signed_claims(
+        token,
+        header,
+        key,
+        expect.issuer,
+        expect.client_id,
+        expect.now_s,
+    )?;
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or(Refusal::Expired)?;
     if expect.now_s - MAX_SKEW_S >= exp {
         return Err(Refusal::Expired);
-    }
-    let iat = claims
-        .get("iat")
-        .and_then(Value::as_i64)
-        .ok_or(Refusal::MalformedInput)?;
-    if iat > expect.now_s + MAX_SKEW_S {
-        return Err(Refusal::NotYetValid);
-    }
-    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
-        && nbf > expect.now_s + MAX_SKEW_S
-    {
-        return Err(Refusal::NotYetValid);
     }
     let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
     if nonce.is_empty() || !crate::service::secrets::constant_time_eq(nonce, expect.nonce) {
@@ -184,6 +154,108 @@ pub fn validate(
         .is_none_or(str::is_empty)
     {
         return Err(Refusal::MissingSubject);
+    }
+    Ok(claims)
+}
+
+/// The event a back-channel logout token carries.
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// What a back-channel logout token names: the provider's session, its subject, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutClaims {
+    pub sid: Option<String>,
+    pub sub: Option<String>,
+}
+
+/// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6): the
+/// signature, iss, aud, azp, iat and nbf as for an ID token, `exp` when present, then the
+/// logout event in `events`, a `jti`, no `nonce` (an ID token cannot pass as one), and a
+/// `sid` or a `sub`.
+pub fn validate_logout(
+    token: &str,
+    header: &TokenHeader,
+    key: &Jwk,
+    issuer: &str,
+    client_id: &str,
+    now_s: i64,
+) -> Result<LogoutClaims, Refusal> {
+    let claims = signed_claims(token, header, key, issuer, client_id, now_s)?;
+    if let Some(exp) = claims.get("exp") {
+        let exp = exp.as_i64().ok_or(Refusal::MalformedInput)?;
+        if now_s - MAX_SKEW_S >= exp {
+            return Err(Refusal::Expired);
+        }
+    }
+    let has_event = claims
+        .get("events")
+        .and_then(Value::as_object)
+        .is_some_and(|events| events.contains_key(BACKCHANNEL_LOGOUT_EVENT));
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let (sid, sub) = (text("sid"), text("sub"));
+    if !has_event
+        || claims.contains_key("nonce")
+        || text("jti").is_none()
+        || (sid.is_none() && sub.is_none())
+    {
+        return Err(Refusal::NotALogoutToken);
+    }
+    Ok(LogoutClaims { sid, sub })
+}
+
+/// The claims of a token whose signature `key` verifies, issued by `issuer` for `client_id`
+/// (iss, aud, azp), already issued and valid (iat, nbf) with the allowed skew.
+fn signed_claims(
+    token: &str,
+    header: &TokenHeader,
+    key: &Jwk,
+    issuer: &str,
+    client_id: &str,
+    now_s: i64,
+) -> Result<serde_json::Map<String, Value>, Refusal> {
+    let decoding = DecodingKey::from_jwk(key).map_err(|_| Refusal::UnknownKey)?;
+    let mut validation = Validation::new(header.alg);
+    validation.algorithms = vec![header.alg];
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data =
+        jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &decoding, &validation)
+            .map_err(|_| Refusal::BadSignature)?;
+    let claims = data.claims;
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(Refusal::WrongIssuer);
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !audiences.contains(&client_id) {
+        return Err(Refusal::WrongAudience);
+    }
+    let azp = claims.get("azp").and_then(Value::as_str);
+    if (audiences.len() > 1 || azp.is_some()) && azp != Some(client_id) {
+        return Err(Refusal::AzpMismatch);
+    }
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .ok_or(Refusal::MalformedInput)?;
+    if iat > now_s + MAX_SKEW_S {
+        return Err(Refusal::NotYetValid);
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
+        && nbf > now_s + MAX_SKEW_S
+    {
+        return Err(Refusal::NotYetValid);
     }
     Ok(claims)
 }

@@ -32,6 +32,9 @@ pub struct Discovery {
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// RP-initiated logout.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone)]

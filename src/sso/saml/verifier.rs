@@ -70,6 +70,8 @@ pub struct VerifiedAssertion {
     pub issuer: String,
     pub name_id: String,
     pub name_id_format: Option<String>,
+    /// The `SessionIndex` of the `AuthnStatement`: the IdP's id for this sign-in session.
+    pub session_index: Option<String>,
     /// The request this answers, or None for an IdP-initiated sign-in.
     pub in_response_to: Option<String>,
     /// Until when the assertion could be replayed (the replay record lives until then).
@@ -437,9 +439,16 @@ impl SamlTrust {
             .unwrap_or(i64::MAX)
             .min(confirmation_until)
             .saturating_add(MAX_SKEW_MS);
+        // The IdP's session, which its LogoutRequest names.
+        let session_index = assertion
+            .children_named(NS_ASSERTION, "AuthnStatement")
+            .find_map(|s| s.attr("SessionIndex"))
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned);
         Ok(VerifiedAssertion {
             assertion_id,
             issuer,
+            session_index,
             name_id,
             name_id_format: name_id_el.attr("Format").map(str::to_owned),
             in_response_to,
