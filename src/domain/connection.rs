@@ -69,6 +69,9 @@ pub struct SamlSettings {
     pub idp_entity_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp_sso_url: Option<String>,
+    /// The IdP's single logout URL (HTTP-Redirect); else the metadata's, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_slo_url: Option<String>,
     /// Signing certificates (PEM or bare base64 DER); several are active during a rotation.
     #[serde(default)]
     pub idp_certificates: Vec<String>,
@@ -200,6 +203,9 @@ fn default_custom_role_claim() -> String {
 impl SamlSettings {
     /// Checks the shape, naming the field (`saml.idpSsoUrl: ...`).
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.idp_slo_url {
+            check_url("saml.idpSloUrl", url)?;
+        }
         if let Some(url) = &self.idp_metadata_url {
             check_url("saml.idpMetadataUrl", url)?;
             if self.idp_metadata_xml.is_some() {

@@ -28,6 +28,8 @@ pub struct SamlSettingsShape {
     pub idp_metadata_xml: Option<String>,
     pub idp_entity_id: Option<String>,
     pub idp_sso_url: Option<String>,
+    /// The IdP's single logout URL (HTTP-Redirect binding); without it, the metadata's.
+    pub idp_slo_url: Option<String>,
     /// Signing certificates (PEM or bare base64 DER); several are active during a rotation.
     #[oai(default)]
     pub idp_certificates: Vec<String>,

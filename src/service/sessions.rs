@@ -83,6 +83,9 @@ pub struct EndedSession {
     pub connection_key: Option<String>,
     /// OIDC: the sign-in's ID token.
     pub id_token_hint: Option<String>,
+    /// What the IdP calls the member and the session (NameID / `sub`, SessionIndex / `sid`).
+    pub idp_subject: Option<String>,
+    pub idp_session: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -244,6 +247,8 @@ impl Service {
             protocol: row.protocol,
             connection_key: row.connection_key,
             id_token_hint: row.id_token_hint,
+            idp_subject: row.idp_subject,
+            idp_session: row.idp_session,
         }))
     }
 }

@@ -24,6 +24,7 @@ pub fn routes() -> impl poem::Endpoint {
         .at("/:key/saml/metadata", poem::get(saml::sp_metadata))
         .at("/:key/saml/login", poem::get(saml::login))
         .at("/:key/saml/acs", post(saml::acs))
+        .at("/:key/saml/slo", poem::get(saml::slo))
         .at("/:key/oidc/login", poem::get(oidc::login))
         .at("/:key/oidc/callback", poem::get(oidc::callback))
         .at(
@@ -231,6 +232,7 @@ async fn idp_logout_url(
             )
             .await
         }
+        "saml" => saml::logout_request_url(service, &connection, row).await,
         _ => None,
     }
 }

@@ -4,6 +4,7 @@
 //! connection asks for it (`signRequests`).
 
 pub mod decrypt;
+pub mod logout;
 pub mod metadata;
 pub mod metadata_refresh;
 pub mod request;
@@ -25,6 +26,8 @@ use crate::domain::connection::SamlSettings;
 use crate::domain::mapping::{IdpGroup, IdpProfile};
 use crate::domain::sso::{Refusal, safe_return_to};
 use crate::service::Service;
+use crate::service::idp_logout::IdpSessions;
+use crate::service::sessions::EndedSession;
 use crate::service::sessions::SsoSettings;
 use crate::service::sso_login::{Protocol, SignInConnection, VerifiedIdentity};
 
@@ -59,6 +62,7 @@ pub fn sp_urls(settings: &SsoSettings, key: &str) -> (String, String) {
 pub struct SamlConnection {
     pub trust: SamlTrust,
     pub idp_sso_url: Option<String>,
+    pub idp_slo_url: Option<String>,
     pub sp_certificate_der: Option<Vec<u8>>,
     pub settings: SamlSettings,
 }
@@ -71,6 +75,7 @@ pub fn resolve(
 ) -> Result<SamlConnection, String> {
     let mut idp_entity_id = settings.idp_entity_id.clone();
     let mut idp_sso_url = settings.idp_sso_url.clone();
+    let mut idp_slo_url = settings.idp_slo_url.clone();
     let mut certificates = Vec::new();
     // Metadata by URL: the last good document fetched (none yet: nothing is trusted).
     let document = settings
@@ -81,6 +86,7 @@ pub fn resolve(
         let meta = metadata::parse_idp_metadata(doc)?;
         idp_entity_id = idp_entity_id.or(Some(meta.entity_id));
         idp_sso_url = idp_sso_url.or(meta.sso_url);
+        idp_slo_url = idp_slo_url.or(meta.slo_url);
         certificates.extend(meta.certificates);
     }
     for cert in &settings.idp_certificates {
@@ -121,6 +127,7 @@ pub fn resolve(
             sp_key,
         },
         idp_sso_url,
+        idp_slo_url,
         sp_certificate_der,
         settings: settings.clone(),
     })
@@ -363,4 +370,135 @@ pub async fn acs(
         Err(crate::service::sso_login::LoginError::Refused(r)) => refuse(r, Some(email)).await,
         Err(crate::service::sso_login::LoginError::Failed(e)) => super::internal_response(req, &e),
     }
+}
+
+/// Where to send the browser so the IdP ends its session too (SP-initiated single logout):
+/// the IdP's SLO URL with our `LogoutRequest` for the session's NameID and SessionIndex,
+/// signed with the SP key when the connection has one. None without an SLO URL or a NameID.
+pub async fn logout_request_url(
+    service: &Service,
+    connection: &SignInConnection,
+    ended: &EndedSession,
+) -> Option<String> {
+    let saml = saml_connection(service, connection).await.ok()?;
+    let slo_url = saml.idp_slo_url.as_deref()?;
+    let xml = logout::logout_request_xml(
+        &request::new_request_id(),
+        service.now_ms(),
+        &saml.trust.sp_entity_id,
+        slo_url,
+        ended.idp_subject.as_deref()?,
+        ended.idp_session.as_deref(),
+    );
+    request::redirect_message_url(slo_url, "SAMLRequest", &xml, "", saml.trust.sp_key.as_ref()).ok()
+}
+
+/// `GET /sso/{key}/saml/slo` (HTTP-Redirect binding): the IdP's `LogoutRequest`, whose
+/// query signature must verify with the connection's IdP certificates, ends the sessions of
+/// its NameID (with its SessionIndex, when it names one) on this connection only, and is
+/// answered with our `LogoutResponse` at the IdP's SLO URL (signed with the SP key when the
+/// connection has one); the IdP's `LogoutResponse` to our request lands the browser on `/`.
+/// A message that does not verify is refused with its reason and audited.
+#[handler]
+pub async fn slo(req: &Request, service: Data<&Service>, key: Path<String>) -> Response {
+    let ctx = request_ctx(req);
+    let connection = match connection_or_refusal(&service, &key).await {
+        Ok(c) => c,
+        Err(r) => return refusal_response(req, r),
+    };
+    let saml = match saml_connection(&service, &connection).await {
+        Ok(s) => s,
+        Err(r) => return refusal_response(req, r),
+    };
+    let query = req.uri().query().unwrap_or("");
+    let answered =
+        match logout::verified_redirect(query, &saml.trust.idp_certificates, saml.trust.allow_sha1)
+        {
+            Ok(message) if message.is_request => {
+                answer_logout_request(&service, &ctx, &connection, &saml, &message.root, query)
+                    .await
+            }
+            Ok(message) => logout::logout_response(&message.root, &saml.trust.idp_entity_id)
+                .map(|()| {
+                    Response::builder()
+                        .status(StatusCode::SEE_OTHER)
+                        .header(poem::http::header::LOCATION, "/")
+                        .finish()
+                })
+                .map_err(SloError::Refused),
+            Err(refusal) => Err(SloError::Refused(refusal)),
+        };
+    match answered {
+        Ok(response) => response,
+        Err(SloError::Refused(refusal)) => {
+            match service
+                .record_logout_refusal(&ctx, &connection, Protocol::Saml, refusal)
+                .await
+            {
+                Ok(()) => refusal_response(req, refusal),
+                Err(e) => super::internal_response(req, &e),
+            }
+        }
+        Err(SloError::Failed(e)) => super::internal_response(req, &e),
+    }
+}
+
+/// Why a single logout message was not answered.
+enum SloError {
+    Refused(Refusal),
+    Failed(crate::error::Error),
+}
+
+/// Ends what the IdP's verified `LogoutRequest` names and answers it.
+async fn answer_logout_request(
+    service: &Service,
+    ctx: &crate::service::Ctx,
+    connection: &SignInConnection,
+    saml: &SamlConnection,
+    root: &xml::Element,
+    query: &str,
+) -> Result<Response, SloError> {
+    let request =
+        logout::logout_request(root, &saml.trust.idp_entity_id).map_err(SloError::Refused)?;
+    let named = IdpSessions {
+        session: request.session_index.as_deref(),
+        subject: Some(request.name_id.as_str()),
+    };
+    service
+        .end_idp_sessions(ctx, connection, Protocol::Saml, named)
+        .await
+        .map_err(SloError::Failed)?;
+    let Some(slo_url) = saml.idp_slo_url.as_deref() else {
+        return Ok(super::page(
+            StatusCode::OK,
+            "Signed out",
+            "Your session here has ended.",
+            None,
+        ));
+    };
+    let xml = logout::logout_response_xml(
+        &request::new_request_id(),
+        service.now_ms(),
+        &saml.trust.sp_entity_id,
+        slo_url,
+        &request.id,
+    );
+    // The RelayState the IdP sent comes back with the answer.
+    let relay_state = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "RelayState")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let url = request::redirect_message_url(
+        slo_url,
+        "SAMLResponse",
+        &xml,
+        &relay_state,
+        saml.trust.sp_key.as_ref(),
+    )
+    .map_err(|_| SloError::Refused(Refusal::NotConfigured))?;
+    Ok(Response::builder()
+        .status(StatusCode::FOUND)
+        .header(poem::http::header::LOCATION, url)
+        .header("Cache-Control", "no-store")
+        .finish())
 }

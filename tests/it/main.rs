@@ -36,6 +36,7 @@ mod sso_idp;
 mod sso_metadata;
 mod sso_oidc;
 mod sso_saml;
+mod sso_slo;
 mod support;
 mod text_refusals;
 mod tokens;

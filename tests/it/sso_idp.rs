@@ -124,6 +124,8 @@ pub struct ResponseSpec {
     pub attributes: Vec<(String, Vec<String>)>,
     pub sign: Sign,
     pub algorithms: (&'static str, &'static str),
+    /// The AuthnStatement's SessionIndex: the IdP's id for the session.
+    pub session_index: Option<String>,
 }
 
 fn signature_template(id: &str, algorithms: (&str, &str)) -> String {
@@ -247,6 +249,7 @@ impl SamlIdp {
             ],
             sign: Sign::Assertion,
             algorithms: RSA_SHA256,
+            session_index: Some(format!("_s{}", uuid::Uuid::new_v4().simple())),
         }
     }
 
@@ -284,10 +287,15 @@ impl SamlIdp {
         };
         let now = xml_time(now_ms());
         format!(
-            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{aid}" Version="2.0" IssueInstant="{now}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{noa}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant="{now}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>"#,
+            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{aid}" Version="2.0" IssueInstant="{now}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{noa}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant="{now}"{session_index}><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>"#,
             aid = s.assertion_id,
             issuer = s.issuer,
             name_id = s.name_id,
+            session_index = s
+                .session_index
+                .as_ref()
+                .map(|i| format!(r#" SessionIndex="{i}""#))
+                .unwrap_or_default(),
             noa = xml_time(s.not_on_or_after),
             nb = xml_time(s.not_before),
             recipient = s.recipient,

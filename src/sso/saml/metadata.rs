@@ -13,6 +13,8 @@ pub struct IdpMetadata {
     pub entity_id: String,
     /// The HTTP-Redirect SingleSignOnService location.
     pub sso_url: Option<String>,
+    /// The HTTP-Redirect SingleLogoutService location.
+    pub slo_url: Option<String>,
     /// Signing certificates (DER).
     pub certificates: Vec<Vec<u8>>,
 }
@@ -41,6 +43,11 @@ pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata, String> {
         .find(|s| s.attr("Binding") == Some(REDIRECT_BINDING))
         .and_then(|s| s.attr("Location"))
         .map(str::to_owned);
+    let slo_url = idp
+        .children_named(NS_METADATA, "SingleLogoutService")
+        .find(|s| s.attr("Binding") == Some(REDIRECT_BINDING))
+        .and_then(|s| s.attr("Location"))
+        .map(str::to_owned);
     let mut certificates = Vec::new();
     for kd in idp.children_named(NS_METADATA, "KeyDescriptor") {
         if !matches!(kd.attr("use"), None | Some("signing") | Some("")) {
@@ -55,6 +62,7 @@ pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata, String> {
     Ok(IdpMetadata {
         entity_id,
         sso_url,
+        slo_url,
         certificates,
     })
 }
@@ -110,10 +118,17 @@ pub fn sp_metadata(
         .unwrap_or_default();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="{signs_requests}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{signing}{encryption}<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="{signs_requests}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{signing}{encryption}<md:SingleLogoutService Binding="{redirect}" Location="{slo}"/><md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
 "#,
         entity = escape(entity_id),
         acs = escape(acs_url),
         post = POST_BINDING,
+        redirect = REDIRECT_BINDING,
+        slo = escape(&slo_url(acs_url)),
     )
+}
+
+/// Our single logout endpoint, beside the ACS: `/sso/{key}/saml/slo`.
+pub fn slo_url(acs_url: &str) -> String {
+    format!("{}/slo", acs_url.trim_end_matches("/acs"))
 }

@@ -50,6 +50,17 @@ pub fn redirect_url(
     relay_state: &str,
     signer: Option<&SpKey>,
 ) -> Result<String, String> {
+    redirect_message_url(idp_sso_url, "SAMLRequest", request_xml, relay_state, signer)
+}
+
+/// [`redirect_url`] for any message: `SAMLRequest` or `SAMLResponse`.
+pub fn redirect_message_url(
+    idp_sso_url: &str,
+    parameter: &'static str,
+    request_xml: &str,
+    relay_state: &str,
+    signer: Option<&SpKey>,
+) -> Result<String, String> {
     let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
     encoder
         .write_all(request_xml.as_bytes())
@@ -58,7 +69,7 @@ pub fn redirect_url(
     let encoded = base64::engine::general_purpose::STANDARD.encode(deflated);
     let mut url =
         reqwest::Url::parse(idp_sso_url).map_err(|_| "idpSsoUrl is not a URL".to_owned())?;
-    let mut signed = vec![("SAMLRequest", encoded)];
+    let mut signed = vec![(parameter, encoded)];
     if !relay_state.is_empty() {
         signed.push(("RelayState", relay_state.to_owned()));
     }
