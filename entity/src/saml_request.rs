@@ -1,4 +1,5 @@
-//! A SAML AuthnRequest we issued; its id is answered at most once.
+//! A SAML request we issued (an AuthnRequest, or a LogoutRequest); its id is answered at
+//! most once, and only by a message of its own kind.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,6 +13,9 @@ pub struct Model {
     pub return_to: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// `authn` (answered by a Response at the ACS) or `logout` (by a LogoutResponse at the
+    /// SLO endpoint).
+    pub kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,10 +1,12 @@
 //! What an identity provider calls a browser session, so that its logout can end it: the
 //! subject it signed in (SAML NameID, OIDC `sub`), its own session id (SAML SessionIndex,
 //! OIDC `sid`), and for OIDC the ID token, sent back as `id_token_hint` when the member signs
-//! out here. Sessions opened before this step have none and end only here.
+//! out here. Sessions opened before this step have none and end only here. A stored SAML
+//! request says what it asked (`authn` or `logout`), so that only its own kind of answer
+//! takes it.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::text_null;
+use sea_orm_migration::schema::{string, text_null};
 
 pub struct Migration;
 
@@ -35,6 +37,14 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(a("saml_request"))
+                    .add_column(string(a("kind")).default("authn"))
+                    .to_owned(),
+            )
+            .await?;
         // A logout names the connection and a session id or a subject.
         for (name, column) in [
             ("ix_session_idp_session", "idp_session"),

@@ -96,6 +96,22 @@ pub struct VerifiedIdentity {
     pub id_token: Option<String>,
 }
 
+/// What a SAML request we sent asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamlRequestKind {
+    Authn,
+    Logout,
+}
+
+impl SamlRequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamlRequestKind::Authn => "authn",
+            SamlRequestKind::Logout => "logout",
+        }
+    }
+}
+
 /// A completed sign-in.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -173,6 +189,43 @@ impl Service {
         request_id: &str,
         return_to: &str,
     ) -> Result<()> {
+        self.remember_saml_request(connection, request_id, return_to, SamlRequestKind::Authn)
+            .await
+    }
+
+    /// Takes the LogoutRequest of ours that a LogoutResponse answers (once, on its own
+    /// connection, before it expires): where the browser lands; None if there is none.
+    pub async fn take_saml_logout_request(
+        &self,
+        connection: &SignInConnection,
+        request_id: &str,
+    ) -> Result<Option<String>> {
+        let now = self.now_ms();
+        let Some(row) = entity::saml_request::Entity::find_by_id(request_id.to_owned())
+            .one(self.db())
+            .await?
+            .filter(|r| {
+                r.connection_id == connection.id
+                    && r.expires_at > now
+                    && r.kind == SamlRequestKind::Logout.as_str()
+            })
+        else {
+            return Ok(None);
+        };
+        let delete = entity::saml_request::Entity::delete_by_id(row.id)
+            .build(self.db().get_database_backend());
+        let taken = self.housekeep(Chore::SignInState, delete).await?;
+        Ok((taken == 1).then_some(row.return_to))
+    }
+
+    /// Remembers a request id we are about to send, of its kind; answered once.
+    pub async fn remember_saml_request(
+        &self,
+        connection: &SignInConnection,
+        request_id: &str,
+        return_to: &str,
+        kind: SamlRequestKind,
+    ) -> Result<()> {
         let now = self.now_ms();
         self.purge_expired_sso_records(now).await?;
         let request = entity::saml_request::ActiveModel {
@@ -181,6 +234,7 @@ impl Service {
             return_to: Set(return_to.to_owned()),
             created_at: Set(now),
             expires_at: Set(now + LOGIN_TTL_MS),
+            kind: Set(kind.as_str().to_owned()),
         };
         let insert =
             entity::saml_request::Entity::insert(request).build(self.db().get_database_backend());
@@ -531,7 +585,11 @@ async fn spend_one_time_ids(
         let row = entity::saml_request::Entity::find_by_id(request_id.clone())
             .one(tx.db())
             .await?
-            .filter(|r| r.connection_id == connection.id && r.expires_at > now)
+            .filter(|r| {
+                r.connection_id == connection.id
+                    && r.expires_at > now
+                    && r.kind == SamlRequestKind::Authn.as_str()
+            })
             .ok_or(LoginError::Refused(Refusal::InResponseToMismatch))?;
         entity::saml_request::Entity::delete_by_id(row.id)
             .exec(tx.db())

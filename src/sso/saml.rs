@@ -29,7 +29,7 @@ use crate::service::Service;
 use crate::service::idp_logout::IdpSessions;
 use crate::service::sessions::EndedSession;
 use crate::service::sessions::SsoSettings;
-use crate::service::sso_login::{Protocol, SignInConnection, VerifiedIdentity};
+use crate::service::sso_login::{Protocol, SamlRequestKind, SignInConnection, VerifiedIdentity};
 
 /// Attribute names read for the email address when no `emailAttribute` is set.
 const EMAIL_ATTRIBUTES: &[&str] = &[
@@ -382,8 +382,14 @@ pub async fn logout_request_url(
 ) -> Option<String> {
     let saml = saml_connection(service, connection).await.ok()?;
     let slo_url = saml.idp_slo_url.as_deref()?;
+    let id = request::new_request_id();
+    // The IdP's LogoutResponse must answer this request, once.
+    service
+        .remember_saml_request(connection, &id, "/", SamlRequestKind::Logout)
+        .await
+        .ok()?;
     let xml = logout::logout_request_xml(
-        &request::new_request_id(),
+        &id,
         service.now_ms(),
         &saml.trust.sp_entity_id,
         slo_url,
@@ -418,14 +424,9 @@ pub async fn slo(req: &Request, service: Data<&Service>, key: Path<String>) -> R
                 answer_logout_request(&service, &ctx, &connection, &saml, &message.root, query)
                     .await
             }
-            Ok(message) => logout::logout_response(&message.root, &saml.trust.idp_entity_id)
-                .map(|()| {
-                    Response::builder()
-                        .status(StatusCode::SEE_OTHER)
-                        .header(poem::http::header::LOCATION, "/")
-                        .finish()
-                })
-                .map_err(SloError::Refused),
+            Ok(message) => {
+                answer_logout_response(&service, &connection, &saml, &message.root).await
+            }
             Err(refusal) => Err(SloError::Refused(refusal)),
         };
     match answered {
@@ -441,6 +442,27 @@ pub async fn slo(req: &Request, service: Data<&Service>, key: Path<String>) -> R
         }
         Err(SloError::Failed(e)) => super::internal_response(req, &e),
     }
+}
+
+/// Lands the browser where our LogoutRequest that the IdP's verified `LogoutResponse`
+/// answers said; a response to no request of ours (or one already answered) is refused.
+async fn answer_logout_response(
+    service: &Service,
+    connection: &SignInConnection,
+    saml: &SamlConnection,
+    root: &xml::Element,
+) -> Result<Response, SloError> {
+    let answers =
+        logout::logout_response(root, &saml.trust.idp_entity_id).map_err(SloError::Refused)?;
+    let land = service
+        .take_saml_logout_request(connection, &answers)
+        .await
+        .map_err(SloError::Failed)?
+        .ok_or(SloError::Refused(Refusal::InResponseToMismatch))?;
+    Ok(Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(poem::http::header::LOCATION, land)
+        .finish())
 }
 
 /// Why a single logout message was not answered.

@@ -284,18 +284,30 @@ async fn single_logout_both_ways_on_the_redirect_binding() {
     assert!(request.contains("<samlp:SessionIndex>_s"), "{request}");
     assert!(!alive(&app, &bea).await);
 
-    // The IdP's LogoutResponse to it lands the browser at the root.
-    let response_xml = format!(
-        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="{}" InResponseTo="_x"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
-        xml_time(now_ms()),
-        idp.entity_id
-    );
-    let resp = get_slo(
-        &app,
-        KEY,
-        &redirect_query("SAMLResponse", &response_xml, "", Some(&idp.keys)),
-    )
-    .await;
+    // The IdP's LogoutResponse to it lands the browser at the root, once; a response to no
+    // request of ours is refused.
+    let ours = request
+        .split(r#" ID=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let response_to = |in_response_to: &str| {
+        format!(
+            r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="{}" InResponseTo="{in_response_to}"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+            xml_time(now_ms()),
+            idp.entity_id
+        )
+    };
+    let answer = redirect_query("SAMLResponse", &response_to(&ours), "", Some(&idp.keys));
+    let resp = get_slo(&app, KEY, &answer).await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/");
+    let never = redirect_query("SAMLResponse", &response_to("_never"), "", Some(&idp.keys));
+    for query in [answer, never] {
+        let resp = get_slo(&app, KEY, &query).await;
+        assert_eq!(resp.status(), 403);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["reason"], "in_response_to_mismatch");
+    }
 }

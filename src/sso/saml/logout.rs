@@ -200,8 +200,9 @@ pub fn logout_request(root: &Element, idp_entity_id: &str) -> Result<LogoutReque
     })
 }
 
-/// Checks a verified `LogoutResponse` from `idp_entity_id`: Success.
-pub fn logout_response(root: &Element, idp_entity_id: &str) -> Result<(), Refusal> {
+/// Checks a verified `LogoutResponse` from `idp_entity_id`: Success; returns the id of the
+/// request it answers.
+pub fn logout_response(root: &Element, idp_entity_id: &str) -> Result<String, Refusal> {
     if !root.is(NS_PROTOCOL, "LogoutResponse") {
         return Err(Refusal::MalformedInput);
     }
@@ -213,7 +214,9 @@ pub fn logout_response(root: &Element, idp_entity_id: &str) -> Result<(), Refusa
     if status != Some(SUCCESS) {
         return Err(Refusal::StatusNotSuccess);
     }
-    Ok(())
+    root.attr("InResponseTo")
+        .map(str::to_owned)
+        .ok_or(Refusal::InResponseToMismatch)
 }
 
 fn check_issuer(root: &Element, idp_entity_id: &str) -> Result<(), Refusal> {
