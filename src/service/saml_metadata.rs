@@ -164,12 +164,18 @@ impl Service {
         settings.metadata_status = Some(status);
         let column = to_json(&settings)?;
         let Some(draft) = draft else {
-            // Nothing a sign-in trusts changed: the status moves as housekeeping.
+            // Nothing a sign-in trusts changed: the status moves as housekeeping, unless an
+            // admin saved the connection meanwhile (its version moved): their settings win,
+            // and the save fetches again.
             drop(tx);
             let statement = Statement::from_sql_and_values(
                 self.db().get_database_backend(),
-                "UPDATE connection SET saml = $1 WHERE id = $2",
-                [DbValue::from(column), DbValue::from(m.id)],
+                "UPDATE connection SET saml = $1 WHERE id = $2 AND version = $3",
+                [
+                    DbValue::from(column),
+                    DbValue::from(m.id),
+                    DbValue::from(m.version),
+                ],
             );
             self.housekeep(Chore::MetadataStatus, statement).await?;
             return Ok(());
