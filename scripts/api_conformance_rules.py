@@ -75,10 +75,21 @@ FLAG_INSTRUCTION_RULES = [
      r"exactly one of variation or rolloutWeights is required|rolloutBucketBy: only applies together with rolloutWeights"),
 ]
 
-# The IdP's sign-in URL, like the OIDC issuer: https, or http only to a loopback host.
+# The IdP's sign-in, logout and metadata URLs, like the OIDC issuer: https, or http only to
+# a loopback host.
 SAML_SSO_URL = (
-    "the IdP's SAML sign-in URL is an https URL (http only to a loopback host)",
-    r"^saml\.idpSsoUrl: .* must be an https URL",
+    "the IdP's SAML sign-in, logout and metadata URLs are https URLs (http only to a loopback host)",
+    r"^saml\.(idpSsoUrl|idpSloUrl|idpMetadataUrl): .* must be an https URL",
+)
+
+SAML_METADATA_URL = (
+    "the IdP's metadata comes by URL or as a document, not both",
+    r"^saml\.idpMetadataUrl: give it or idpMetadataXml, not both",
+)
+
+SAML_SIGN_REQUESTS = (
+    "signing AuthnRequests needs the SP key and its certificate",
+    r"^saml\.signRequests: needs spPrivateKey and spCertificate",
 )
 
 OIDC_ISSUER = (
@@ -211,6 +222,8 @@ RULES = {
         OIDC_SCOPES,
         OIDC_ISSUER,
         SAML_SSO_URL,
+        SAML_METADATA_URL,
+        SAML_SIGN_REQUESTS,
         MAPPING_GRANTS,
         CUSTOM_ROLE_ATTRIBUTES,
         ("a mapping's role attributes go with custom roles",
@@ -233,6 +246,8 @@ RULES = {
         OIDC_SCOPES,
         OIDC_ISSUER,
         SAML_SSO_URL,
+        SAML_METADATA_URL,
+        SAML_SIGN_REQUESTS,
     ],
     "PUT /api/v2/connections/{key}/mappings": [
         CUSTOM_ROLE_ATTRIBUTES,

@@ -61,6 +61,7 @@ pub struct SamlSettingsShape {
     /// certificate is trusted from the next sign-in. How it went shows as `metadataStatus`.
     pub idp_metadata_url: Option<String>,
     /// Minutes between fetches of `idpMetadataUrl` (1 to 1440; default 60).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
     pub metadata_refresh_minutes: Option<u32>,
 }
 
