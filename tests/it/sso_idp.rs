@@ -869,3 +869,50 @@ pub async fn with_session(
         },
     )
 }
+
+/// Checks with `openssl dgst -verify` that `signature` over `octets` is by `keys`' certificate.
+pub fn openssl_verifies(keys: &KeyPair, octets: &str, signature: &[u8]) -> bool {
+    let dir = keys.key_path.parent().unwrap();
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    let (data, sig, public) = (
+        dir.join(format!("d{n}")),
+        dir.join(format!("s{n}")),
+        dir.join(format!("p{n}")),
+    );
+    std::fs::write(&data, octets).unwrap();
+    std::fs::write(&sig, signature).unwrap();
+    let pem = Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(&keys.cert_path)
+        .output()
+        .unwrap();
+    std::fs::write(&public, pem.stdout).unwrap();
+    Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&data)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// Whether a session cookie still opens the API.
+pub async fn alive(app: &TestApp, session: &str) -> bool {
+    let (s, _) = with_session(app, reqwest::Method::GET, "/api/v2/me", session, None, None).await;
+    s == 200
+}
+
+/// The IdP metadata document of `entity_id` signing with `keys`.
+pub fn metadata_for(entity_id: &str, keys: &KeyPair) -> String {
+    let der: String = keys
+        .cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    )
+}

@@ -52,17 +52,6 @@ async fn metadata_server() -> (String, Arc<Mutex<Answer>>, tokio::task::JoinHand
     (format!("http://{addr}/metadata"), answer, server)
 }
 
-fn metadata_for(entity_id: &str, keys: &KeyPair) -> String {
-    let der: String = keys
-        .cert_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
-    )
-}
-
 /// The connection's metadata status once a fetch after `after` (epoch ms) has been recorded.
 async fn status_after(app: &TestApp, after: i64) -> Value {
     for _ in 0..100 {

@@ -599,11 +599,6 @@ async fn post_logout_token(app: &TestApp, key: &str, token: &str) -> (u16, Value
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn alive(app: &TestApp, session: &str) -> bool {
-    let (s, _) = with_session(app, reqwest::Method::GET, "/api/v2/me", session, None, None).await;
-    s == 200
-}
-
 #[tokio::test]
 async fn the_provider_ends_sessions_over_the_back_channel_and_hears_of_sign_outs_here() {
     let (app, op) = setup(json!({})).await;

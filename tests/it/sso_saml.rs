@@ -335,16 +335,7 @@ async fn certificate_rotation_accepts_either_certificate() {
 async fn both_signed_and_metadata_configured_connections_work() {
     let app = TestApp::spawn().await;
     let idp = SamlIdp::new("meta");
-    let der: String = idp
-        .keys
-        .cert_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let metadata = format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://meta.idp.example.com/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
-        idp.entity_id
-    );
+    let metadata = metadata_for(&idp.entity_id, &idp.keys);
     let (s, c) = app
         .post(
             "/api/v2/connections",
@@ -891,37 +882,16 @@ async fn authn_requests_are_signed_when_asked_and_openssl_verifies_them() {
     // public key of the certificate the metadata publishes.
     let start = query.find("SAMLRequest=").unwrap();
     let end = query.find("&Signature=").unwrap();
-    let dir = idp.dir.path();
-    std::fs::write(dir.join("octets"), &query[start..end]).unwrap();
+    let octets = &query[start..end];
     let signature = base64::engine::general_purpose::STANDARD
         .decode(&pairs["Signature"])
         .unwrap();
-    std::fs::write(dir.join("signature"), &signature).unwrap();
-    let verify = |octets: &str| {
-        let pubkey = std::process::Command::new("openssl")
-            .args(["x509", "-pubkey", "-noout", "-in"])
-            .arg(&sp.cert_path)
-            .output()
-            .unwrap();
-        std::fs::write(dir.join("pub.pem"), &pubkey.stdout).unwrap();
-        std::process::Command::new("openssl")
-            .args(["dgst", "-sha256", "-verify"])
-            .arg(dir.join("pub.pem"))
-            .arg("-signature")
-            .arg(dir.join("signature"))
-            .arg(dir.join(octets))
-            .output()
-            .unwrap()
-            .status
-            .success()
-    };
-    assert!(verify("octets"), "openssl verifies the request's signature");
-    std::fs::write(
-        dir.join("edited"),
-        query[start..end].replace("SAMLRequest=", "SAMLRequest=x"),
-    )
-    .unwrap();
-    assert!(!verify("edited"));
+    assert!(
+        openssl_verifies(&sp, octets, &signature),
+        "openssl verifies the request's signature"
+    );
+    let edited = octets.replace("SAMLRequest=", "SAMLRequest=x");
+    assert!(!openssl_verifies(&sp, &edited, &signature));
 
     let metadata = sp_metadata_xml(&app).await;
     assert!(

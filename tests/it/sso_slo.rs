@@ -54,35 +54,6 @@ fn openssl_sign(keys: &KeyPair, octets: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// Checks with `openssl dgst -verify` that `signature` over `octets` is by `keys`' certificate.
-fn openssl_verifies(keys: &KeyPair, octets: &str, signature: &[u8]) -> bool {
-    let dir = keys.key_path.parent().unwrap();
-    let n = uuid::Uuid::new_v4().simple().to_string();
-    let (data, sig, public) = (
-        dir.join(format!("d{n}")),
-        dir.join(format!("s{n}")),
-        dir.join(format!("p{n}")),
-    );
-    std::fs::write(&data, octets).unwrap();
-    std::fs::write(&sig, signature).unwrap();
-    let pem = Command::new("openssl")
-        .args(["x509", "-pubkey", "-noout", "-in"])
-        .arg(&keys.cert_path)
-        .output()
-        .unwrap();
-    std::fs::write(&public, pem.stdout).unwrap();
-    Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(&public)
-        .arg("-signature")
-        .arg(&sig)
-        .arg(&data)
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 /// The query of a redirect-binding message, signed by `keys` unless None.
 fn redirect_query(param: &str, xml: &str, relay: &str, keys: Option<&KeyPair>) -> String {
     let mut query = format!(
@@ -118,11 +89,6 @@ async fn get_slo(app: &TestApp, key: &str, query: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn alive(app: &TestApp, session: &str) -> bool {
-    let (s, _) = with_session(app, reqwest::Method::GET, "/api/v2/me", session, None, None).await;
-    s == 200
 }
 
 /// Signs in through `key` and returns the session cookie and the SessionIndex.
