@@ -1,4 +1,4 @@
-//! What the HTTP edges (REST, SCIM, SSO) share about a request, so that no edge imports
+//! What the HTTP edges (REST, SCIM, SSO, the console) share about a request, so that no edge imports
 //! another: the request id the middleware assigns, the client's address (`client_address`),
 //! the names of the session cookie and of the CSRF header (set by sign-in, checked by REST),
 //! and what a request says about its client.
@@ -34,4 +34,17 @@ pub fn user_agent(req: &poem::Request) -> Option<String> {
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// Reads one cookie from the `Cookie` header(s).
+pub fn cookie_value(req: &poem::Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }

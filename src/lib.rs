@@ -15,6 +15,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod edge;
@@ -49,18 +50,21 @@ impl Default for AppLimits {
     }
 }
 
-/// The whole HTTP application: REST API, docs, operational endpoints and middleware.
+/// The whole HTTP application: REST API, docs, the browser console, SCIM, SSO, operational
+/// endpoints and middleware.
 pub fn build_app(service: service::Service, limits: AppLimits) -> impl poem::Endpoint {
     let max_body_bytes = limits.max_body_bytes;
     let admission = app::admission::Admission::new(limits.admission);
     let trusted = limits.trusted_proxies;
     api::strict_request::prepare();
     Route::new()
+        .nest("/console", console::routes())
         .nest(
             "/",
             api::openapi_service()
                 .into_endpoint()
-                .around(api::strict_request::hold_to_document),
+                .around(api::strict_request::hold_to_document)
+                .around(app::middleware::root_page),
         )
         .at("/openapi.json", get(api::document::serve_document))
         .nest("/docs", get(api::document::serve_docs))

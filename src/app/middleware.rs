@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use poem_openapi::OperationId;
 use tracing::Instrument;
@@ -189,4 +190,16 @@ fn too_large(max: usize) -> poem::Error {
         format!("request body is larger than {max} bytes"),
         poem::http::StatusCode::PAYLOAD_TOO_LARGE,
     )
+}
+
+/// `GET /` is the console's home page. The REST document is nested at `/` (its paths carry
+/// `/api/v2`), and a nest at `/` also takes `/` itself, so the root is picked out here.
+pub async fn root_page<E: Endpoint>(next: E, req: Request) -> Result<Response> {
+    if req.uri().path() == "/" && matches!(*req.method(), Method::GET | Method::HEAD) {
+        return crate::console::home
+            .call(req)
+            .await
+            .map(IntoResponse::into_response);
+    }
+    next.call(req).await.map(IntoResponse::into_response)
 }

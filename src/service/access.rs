@@ -12,8 +12,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde_json::Value;
 
 mod review;
+mod summary;
 
 pub use review::{REVIEW_PAGE, ReviewFormat};
+pub use summary::{EnvironmentAccess, SUMMARY_ACTIONS, SummaryAction};
 
 use super::documented::value_type_basics;
 use super::principal::AccessPolicy;

@@ -29,6 +29,7 @@ pub mod audit_stream;
 pub mod authz;
 pub mod bootstrap;
 mod chain_scan;
+pub mod connection_health;
 pub mod connection_shapes;
 pub mod connections;
 pub(crate) mod credentials;

@@ -52,7 +52,7 @@ use crate::domain::sso::Refusal;
 use crate::domain::text::check_plain;
 use crate::error::{Error, Result};
 
-pub use connection::SignInConnection;
+pub use connection::{SignInChoice, SignInConnection};
 
 /// How long a started sign-in may take.
 pub const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;

@@ -85,7 +85,7 @@ pub(crate) fn page(status: StatusCode, title: &str, text: &str, reason: Option<&
         .unwrap_or_default();
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} - Gatehouse</title></head>\
-         <body><h1>{title}</h1><p>{text}</p>{reason}</body></html>"
+         <body><h1>{title}</h1><p>{text}</p>{reason}<p><a href=\"/\">Back to sign-in</a></p></body></html>"
     ))
     .with_status(status)
     .with_header("Cache-Control", "no-store")
@@ -178,7 +178,8 @@ pub(crate) fn complete_login_response(
 
 /// `POST /sso/logout`: ends the session of the cookie and clears it. When the session came
 /// from an OpenID provider with an `end_session_endpoint`, the browser is sent there (303;
-/// `logoutUrl` in the JSON answer) so that the provider signs the member out too.
+/// `logoutUrl` in the JSON answer) so that the provider signs the member out too. A form
+/// post (the console's sign-out button) goes back to `/`, or on to the IdP through a page.
 #[handler]
 async fn logout(
     req: &Request,
@@ -200,17 +201,41 @@ async fn logout(
         None => None,
     };
     let body = json!({ "signedOut": ended.is_some(), "logoutUrl": idp_logout });
+    let from_form = req
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     let response = match idp_logout.filter(|_| !wants_json(req)) {
-        Some(url) => Response::builder()
-            .status(StatusCode::SEE_OTHER)
-            .header(poem::http::header::LOCATION, url)
-            .finish(),
+        // A page's form may only lead to this origin (the console's CSP `form-action`), so
+        // a form is sent on to the IdP by a page rather than by a redirect.
+        Some(url) if from_form => on_to_idp_page(&url),
+        Some(url) => see_other(&url),
+        None if from_form => see_other("/"),
         None => Json(body).into_response(),
     };
     response
         .with_header(poem::http::header::SET_COOKIE, clear)
         .with_header("Cache-Control", "no-store")
         .into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(poem::http::header::LOCATION, location)
+        .finish()
+}
+
+/// Signed out here; the page moves on to the IdP's sign-out at once, or by its link.
+fn on_to_idp_page(url: &str) -> Response {
+    let url = xml_free(url);
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={url}\">\
+         <title>Signing out - Gatehouse</title></head><body><h1>Signed out</h1>\
+         <p>You are signed out of Gatehouse. <a href=\"{url}\">Sign out at your identity provider</a> too.</p>\
+         </body></html>"
+    ))
+    .into_response()
 }
 
 /// Where the identity provider of an ended session signs the member out, if it says.

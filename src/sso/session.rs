@@ -1,27 +1,12 @@
 //! Cookies of the SSO edge: the session cookie (`HttpOnly; SameSite=Lax`, `Secure` on https)
 //! and the short-lived cookie that binds an OIDC login to the browser that started it.
 
-use poem::Request;
-
-pub use crate::edge::{CSRF_HEADER, SESSION_COOKIE};
+pub use crate::edge::{CSRF_HEADER, SESSION_COOKIE, cookie_value};
 use crate::service::sessions::SsoSettings;
 
 /// Binds an OIDC login in flight to its browser; lives as long as the login may take.
 pub const OIDC_BINDING_COOKIE: &str = "gatehouse_oidc";
 pub use crate::service::sso_login::LOGIN_TTL_MS;
-
-/// Reads one cookie from the `Cookie` header(s).
-pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(poem::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
 
 fn cookie(settings: &SsoSettings, name: &str, value: &str, max_age_s: i64, path: &str) -> String {
     let secure = if settings.secure_cookies() {

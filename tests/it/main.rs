@@ -14,6 +14,7 @@ mod audit;
 mod bulk;
 mod cli;
 mod connections;
+mod console;
 mod contract;
 mod directory;
 mod domain;

@@ -62,6 +62,29 @@ impl Service {
     }
 }
 
+impl Service {
+    /// One member's row of the review: base role, custom roles and teams with their sources,
+    /// last sign-in and live token count. A member may always read their own; anyone else
+    /// needs `viewMember` on the member and `viewTeam` on the teams shown.
+    pub async fn member_access(&self, ctx: &Ctx, member_id: &str) -> Result<ReviewRow> {
+        let p = &ctx.principal;
+        if p.member().is_none_or(|me| me.id != member_id) {
+            authorize(p, "viewMember", &Resource::member(member_id))?;
+            authorize(p, "viewTeam", &Resource::team("*"))?;
+        }
+        let db = self.db();
+        let m = crate::service::member_rows::find(db, member_id).await?;
+        let ids = [m.id.clone()];
+        let memberships = memberships_of(db, &ids).await?;
+        let tokens = live_token_counts(db, &ids, self.now_ms()).await?;
+        let held = memberships
+            .get(&m.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        member_row(&m, held, tokens.get(&m.id).copied().unwrap_or(0))
+    }
+}
+
 /// The next rendered chunk and where to go on; `None` at the end.
 async fn next_chunk(
     db: &DatabaseConnection,

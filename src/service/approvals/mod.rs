@@ -20,6 +20,7 @@
 
 mod apply;
 mod list;
+mod preview;
 mod requests;
 mod review;
 mod shapes;
@@ -30,6 +31,7 @@ pub use crate::service::approval_settings::{
     ApprovalSettingsPatch, ApprovalSettingsRep, ResourceApprovalSettingsPatch,
     ResourceApprovalSettingsRep,
 };
+pub use preview::{ApprovalActions, ChangePreview};
 pub use shapes::{
     ApplyPost, ApprovalRequest, ApprovalRequestPage, ApprovalRequestPatch, ApprovalRequestPost,
     ApprovalRequestQuery, ConflictRep, ReviewPost, ReviewRep,

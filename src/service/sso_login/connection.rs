@@ -73,3 +73,38 @@ impl Service {
         Ok(SignInConnection::from_row(&row))
     }
 }
+
+/// One way to sign in, as the console's sign-in page lists it: public, so nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInChoice {
+    pub key: String,
+    pub name: String,
+    /// `saml` or `oidc`.
+    pub protocol: &'static str,
+}
+
+impl Service {
+    /// Every configured SAML or OIDC sign-in, by connection name (a connection with both
+    /// offers both).
+    pub async fn sign_in_choices(&self) -> Result<Vec<SignInChoice>> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        let rows = entity::connection::Entity::find()
+            .order_by_asc(entity::connection::Column::Name)
+            .all(self.db())
+            .await?;
+        let mut choices = Vec::new();
+        for m in &rows {
+            let c = SignInConnection::from_row(m);
+            for (protocol, present) in [("saml", c.saml.is_some()), ("oidc", c.oidc.is_some())] {
+                if present {
+                    choices.push(SignInChoice {
+                        key: m.key.clone(),
+                        name: m.name.clone(),
+                        protocol,
+                    });
+                }
+            }
+        }
+        Ok(choices)
+    }
+}

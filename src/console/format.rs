@@ -1,0 +1,41 @@
+//! How the console writes times, grant sources and JSON for people.
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+
+use crate::domain::grant_source::GrantSource;
+
+/// Epoch milliseconds as `2026-12-08 14:03 UTC`.
+pub fn time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// An optional time, or "never".
+pub fn time_or_never(ms: Option<i64>) -> String {
+    ms.map(time).unwrap_or_else(|| "never".to_owned())
+}
+
+/// Where a grant came from, in words, with the stored source for the exact record.
+pub fn source(stored: &str) -> Markup {
+    let words = match GrantSource::parse(Some(stored)) {
+        GrantSource::Scim(c) => format!("SCIM provisioning from {c}"),
+        GrantSource::Sso(c) => format!("sign-in through {c}"),
+        GrantSource::Mapping { connection, rule } => {
+            format!(
+                "IdP group through mapping rule {} of {connection}",
+                rule + 1
+            )
+        }
+        GrantSource::Rest(actor) => format!("set over REST by {actor}"),
+        GrantSource::Team(team) => format!("held through team {team}"),
+        GrantSource::Unknown => "granted before sources were recorded".to_owned(),
+    };
+    html! { span class="source" title=(stored) { "(" (words) ")" } }
+}
+
+/// JSON, pretty-printed for a `pre` block.
+pub fn json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
