@@ -27,6 +27,7 @@ pub use you::home;
 pub fn routes() -> Route {
     Route::new()
         .at("/assets/console.css", get(assets::stylesheet))
+        .at("/assets/favicon.svg", get(assets::icon))
         .at("/sessions/end-others", post(you::end_other_sessions))
         .at("/tokens", post(you::create_token))
         .at("/tokens/:id/revoke", post(you::revoke_token))

@@ -32,6 +32,7 @@ pub fn frame(title: &str, viewer: Option<&Viewer>, section: Section, body: Marku
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Gatehouse" }
                 link rel="stylesheet" href="/console/assets/console.css";
+                link rel="icon" type="image/svg+xml" href="/console/assets/favicon.svg";
             }
             body {
                 a class="skip" href="#main" { "Skip to content" }

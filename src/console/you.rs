@@ -16,7 +16,6 @@ use crate::domain::access_review::{Grant, ReviewRow};
 use crate::error::Error;
 use crate::service::Service;
 use crate::service::access::{EnvironmentAccess, SUMMARY_ACTIONS};
-use crate::service::paging::TextQuery;
 use crate::service::session_admin::SessionInfo;
 use crate::service::spelled::Spelled;
 use crate::service::tokens::{Token, TokenPost};
@@ -72,7 +71,7 @@ async fn you_page(service: &Service, viewer: &Viewer, shown: Option<Shown>) -> C
     let sessions = service
         .list_member_sessions(&viewer.ctx, &viewer.member_id)
         .await?;
-    let tokens = own_tokens(service, viewer).await?;
+    let tokens = service.list_own_tokens(&viewer.ctx).await?;
     let body = html! {
         @if let Some(token) = shown.as_ref().and_then(|s| s.new_token.as_ref()) {
             (new_token_notice(token))
@@ -92,34 +91,6 @@ async fn you_page(service: &Service, viewer: &Viewer, shown: Option<Shown>) -> C
         StatusCode::OK,
         frame("You", Some(viewer), Section::You, body),
     ))
-}
-
-/// The member's personal tokens (the list also holds tokens the member may view otherwise).
-async fn own_tokens(service: &Service, viewer: &Viewer) -> Result<Vec<Token>, Error> {
-    let mut tokens = Vec::new();
-    let mut offset = 0;
-    loop {
-        let page = service
-            .list_tokens(
-                &viewer.ctx,
-                &TextQuery {
-                    filter: None,
-                    limit: Some(1000),
-                    offset: Some(offset),
-                },
-            )
-            .await?;
-        let n = page.items.len() as u64;
-        tokens.extend(
-            page.items
-                .into_iter()
-                .filter(|t| t.owner_id.as_deref() == Some(viewer.member_id.as_str())),
-        );
-        offset += n;
-        if n == 0 || offset >= page.total_count {
-            return Ok(tokens);
-        }
-    }
 }
 
 fn grant_item(g: &Grant) -> Markup {
@@ -142,15 +113,17 @@ fn identity_section(row: &ReviewRow) -> Markup {
                     tr {
                         th scope="row" { "Custom roles" }
                         td {
-                            @if row.custom_roles.is_empty() { "none" }
-                            ul { @for g in &row.custom_roles { (grant_item(g)) } }
+                            @if row.custom_roles.is_empty() { "none" } @else {
+                                ul { @for g in &row.custom_roles { (grant_item(g)) } }
+                            }
                         }
                     }
                     tr {
                         th scope="row" { "Teams" }
                         td {
-                            @if row.teams.is_empty() { "none" }
-                            ul { @for g in &row.teams { (grant_item(g)) } }
+                            @if row.teams.is_empty() { "none" } @else {
+                                ul { @for g in &row.teams { (grant_item(g)) } }
+                            }
                         }
                     }
                     tr {

@@ -65,3 +65,22 @@ impl Service {
         })
     }
 }
+
+impl Service {
+    /// The caller's own personal tokens, oldest first (none for a caller that is not a
+    /// member): one indexed query, whatever the number of tokens others hold.
+    pub async fn list_own_tokens(&self, ctx: &Ctx) -> Result<Vec<Token>> {
+        let Some(me) = ctx.principal.member() else {
+            return Ok(Vec::new());
+        };
+        entity::api_token::Entity::find()
+            .filter(C::OwnerId.eq(me.id.clone()))
+            .order_by_asc(C::CreatedAt)
+            .order_by_asc(C::Id)
+            .all(self.db())
+            .await?
+            .iter()
+            .map(to_rep)
+            .collect()
+    }
+}
