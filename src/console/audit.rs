@@ -300,3 +300,44 @@ async fn chain_page(service: &Service, req: &Request) -> ConsoleResult {
         frame("Audit chain", Some(&viewer), Section::Audit, body),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_whole_utc_days_and_to_includes_its_day() {
+        assert_eq!(day_start("from", "", 0).ok(), Some(None));
+        assert_eq!(
+            day_start("from", "2026-12-08", 0).ok(),
+            Some(Some(1_796_688_000_000))
+        );
+        assert_eq!(
+            day_start("to", "2026-12-08", 1).ok(),
+            Some(Some(1_796_688_000_000 + 86_400_000))
+        );
+        let bad = day_start("to", "08/12/2026", 1).err().map(|e| e.to_string());
+        assert_eq!(bad.as_deref(), Some("to: a date as YYYY-MM-DD"));
+    }
+
+    #[test]
+    fn the_next_page_keeps_the_filters_and_encodes_them() {
+        let f = Filters {
+            spec: "proj/p:env/*:flag/f".to_owned(),
+            action: "update*".to_owned(),
+            ..Filters::default()
+        };
+        assert_eq!(
+            next_link(&f, "42.abc"),
+            "/console/audit?spec=proj%2Fp%3Aenv%2F*%3Aflag%2Ff&action=update*&cursor=42.abc"
+        );
+    }
+
+    #[test]
+    fn the_actor_reads_as_people_know_it() {
+        use serde_json::json;
+        assert_eq!(actor_name(&json!({"kind": "member", "id": "m1", "email": "a@x"})), "a@x");
+        assert_eq!(actor_name(&json!({"kind": "app", "key": "okta"})), "okta");
+        assert_eq!(actor_name(&json!({"kind": "system"})), "system");
+    }
+}

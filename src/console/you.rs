@@ -433,3 +433,43 @@ pub async fn revoke_token(
         .await,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(name: &str, role: &str, days: &str) -> NewTokenForm {
+        NewTokenForm {
+            csrf: String::new(),
+            name: name.to_owned(),
+            role: role.to_owned(),
+            expires_in_days: days.to_owned(),
+        }
+    }
+
+    fn refusal(form: &NewTokenForm) -> String {
+        token_post(form, 0).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_token_form_becomes_the_rest_body() {
+        let post = token_post(&form(" laptop ", "reader", "30"), 1_000).ok();
+        let post = post.as_ref();
+        assert_eq!(post.map(|p| p.name.text.as_str()), Some("laptop"));
+        assert_eq!(post.and_then(|p| p.role.as_ref()).map(|r| r.text.as_str()), Some("reader"));
+        assert_eq!(post.and_then(|p| p.expires_at), Some(1_000 + 30 * DAY_MS));
+        assert_eq!(post.map(|p| p.service_token), Some(false));
+        let own = token_post(&form("x", "", ""), 0).ok();
+        assert!(own.is_some_and(|p| p.role.is_none() && p.expires_at.is_none()));
+    }
+
+    #[test]
+    fn bad_token_fields_are_named() {
+        assert!(refusal(&form("  ", "", "")).starts_with("name:"));
+        assert!(refusal(&form("a\u{7}b", "", "")).starts_with("name:"));
+        assert!(refusal(&form("x", "owner", "")).starts_with("role:"));
+        assert!(refusal(&form("x", "", "0")).starts_with("expiresInDays:"));
+        assert!(refusal(&form("x", "", "3651")).starts_with("expiresInDays:"));
+        assert!(refusal(&form("x", "", "1e3")).starts_with("expiresInDays:"));
+    }
+}
