@@ -70,9 +70,15 @@ async fn main() {
         ),
         ("audit entry", format!("/console/audit/{audit_entry}")),
         ("directory", "/console/directory".to_owned()),
-        ("directory, a member", format!("/console/directory/members/{middle}")),
+        (
+            "directory, a member",
+            format!("/console/directory/members/{middle}"),
+        ),
         ("directory, teams", "/console/directory/teams".to_owned()),
-        ("directory, connections", "/console/directory/connections".to_owned()),
+        (
+            "directory, connections",
+            "/console/directory/connections".to_owned(),
+        ),
     ];
     for (name, path) in &pages {
         let latencies = page_latencies(&h, path, &cookie, repeats).await;
@@ -97,7 +103,10 @@ async fn seed_requests(h: &Harness) {
             "/api/v2/projects/shop/environments",
             json!({"key": "production", "name": "Production", "critical": true}),
         ),
-        ("/api/v2/flags/shop", json!({"key": "checkout", "name": "Checkout"})),
+        (
+            "/api/v2/flags/shop",
+            json!({"key": "checkout", "name": "Checkout"}),
+        ),
     ] {
         let (status, answer) = h.post(path, body).await;
         assert_eq!(status, 201, "{path}: {answer}");
@@ -120,7 +129,7 @@ async fn seed_requests(h: &Harness) {
 /// A browser session of `member_id`, written as a sign-in writes it (the harness has no IdP).
 async fn session_for(h: &Harness, member_id: &str) -> String {
     let secret = format!("bench-session-{}", uuid::Uuid::new_v4().simple());
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = h.service.now_ms();
     entity::session::ActiveModel {
         id: Set(hex::encode(Sha256::digest(secret.as_bytes()))),
         member_id: Set(member_id.to_owned()),

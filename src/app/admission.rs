@@ -71,7 +71,10 @@ impl Admission {
 
 /// Whether a path is served through admission: everything but the operational URLs.
 fn admitted(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/scim/") || path.starts_with("/sso/")
+    path.starts_with("/api/")
+        || path.starts_with("/scim/")
+        || path.starts_with("/sso/")
+        || crate::console::is_console_path(path)
 }
 
 /// The middleware: waits for a slot, or answers 429.
@@ -117,6 +120,8 @@ pub fn too_busy(path: &str, expected: Duration) -> Response {
                    delay Retry-After gives";
     let mut resp = if path.starts_with("/scim/") {
         crate::scim::error::respond(StatusCode::TOO_MANY_REQUESTS, None, message)
+    } else if crate::console::is_console_path(path) {
+        crate::console::refusal_page(StatusCode::TOO_MANY_REQUESTS, message)
     } else {
         crate::api::error::rate_limited(message.to_owned())
     };

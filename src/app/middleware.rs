@@ -36,6 +36,8 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> Result<Response>
                     err.into_response()
                 } else if path.starts_with("/scim/") {
                     crate::scim::error::render_poem_error(&err)
+                } else if crate::console::is_console_path(&path) {
+                    crate::console::refusal_page(err.status(), &err.to_string())
                 } else {
                     crate::api::error::render_poem_error(&err)
                 };
@@ -90,6 +92,7 @@ fn static_route(path: &str) -> &'static str {
         "/openapi.json" => "openapi",
         p if p.starts_with("/scim/") => "scim",
         p if p.starts_with("/docs") => "docs",
+        p if crate::console::is_console_path(p) => "console",
         _ => "unmatched",
     }
 }
@@ -155,12 +158,15 @@ pub async fn refuse_nul<E: Endpoint>(next: E, mut req: Request) -> Result<Respon
         None => next.call(req).await.map(IntoResponse::into_response),
         Some(part) => {
             let message = format!("{part} holds U+0000 (NUL), which no value may contain");
-            Ok(if req.uri().path().starts_with("/scim/") {
+            let path = req.uri().path();
+            Ok(if path.starts_with("/scim/") {
                 crate::scim::error::respond(
                     poem::http::StatusCode::BAD_REQUEST,
                     Some(crate::domain::scim::error::ScimType::InvalidValue),
                     &message,
                 )
+            } else if crate::console::is_console_path(path) {
+                crate::console::refusal_page(poem::http::StatusCode::BAD_REQUEST, &message)
             } else {
                 crate::api::error::invalid_request(message)
             })

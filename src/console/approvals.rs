@@ -18,9 +18,6 @@ use crate::service::Service;
 use crate::service::approvals::{ApplyPost, ApprovalRequest, ApprovalRequestQuery, ReviewPost};
 use crate::service::spelled::Spelled;
 
-/// Pending requests looked at for the inbox, newest first: enough for any real backlog,
-/// bounded for a flood.
-const INBOX_SCAN: usize = 1_000;
 /// The viewer's own requests shown.
 const OWN_SHOWN: u64 = 50;
 
@@ -32,18 +29,7 @@ pub async fn inbox(req: &Request, service: Data<&Service>) -> Response {
 
 async fn inbox_page(service: &Service, req: &Request) -> ConsoleResult {
     let viewer = signed_in(service, req).await?;
-    let pending = pending_requests(service, &viewer).await?;
-    let mut to_review = Vec::new();
-    let mut to_apply = Vec::new();
-    for r in pending {
-        let actions = service.approval_actions(&viewer.ctx, &r.id).await?;
-        let authored = r.authors.contains(&viewer.member_id);
-        if actions.apply && r.review_status == "approved" {
-            to_apply.push(r);
-        } else if actions.review && !authored {
-            to_review.push(r);
-        }
-    }
+    let waiting = service.approval_inbox(&viewer.ctx).await?;
     let own = service
         .list_approval_requests(
             &viewer.ctx,
@@ -56,41 +42,14 @@ async fn inbox_page(service: &Service, req: &Request) -> ConsoleResult {
         .await?
         .items;
     let body = html! {
-        (request_table("to-review", "Waiting for your review", &to_review, "Nothing waits for your review."))
-        (request_table("to-apply", "Approved, ready for you to apply", &to_apply, "Nothing is ready to apply."))
+        (request_table("to-review", "Waiting for your review", &waiting.to_review, "Nothing waits for your review."))
+        (request_table("to-apply", "Approved, ready for you to apply", &waiting.to_apply, "Nothing is ready to apply."))
         (request_table("own", "Your requests", &own, "You have made no requests."))
     };
     Ok(respond(
         StatusCode::OK,
         frame("Approvals", Some(&viewer), Section::Approvals, body),
     ))
-}
-
-/// Pending requests the viewer may see, newest first.
-async fn pending_requests(
-    service: &Service,
-    viewer: &Viewer,
-) -> Result<Vec<ApprovalRequest>, Error> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = service
-            .list_approval_requests(
-                &viewer.ctx,
-                ApprovalRequestQuery {
-                    status: Some("pending".to_owned()),
-                    limit: Some(200),
-                    cursor,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        out.extend(page.items);
-        match page.next {
-            Some(next) if out.len() < INBOX_SCAN => cursor = Some(next),
-            _ => return Ok(out),
-        }
-    }
 }
 
 fn request_table(id: &str, title: &str, rows: &[ApprovalRequest], empty: &str) -> Markup {

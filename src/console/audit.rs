@@ -316,7 +316,9 @@ mod tests {
             day_start("to", "2026-12-08", 1).ok(),
             Some(Some(1_796_688_000_000 + 86_400_000))
         );
-        let bad = day_start("to", "08/12/2026", 1).err().map(|e| e.to_string());
+        let bad = day_start("to", "08/12/2026", 1)
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(bad.as_deref(), Some("to: a date as YYYY-MM-DD"));
     }
 
@@ -336,7 +338,10 @@ mod tests {
     #[test]
     fn the_actor_reads_as_people_know_it() {
         use serde_json::json;
-        assert_eq!(actor_name(&json!({"kind": "member", "id": "m1", "email": "a@x"})), "a@x");
+        assert_eq!(
+            actor_name(&json!({"kind": "member", "id": "m1", "email": "a@x"})),
+            "a@x"
+        );
         assert_eq!(actor_name(&json!({"kind": "app", "key": "okta"})), "okta");
         assert_eq!(actor_name(&json!({"kind": "system"})), "system");
     }

@@ -56,6 +56,23 @@ pub fn render(err: ConsoleError) -> Response {
     )
 }
 
+/// A refusal made before any console handler ran (the body limit, a NUL, overload, an
+/// unknown page), as a page.
+pub fn refusal_page(status: StatusCode, message: &str) -> Response {
+    respond(
+        status,
+        frame(
+            "Something went wrong",
+            None,
+            Section::None,
+            html! {
+                p class="error" role="alert" { (message) }
+                p { a href="/" { "Back to the console" } }
+            },
+        ),
+    )
+}
+
 /// The status REST answers with for the same error.
 fn status_of(err: &Error) -> StatusCode {
     match err {

@@ -21,7 +21,13 @@ mod you;
 
 use poem::{Route, get, post};
 
+pub use error::refusal_page;
 pub use you::home;
+
+/// Whether a path is the console's (its pages render refusals as pages, not REST JSON).
+pub fn is_console_path(path: &str) -> bool {
+    path == "/" || path == "/console" || path.starts_with("/console/")
+}
 
 /// The routes under `/console` (the "You" page is `/`).
 pub fn routes() -> Route {

@@ -448,7 +448,10 @@ mod tests {
     }
 
     fn refusal(form: &NewTokenForm) -> String {
-        token_post(form, 0).err().map(|e| e.to_string()).unwrap_or_default()
+        token_post(form, 0)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -456,7 +459,10 @@ mod tests {
         let post = token_post(&form(" laptop ", "reader", "30"), 1_000).ok();
         let post = post.as_ref();
         assert_eq!(post.map(|p| p.name.text.as_str()), Some("laptop"));
-        assert_eq!(post.and_then(|p| p.role.as_ref()).map(|r| r.text.as_str()), Some("reader"));
+        assert_eq!(
+            post.and_then(|p| p.role.as_ref()).map(|r| r.text.as_str()),
+            Some("reader")
+        );
         assert_eq!(post.and_then(|p| p.expires_at), Some(1_000 + 30 * DAY_MS));
         assert_eq!(post.map(|p| p.service_token), Some(false));
         let own = token_post(&form("x", "", ""), 0).ok();

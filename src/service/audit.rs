@@ -221,10 +221,22 @@ struct Page {
     limit: u64,
 }
 
-/// A `spec` filter, compiled.
-fn spec_matcher(spec: &str) -> Result<ResourceMatcher> {
+/// A `spec` filter, compiled, with the texts every entry it matches holds in its
+/// `resources` column.
+fn spec_matcher(spec: &str) -> Result<(ResourceMatcher, Vec<String>)> {
     let parsed = Specifier::parse(spec).map_err(|e| Error::invalid(format!("spec: {e}")))?;
-    ResourceMatcher::compile(&parsed).map_err(|e| Error::invalid(format!("spec: {}", e.message)))
+    let matcher = ResourceMatcher::compile(&parsed)
+        .map_err(|e| Error::invalid(format!("spec: {}", e.message)))?;
+    Ok((matcher, parsed.required_texts()))
+}
+
+/// Narrows a `spec` query in the database to entries whose resources hold the specifier's
+/// required texts, so that only those are read and matched (`_` in a key is a LIKE wildcard
+/// and SQLite's LIKE ignores case: both only let more through, which the matcher then drops).
+fn narrowed_by_texts(cond: Condition, texts: &[String]) -> Condition {
+    texts.iter().fold(cond, |cond, text| {
+        cond.add(entity::audit_entry::Column::Resources.like(format!("%{text}%")))
+    })
 }
 
 impl Service {
@@ -238,15 +250,18 @@ impl Service {
             return Err(Error::invalid("limit: must be between 1 and 1000"));
         }
         let spec = query.spec.as_deref().map(spec_matcher).transpose()?;
-        let cond = self.audit_condition(&query).await?;
+        let mut cond = self.audit_condition(&query).await?;
+        if let Some((_, texts)) = &spec {
+            cond = narrowed_by_texts(cond, texts);
+        }
         let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
         let page = Page { cursor, limit };
         match spec {
             None if full => self.audit_page_by_sql(cond, page).await,
             spec => {
                 let viewer = (!full).then_some(&ctx.principal);
-                self.audit_page_by_match(cond, spec.as_ref(), viewer, page)
-                    .await
+                let matcher = spec.as_ref().map(|(m, _)| m);
+                self.audit_page_by_match(cond, matcher, viewer, page).await
             }
         }
     }

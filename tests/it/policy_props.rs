@@ -134,8 +134,46 @@ fn resource() -> impl Strategy<Value = Resource> {
         })
 }
 
+/// Audit-log specs: the policy ones without placeholders, plus literal keys.
+const AUDIT_SPECS: &[&str] = &[
+    "proj/*",
+    "proj/a*",
+    "proj/a",
+    "proj/*:env/*",
+    "proj/ab:env/prod",
+    "proj/*:env/*:flag/*",
+    "proj/a:env/production:flag/b",
+    "proj/*:env/prod*:flag/*;beta",
+    "proj/*:env/*;{critical:true}:flag/*",
+    "proj/*;mobile,beta:env/*:flag/?b",
+    "proj/a;qa_x:env/*:var/okta",
+    "member/*:token/*",
+    "member/m1:token/t1",
+    "member/m?",
+    "team/t1",
+    "team/*",
+    "acct",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The audit log narrows a `spec` query by the specifier's required texts before matching:
+    /// every resource the specifier matches must contain them, as resources are written.
+    #[test]
+    fn a_matched_resource_contains_the_specifiers_required_texts(
+        spec in select(AUDIT_SPECS),
+        resource in resource(),
+    ) {
+        let parsed = Specifier::parse(spec).unwrap();
+        let matcher = gatehouse::domain::policy::ResourceMatcher::compile(&parsed).unwrap();
+        if matcher.matches(&resource) {
+            let written = resource.to_string();
+            for text in parsed.required_texts() {
+                prop_assert!(written.contains(&text), "{spec} matched {written} without {text}");
+            }
+        }
+    }
 
     #[test]
     fn adding_a_role_never_reduces_access(

@@ -186,6 +186,21 @@ impl std::str::FromStr for Specifier {
 }
 
 impl Specifier {
+    /// Text that every resource the specifier matches contains, written as resources are
+    /// written: `type/key` for each segment whose key is literal, `type/` (or `acct`) for the
+    /// others. A store can narrow its candidates by it before matching; it is a necessary
+    /// condition, never a sufficient one (tags, properties and globs are left to the matcher).
+    pub fn required_texts(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .map(|s| match (s.kind, s.name.as_literal()) {
+                (ResourceType::Acct, _) => s.kind.as_str().to_owned(),
+                (kind, Some(key)) => format!("{}/{key}", kind.as_str()),
+                (kind, None) => format!("{}/", kind.as_str()),
+            })
+            .collect()
+    }
+
     /// Parses a specifier. Never panics, whatever the input.
     pub fn parse(input: &str) -> Result<Specifier, SpecifierError> {
         let mut p = Parser {
@@ -489,6 +504,17 @@ impl FromStr for Resource {
 )]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_texts_are_the_literal_segments_and_the_types_of_the_others() {
+        let texts = |s: &str| Specifier::parse(s).unwrap().required_texts();
+        assert_eq!(
+            texts("proj/shop:env/production;{critical:true}:flag/new-*"),
+            ["proj/shop", "env/production", "flag/"]
+        );
+        assert_eq!(texts("proj/${roleAttribute/p}:env/*"), ["proj/", "env/"]);
+        assert_eq!(texts("acct"), ["acct"]);
+    }
 
     #[test]
     fn parses_and_round_trips() {

@@ -25,7 +25,7 @@ type ReviewsByRequest = BTreeMap<String, Vec<entity::approval_review::Model>>;
 
 /// A list query, validated.
 #[derive(Debug, PartialEq)]
-struct ListFilter {
+pub(super) struct ListFilter {
     statuses: Option<Vec<RequestStatus>>,
     review_statuses: Option<Vec<ReviewStatus>>,
     requestor_id: Option<String>,
@@ -65,7 +65,7 @@ impl Service {
 
     /// The requests of projects the caller may view, with the review statuses asked for.
     /// Projects and environments are read once each, however many requests they hold.
-    async fn visible_reps(
+    pub(super) async fn visible_reps(
         &self,
         ctx: &Ctx,
         rows: &[entity::approval_request::Model],
@@ -108,7 +108,7 @@ impl Service {
 }
 
 /// The requests matching the filter's columns, newest first.
-async fn matching_rows(
+pub(super) async fn matching_rows(
     db: &impl ConnectionTrait,
     filter: &ListFilter,
 ) -> Result<Vec<entity::approval_request::Model>> {
@@ -134,7 +134,7 @@ async fn matching_rows(
 }
 
 /// The reviews of `rows`, read in chunks so no query carries too many parameters.
-async fn reviews_by_request(
+pub(super) async fn reviews_by_request(
     db: &impl ConnectionTrait,
     rows: &[entity::approval_request::Model],
 ) -> Result<ReviewsByRequest> {
@@ -181,7 +181,7 @@ async fn environment_settings(
 }
 
 /// Validates a list query; the errors name the parameter.
-fn parse_list_query(query: &ApprovalRequestQuery) -> Result<ListFilter> {
+pub(super) fn parse_list_query(query: &ApprovalRequestQuery) -> Result<ListFilter> {
     let statuses = list_filter("status", query.status.as_deref(), RequestStatus::parse)?;
     let review_statuses = list_filter(
         "reviewStatus",

@@ -19,6 +19,7 @@
 //!   stale tally.
 
 mod apply;
+mod inbox;
 mod list;
 mod preview;
 mod requests;
@@ -31,6 +32,7 @@ pub use crate::service::approval_settings::{
     ApprovalSettingsPatch, ApprovalSettingsRep, ResourceApprovalSettingsPatch,
     ResourceApprovalSettingsRep,
 };
+pub use inbox::ApprovalInbox;
 pub use preview::{ApprovalActions, ChangePreview};
 pub use shapes::{
     ApplyPost, ApprovalRequest, ApprovalRequestPage, ApprovalRequestPatch, ApprovalRequestPost,

@@ -192,3 +192,30 @@ async fn the_sign_out_button_ends_the_session_and_returns_to_sign_in() {
     let back = page(&app, Some(&me), "/").await;
     assert!(back.html.contains("Sign in with corp"));
 }
+
+#[tokio::test]
+async fn refusals_made_before_any_page_runs_are_pages_too() {
+    let (app, idp) = app_with_idp().await;
+    let me = sign_in(&app, &idp, "nia@example.com", "reader").await;
+    let missing = page(&app, Some(&me), "/console/nowhere").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        missing.html
+    );
+    assert_secured(&missing);
+    let csrf = page(&app, Some(&me), "/").await.csrf();
+    let nul = post_form(
+        &app,
+        &me,
+        "/console/tokens",
+        &[("csrf", &csrf), ("name", "a\0b")],
+    )
+    .await;
+    assert_eq!(nul.status, 400);
+    assert!(nul.html.contains("U+0000"), "{}", nul.html);
+    assert_secured(&nul);
+    let (_, tokens) = app.get("/api/v2/tokens").await;
+    assert!(!tokens.to_string().contains("a\\u0000b"));
+}
