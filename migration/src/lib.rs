@@ -20,6 +20,7 @@ mod m20261207_000015_grant_sources;
 mod m20261208_000016_member_team_count;
 mod m20261208_000017_audit_link_per_statement;
 mod m20261209_000018_session_idp_ids;
+mod m20261210_000019_audit_resources_scan;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000016_member_team_count::Migration),
             Box::new(m20261208_000017_audit_link_per_statement::Migration),
             Box::new(m20261209_000018_session_idp_ids::Migration),
+            Box::new(m20261210_000019_audit_resources_scan::Migration),
         ]
     }
 }
