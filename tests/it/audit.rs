@@ -166,6 +166,25 @@ async fn a_long_chain_is_verified_across_chunks_and_a_deep_edit_is_named() {
     assert_eq!(report["firstBrokenSeq"], seq, "{report}");
 }
 
+/// Planner statistics (the service refreshes SQLite's every few minutes) must not make the
+/// chain read out of order: the spec queries' index `(seq DESC, resources)` also serves a
+/// `seq` range, newest first.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chain_verifies_once_the_planner_knows_the_log() {
+    let app = TestApp::spawn().await;
+    append_entries(&app, 300).await;
+    app.service
+        .db()
+        .execute_unprepared("ANALYZE")
+        .await
+        .unwrap();
+    append_entries(&app, 400).await;
+    let (s, report) = app.get("/api/v2/auditlog/verify").await;
+    assert_eq!(s, 200);
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["entries"], app.audit_count().await);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoints_are_signed_and_verifiable_offline() {
     let app = TestApp::spawn().await;
