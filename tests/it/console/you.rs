@@ -219,3 +219,34 @@ async fn refusals_made_before_any_page_runs_are_pages_too() {
     let (_, tokens) = app.get("/api/v2/tokens").await;
     assert!(!tokens.to_string().contains("a\\u0000b"));
 }
+
+#[tokio::test]
+async fn a_refused_sign_in_names_its_reason_and_leads_back_to_sign_in() {
+    let (app, idp) = app_with_idp().await;
+    let spec = idp.spec(&app, KEY, None, "eve@example.com");
+    let forged = idp.response_signed_by(&spec, &KeyPair::generate(idp.dir.path(), "mallory"));
+    let resp = browser()
+        .post(format!("{}/sso/{KEY}/saml/acs", app.base))
+        .form(&[
+            ("SAMLResponse", b64(&forged)),
+            ("RelayState", String::new()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<h1>Sign-in refused</h1>"), "{html}");
+    assert!(
+        html.contains("Reason: <code>bad_signature</code>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<a href="/">Back to sign-in</a>"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("mallory"),
+        "nothing of the IdP's answer is shown: {html}"
+    );
+}
