@@ -130,6 +130,7 @@ async function main() {
   check(page.url() === `${GH}/`, 'the provider sends the browser back to /', page.url());
   check(await page.locator('h1').textContent() === 'You', 'signed in, / is "You"');
   check((await page.content()).includes('ada@example.com'), '"You" shows the member');
+  check((await page.content()).includes('<td>Ada</td>'), '"You" shows the name the provider gave');
   check((await page.content()).includes('sign-in through acme-idp'), 'the base role shows its source');
   await shot('02-you');
 

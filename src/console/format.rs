@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use crate::domain::grant_source::GrantSource;
+use crate::service::members::Member;
 
 /// Epoch milliseconds as `2026-12-08 14:03 UTC`.
 pub fn time(ms: i64) -> String {
@@ -38,4 +39,13 @@ pub fn source(stored: &str) -> Markup {
 /// JSON, pretty-printed for a `pre` block.
 pub fn json(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A member's first and last name as given, empty when neither is.
+pub fn display_name(m: &Member) -> String {
+    [m.first_name.as_deref(), m.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

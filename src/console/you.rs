@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::auth::{Viewer, form_poster, viewer};
 use super::error::{ConsoleResult, page_or_error};
-use super::format::{source, time, time_or_never};
+use super::format::{display_name, source, time, time_or_never};
 use super::page::{Section, csrf_field, frame, respond, see_other};
 use crate::domain::access_review::{Grant, ReviewRow};
 use crate::error::Error;
@@ -64,6 +64,7 @@ struct Shown {
 }
 
 async fn you_page(service: &Service, viewer: &Viewer, shown: Option<Shown>) -> ConsoleResult {
+    let member = service.get_member(&viewer.ctx, &viewer.member_id).await?;
     let grants = service
         .member_access(&viewer.ctx, &viewer.member_id)
         .await?;
@@ -76,7 +77,7 @@ async fn you_page(service: &Service, viewer: &Viewer, shown: Option<Shown>) -> C
         @if let Some(token) = shown.as_ref().and_then(|s| s.new_token.as_ref()) {
             (new_token_notice(token))
         }
-        (identity_section(&grants))
+        (identity_section(&display_name(&member), &grants))
         (access_section(&access))
         (sessions_section(viewer, &sessions))
         (tokens_section(viewer, &tokens))
@@ -97,12 +98,13 @@ fn grant_item(g: &Grant) -> Markup {
     html! { li { code { (g.key) } " " (source(&g.source)) } }
 }
 
-fn identity_section(row: &ReviewRow) -> Markup {
+fn identity_section(name: &str, row: &ReviewRow) -> Markup {
     html! {
         section aria-labelledby="identity" {
             h2 id="identity" { "Who you are" }
             table {
                 tbody {
+                    tr { th scope="row" { "Name" } td { (name) } }
                     tr { th scope="row" { "Email" } td { (row.name) } }
                     tr { th scope="row" { "Member id" } td { code { (row.id) } } }
                     tr { th scope="row" { "Status" } td { (row.status) } }

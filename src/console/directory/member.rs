@@ -9,10 +9,10 @@ use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::members::display_name;
 use super::{Part, directory_viewer, form_of, parts_nav, typed};
 use crate::console::auth::{Viewer, form_poster};
 use crate::console::error::{ConsoleResult, page_or_error};
+use crate::console::format::display_name;
 use crate::console::format::{source, time, time_or_never};
 use crate::console::page::{Section, csrf_field, frame, respond, see_other};
 use crate::domain::access_review::{Grant, ReviewRow};

@@ -9,7 +9,7 @@ use poem::{Request, Response, handler};
 use super::filters::{MEMBER_SORTS, MemberFilters, ROLE_CHOICES, link, member_query, neighbours};
 use super::{Part, directory_viewer, parts_nav};
 use crate::console::error::{ConsoleResult, page_or_error};
-use crate::console::format::time_or_never;
+use crate::console::format::{display_name, time_or_never};
 use crate::console::page::{Section, frame, respond};
 use crate::service::Service;
 use crate::service::members::Member;
@@ -116,15 +116,6 @@ fn member_table(page: &ListPage<Member>, offset: u64) -> Markup {
             }
         }
     }
-}
-
-/// First and last name as given, empty when neither is.
-pub fn display_name(m: &Member) -> String {
-    [m.first_name.as_deref(), m.last_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn pager(f: &MemberFilters, offset: u64, page: &ListPage<Member>) -> Markup {
