@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::auth::{Viewer, form_poster, signed_in};
 use super::diff::json_diff;
-use super::error::{ConsoleResult, page_or_error};
+use super::error::{ConsoleResult, form_of, page_or_error};
 use super::format::{json, time};
 use super::page::{Section, csrf_field, frame, respond, see_other};
 use crate::error::Error;
@@ -190,9 +190,7 @@ pub async fn review(
 ) -> Response {
     page_or_error(
         async {
-            let Ok(Form(form)) = form else {
-                return Err(Error::invalid("the form could not be read").into());
-            };
+            let form = form_of(form)?;
             let viewer = form_poster(&service, req, &form.csrf).await?;
             if !matches!(form.kind.as_str(), "approve" | "decline" | "comment") {
                 return Err(Error::invalid("kind: approve, decline or comment").into());
@@ -223,9 +221,7 @@ pub async fn apply(
 ) -> Response {
     page_or_error(
         async {
-            let Ok(Form(form)) = form else {
-                return Err(Error::invalid("the form could not be read").into());
-            };
+            let form = form_of(form)?;
             let viewer = form_poster(&service, req, &form.csrf).await?;
             service
                 .apply_approval_request(

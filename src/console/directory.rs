@@ -15,7 +15,6 @@ mod members;
 mod teams;
 
 use maud::{Markup, html};
-use poem::web::Form;
 use poem::{Request, Route, get, post};
 
 use super::auth::{Viewer, signed_in};
@@ -83,12 +82,6 @@ fn parts_nav(current: Part) -> Markup {
             }
         }
     }
-}
-
-/// A posted form, or 400 when it cannot be read.
-fn form_of<T>(form: poem::Result<Form<T>>) -> Result<T, ConsoleError> {
-    form.map(|Form(f)| f)
-        .map_err(|_| Error::invalid("the form could not be read").into())
 }
 
 /// Text a person typed, trimmed; `None` when blank.

@@ -89,6 +89,12 @@ fn status_of(err: &Error) -> StatusCode {
     }
 }
 
+/// A posted form, or 400 when it cannot be read.
+pub fn form_of<T>(form: poem::Result<poem::web::Form<T>>) -> ConsoleResult<T> {
+    form.map(|poem::web::Form(f)| f)
+        .map_err(|_| Error::invalid("the form could not be read").into())
+}
+
 /// Runs a page's body and renders its error, so handlers stay one expression.
 pub fn page_or_error(result: ConsoleResult) -> Response {
     result.unwrap_or_else(render)

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
+use crate::domain::access_review::{Grant, SignIn};
 use crate::domain::grant_source::GrantSource;
 use crate::service::members::Member;
 
@@ -48,4 +49,32 @@ pub fn display_name(m: &Member) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A grant's key and where it came from.
+pub fn grant(g: &Grant) -> Markup {
+    html! { code { (g.key) } " " (source(&g.source)) }
+}
+
+/// Grants as a list, or "none".
+pub fn grant_list(grants: &[Grant]) -> Markup {
+    html! {
+        @if grants.is_empty() { "none" } @else {
+            ul { @for g in grants { li { (grant(g)) } } }
+        }
+    }
+}
+
+/// The last sign-in: when, through which connection and protocol; or "never".
+pub fn last_sign_in(sign_in: Option<&SignIn>) -> Markup {
+    html! {
+        @match sign_in {
+            Some(s) => {
+                (time(s.at))
+                @if let Some(c) = &s.connection { " through " (c) }
+                @if let Some(p) = &s.protocol { " (" (p) ")" }
+            }
+            None => "never",
+        }
+    }
 }

@@ -9,10 +9,10 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 
 use super::auth::{Viewer, form_poster, viewer};
-use super::error::{ConsoleResult, page_or_error};
-use super::format::{display_name, source, time, time_or_never};
+use super::error::{ConsoleResult, form_of, page_or_error};
+use super::format::{display_name, grant, grant_list, last_sign_in, time, time_or_never};
 use super::page::{Section, csrf_field, frame, respond, see_other};
-use crate::domain::access_review::{Grant, ReviewRow};
+use crate::domain::access_review::ReviewRow;
 use crate::error::Error;
 use crate::service::Service;
 use crate::service::access::{EnvironmentAccess, SUMMARY_ACTIONS};
@@ -94,10 +94,6 @@ async fn you_page(service: &Service, viewer: &Viewer, shown: Option<Shown>) -> C
     ))
 }
 
-fn grant_item(g: &Grant) -> Markup {
-    html! { li { code { (g.key) } " " (source(&g.source)) } }
-}
-
 fn identity_section(name: &str, row: &ReviewRow) -> Markup {
     html! {
         section aria-labelledby="identity" {
@@ -110,37 +106,11 @@ fn identity_section(name: &str, row: &ReviewRow) -> Markup {
                     tr { th scope="row" { "Status" } td { (row.status) } }
                     tr {
                         th scope="row" { "Base role" }
-                        td { @if let Some(role) = &row.role { code { (role.key) } " " (source(&role.source)) } }
+                        td { @if let Some(role) = &row.role { (grant(role)) } }
                     }
-                    tr {
-                        th scope="row" { "Custom roles" }
-                        td {
-                            @if row.custom_roles.is_empty() { "none" } @else {
-                                ul { @for g in &row.custom_roles { (grant_item(g)) } }
-                            }
-                        }
-                    }
-                    tr {
-                        th scope="row" { "Teams" }
-                        td {
-                            @if row.teams.is_empty() { "none" } @else {
-                                ul { @for g in &row.teams { (grant_item(g)) } }
-                            }
-                        }
-                    }
-                    tr {
-                        th scope="row" { "Last sign-in" }
-                        td {
-                            @match &row.last_sign_in {
-                                Some(s) => {
-                                    (time(s.at))
-                                    @if let Some(c) = &s.connection { " through " (c) }
-                                    @if let Some(p) = &s.protocol { " (" (p) ")" }
-                                }
-                                None => "never",
-                            }
-                        }
-                    }
+                    tr { th scope="row" { "Custom roles" } td { (grant_list(&row.custom_roles)) } }
+                    tr { th scope="row" { "Teams" } td { (grant_list(&row.teams)) } }
+                    tr { th scope="row" { "Last sign-in" } td { (last_sign_in(row.last_sign_in.as_ref())) } }
                 }
             }
         }
@@ -364,9 +334,7 @@ pub async fn create_token(
     page_or_error(
         async {
             let viewer = form_poster(&service, req, &csrf_of(&form)).await?;
-            let Ok(Form(form)) = form else {
-                return Err(Error::invalid("the form could not be read").into());
-            };
+            let form = form_of(form)?;
             let input = token_post(&form, service.now_ms())?;
             let token = service.create_token(&viewer.ctx, input).await?;
             you_page(

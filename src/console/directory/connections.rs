@@ -13,8 +13,9 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Part, directory_viewer, form_of, parts_nav};
+use super::{Part, directory_viewer, parts_nav};
 use crate::console::auth::{Viewer, form_poster};
+use crate::console::error::form_of;
 use crate::console::error::{ConsoleResult, page_or_error};
 use crate::console::format::{time, time_or_never};
 use crate::console::page::{Section, csrf_field, frame, respond};

@@ -9,13 +9,13 @@ use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{Part, directory_viewer, form_of, parts_nav, typed};
+use super::{Part, directory_viewer, parts_nav, typed};
 use crate::console::auth::{Viewer, form_poster};
+use crate::console::error::form_of;
 use crate::console::error::{ConsoleResult, page_or_error};
-use crate::console::format::display_name;
-use crate::console::format::{source, time, time_or_never};
+use crate::console::format::{display_name, grant, grant_list, last_sign_in, time, time_or_never};
 use crate::console::page::{Section, csrf_field, frame, respond, see_other};
-use crate::domain::access_review::{Grant, ReviewRow};
+use crate::domain::access_review::ReviewRow;
 use crate::error::Error;
 use crate::service::Service;
 use crate::service::members::{Member, MemberPatch};
@@ -88,28 +88,11 @@ fn identity(m: &Member, row: &ReviewRow) -> Markup {
                 tr { th scope="row" { "Last seen" } td { (time_or_never(m.last_seen)) } }
                 tr {
                     th scope="row" { "Last sign-in" }
-                    td {
-                        @match &row.last_sign_in {
-                            Some(s) => {
-                                (time(s.at))
-                                @if let Some(c) = &s.connection { " through " (c) }
-                                @if let Some(p) = &s.protocol { " (" (p) ")" }
-                            }
-                            None => "never",
-                        }
-                    }
+                    td { (last_sign_in(row.last_sign_in.as_ref())) }
                 }
                 tr { th scope="row" { "Live personal tokens" } td { (row.personal_tokens.unwrap_or(0)) } }
                 tr { th scope="row" { "Member since" } td { (time(m.creation_date)) } }
             }
-        }
-    }
-}
-
-fn grant_list(grants: &[Grant]) -> Markup {
-    html! {
-        @if grants.is_empty() { "none" } @else {
-            ul { @for g in grants { li { code { (g.key) } " " (source(&g.source)) } } }
         }
     }
 }
@@ -122,7 +105,7 @@ fn grants_section(row: &ReviewRow) -> Markup {
                 tbody {
                     tr {
                         th scope="row" { "Base role" }
-                        td { @if let Some(role) = &row.role { code { (role.key) } " " (source(&role.source)) } }
+                        td { @if let Some(role) = &row.role { (grant(role)) } }
                     }
                     tr { th scope="row" { "Custom roles" } td { (grant_list(&row.custom_roles)) } }
                     tr { th scope="row" { "Teams" } td { (grant_list(&row.teams)) } }
