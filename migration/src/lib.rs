@@ -21,6 +21,8 @@ mod m20261208_000016_member_team_count;
 mod m20261208_000017_audit_link_per_statement;
 mod m20261209_000018_session_idp_ids;
 mod m20261210_000019_audit_resources_scan;
+pub mod m20261211_000020_team_member_sort_keys;
+pub mod m20261211_000021_member_total;
 
 pub struct Migrator;
 
@@ -47,6 +49,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000017_audit_link_per_statement::Migration),
             Box::new(m20261209_000018_session_idp_ids::Migration),
             Box::new(m20261210_000019_audit_resources_scan::Migration),
+            Box::new(m20261211_000020_team_member_sort_keys::Migration),
+            Box::new(m20261211_000021_member_total::Migration),
         ]
     }
 }

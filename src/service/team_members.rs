@@ -9,8 +9,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryTrait, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryTrait, Statement,
 };
 
 use super::util::values_per_statement;
@@ -18,7 +17,8 @@ use crate::domain::grant_source::GrantSource;
 use crate::domain::scim::membership::MembershipChange;
 use crate::error::Result;
 
-use entity::team_member::{ActiveModel, Column, Entity};
+use entity::team_member::{Column, Entity};
+use migration::m20261211_000020_team_member_sort_keys::{KEY_COLUMNS, KEY_SOURCES};
 
 /// The statements that add `ids` (not members yet) to a team and raise its count; `source`
 /// is who grants the membership (`Principal::grant_source` over REST).
@@ -60,22 +60,38 @@ pub(crate) fn change_rows(
     statements
 }
 
+/// Inserts one row per id with the member's sort keys read from `member` in the same
+/// statement. Every id given makes a row: an id that names no member leaves its keys NULL,
+/// which the columns refuse, failing the change as a duplicate does.
 fn insert_rows(
     backend: DatabaseBackend,
     team_id: &str,
     ids: &[String],
     source: &GrantSource,
 ) -> Vec<Statement> {
-    let source = source.stored();
+    let key_columns = KEY_COLUMNS.join(", ");
+    let key_sources = KEY_SOURCES.map(|key| format!("({key})")).join(", ");
     let mut statements: Vec<Statement> = ids
-        .chunks(values_per_statement(backend, 3))
+        .chunks(values_per_statement(backend, 1))
         .map(|chunk| {
-            Entity::insert_many(chunk.iter().map(|m| ActiveModel {
-                team_id: Set(team_id.to_owned()),
-                member_id: Set(m.clone()),
-                source: Set(source.clone()),
-            }))
-            .build(backend)
+            // SQLite binds `?` in order; PostgreSQL numbers them.
+            let at = |n: usize| match backend {
+                DatabaseBackend::Postgres => format!("${n}"),
+                _ => "?".to_owned(),
+            };
+            let given = (3..chunk.len() + 3)
+                .map(|n| format!("({})", at(n)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (team, granted_by) = (at(1), at(2));
+            let sql = format!(
+                "INSERT INTO \"team_member\" (team_id, member_id, source, {key_columns}) \
+                 SELECT {team}, given.column1, {granted_by}, {key_sources} \
+                 FROM (VALUES {given}) AS given LEFT JOIN member ON member.id = given.column1"
+            );
+            let mut values: Vec<sea_orm::Value> = vec![team_id.into(), source.stored().into()];
+            values.extend(chunk.iter().map(|id| id.as_str().into()));
+            Statement::from_sql_and_values(backend, sql, values)
         })
         .collect();
     statements.extend(move_team_counts(backend, ids, 1));

@@ -4,7 +4,7 @@
 
 use poem::http::Method;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -169,6 +169,101 @@ async fn sorts_and_pages_are_stable_and_counted() {
         offset = page["next"].as_str().map(str::to_owned);
     }
     assert_eq!(seen, ["ann@x.io", "bob@x.io", "cat@x.io", "dan@x.io"]);
+}
+
+/// Every sort of the whole directory, cut down to the members of `team`.
+async fn directory_order_within(app: &TestApp, team: &str, sort: &str) -> Vec<String> {
+    let on_team = people(
+        &app.get(&format!("/api/v2/members?filter=team:{team}"))
+            .await
+            .1,
+    );
+    let all = people(&app.get(&format!("/api/v2/members?{sort}")).await.1);
+    all.into_iter().filter(|e| on_team.contains(e)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_team_page_is_in_the_order_of_the_whole_directory_as_members_change() {
+    let app = TestApp::spawn().await;
+    directory(&app).await;
+    let sorts = [
+        "",
+        "sort=displayName",
+        "sort=-displayName",
+        "sort=lastSeen",
+        "sort=-lastSeen",
+        "sort=createdAt",
+        "sort=-createdAt",
+    ];
+    let agree = |round: &'static str| {
+        let app = &app;
+        async move {
+            for team in ["eng", "ops"] {
+                for sort in sorts {
+                    let want = directory_order_within(app, team, sort).await;
+                    let (s, page) = app
+                        .get(&format!("/api/v2/members?filter=team:{team}&{sort}"))
+                        .await;
+                    assert_eq!(s, 200, "{page}");
+                    assert_eq!(people(&page), want, "{round}: team {team}, {sort}");
+                    assert_eq!(page["totalCount"], want.len(), "{round}: {team} {sort}");
+                    // One at a time, the pages follow each other in the same order.
+                    let mut paged = Vec::new();
+                    for offset in 0..want.len() {
+                        let path = format!(
+                            "/api/v2/members?filter=team:{team}&{sort}&limit=1&offset={offset}"
+                        );
+                        paged.extend(people(&app.get(&path).await.1));
+                    }
+                    assert_eq!(paged, want, "{round}: paged, team {team}, {sort}");
+                }
+            }
+            assert_eq!(stale_sort_keys(app).await, Vec::<String>::new(), "{round}");
+        }
+    };
+    agree("as created").await;
+    // Names, emails and last-seen times change under the teams: the copies follow.
+    let renames = [
+        ("bob@x.io", Some("Aaron"), "zed@x.io", Some(900)),
+        ("ann@x.io", None, "ann@x.io", None),
+        ("dan@x.io", Some("Bea"), "dan@x.io", Some(9000)),
+    ];
+    for (email, first, new_email, seen) in renames {
+        use entity::member::Column as M;
+        entity::member::Entity::update_many()
+            .col_expr(M::FirstName, Expr::value(first.map(str::to_owned)))
+            .col_expr(M::Email, Expr::value(new_email))
+            .col_expr(M::EmailLower, Expr::value(new_email))
+            .col_expr(M::LastSeen, Expr::value(seen.map(i64::from)))
+            .filter(M::Email.eq(email))
+            .exec(app.service.db())
+            .await
+            .unwrap();
+    }
+    agree("after changes").await;
+    assert_eq!(
+        people(&app.get("/api/v2/members?filter=team:eng").await.1),
+        ["ann@x.io", "zed@x.io"]
+    );
+    assert_eq!(
+        people(
+            &app.get("/api/v2/members?filter=team:eng&sort=displayName")
+                .await
+                .1
+        ),
+        ["zed@x.io", "ann@x.io"],
+        "Aaron Zed before Lee (no first name)"
+    );
+    // A team nobody has, and a team with another filter.
+    assert_eq!(
+        app.get("/api/v2/members?filter=team:none").await.1["totalCount"],
+        0
+    );
+    let (s, page) = app
+        .get("/api/v2/members?filter=team:ops,role:reader&sort=-lastSeen")
+        .await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(people(&page), ["dan@x.io"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -574,6 +669,58 @@ async fn miscounted(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// The unfiltered list's `totalCount` (the kept member total) and the member rows counted.
+async fn member_totals(app: &TestApp) -> (u64, u64) {
+    let listed = app.get("/api/v2/members?limit=1").await.1["totalCount"]
+        .as_u64()
+        .unwrap();
+    let rows = entity::member::Entity::find()
+        .count(app.service.db())
+        .await
+        .unwrap();
+    (listed, rows)
+}
+
+/// Membership rows whose copy of their member's sort keys differs from the member's own:
+/// none, after any write.
+async fn stale_sort_keys(app: &TestApp) -> Vec<String> {
+    use migration::m20261211_000020_team_member_sort_keys::{KEY_COLUMNS, KEY_SOURCES};
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let db = app.service.db();
+    let distinct = match db.get_database_backend() {
+        DatabaseBackend::Postgres => "IS DISTINCT FROM",
+        _ => "IS NOT",
+    };
+    let differs = KEY_COLUMNS
+        .iter()
+        .zip(KEY_SOURCES)
+        .map(|(copy, source)| {
+            let source = source
+                .replace("first_name", "m.first_name")
+                .replace("last_name", "m.last_name");
+            let source = match source.as_str() {
+                "email_lower" | "last_seen" | "created_at" => format!("m.{source}"),
+                _ => source,
+            };
+            format!("tm.{copy} {distinct} {source}")
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT tm.member_id FROM team_member tm JOIN member m ON m.id = tm.member_id \
+                 WHERE {differs}"
+            ),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "member_id").unwrap())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_way_on_and_off_a_team_keeps_noteam_exact() {
     use crate::scim::{ScimApp, ops};
@@ -638,6 +785,13 @@ async fn every_way_on_and_off_a_team_keeps_noteam_exact() {
             .await;
         assert!(st.is_success(), "{step}: {st} {answer}");
         assert_eq!(miscounted(app).await, Vec::<String>::new(), "after {step}");
+        assert_eq!(
+            stale_sort_keys(app).await,
+            Vec::<String>::new(),
+            "after {step}"
+        );
+        let (listed, rows) = member_totals(app).await;
+        assert_eq!(listed, rows, "member total after {step}");
     }
     let g = s
         .post(
@@ -677,6 +831,13 @@ async fn every_way_on_and_off_a_team_keeps_noteam_exact() {
             reply.body
         );
         assert_eq!(miscounted(app).await, Vec::<String>::new(), "after {step}");
+        assert_eq!(
+            stale_sort_keys(app).await,
+            Vec::<String>::new(),
+            "after {step}"
+        );
+        let (listed, rows) = member_totals(app).await;
+        assert_eq!(listed, rows, "member total after {step}");
     }
     let mut want = vec!["r1@x.io".to_owned(), "u2@x.io".to_owned()];
     assert_eq!(

@@ -18,7 +18,10 @@ async fn setup(extra: Value) -> (TestApp, SamlIdp) {
 
 async fn members_count(app: &TestApp) -> usize {
     let (_, body) = app.get("/api/v2/members").await;
-    body["items"].as_array().unwrap().len()
+    let listed = body["items"].as_array().unwrap().len();
+    // A sign-in that creates a member moves the kept total too.
+    assert_eq!(body["totalCount"], listed, "{body}");
+    listed
 }
 
 #[tokio::test]

@@ -8,10 +8,12 @@
 //! view.
 
 use migration::m20261207_000010_directory_indexes::{MEMBER_DISPLAY_KEY, MEMBER_LAST_NAME_KEY};
-use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Query};
+use migration::m20261211_000020_team_member_sort_keys::KEY_COLUMNS;
+use migration::m20261211_000021_member_total::{COLUMN, TABLE};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Query, SubQueryStatement};
 use sea_orm::{
-    Condition, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Order, QueryFilter,
-    QueryOrder, QuerySelect, Select, Statement,
+    Condition, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, JoinType, Order,
+    QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
 
 use super::{Member, rep_with_teams};
@@ -182,6 +184,19 @@ async fn count_team_members(db: &impl ConnectionTrait, keys: &[String]) -> Resul
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// How many members there are, as the database keeps it while members come and go.
+async fn member_total(db: &impl ConnectionTrait) -> Result<u64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT {COLUMN} FROM {TABLE} WHERE id = 1"),
+        ))
+        .await?
+        .ok_or_else(|| Error::internal("the member total row is missing"))?;
+    let n: i64 = row.try_get_by_index(0)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// The ids of the members of any of the teams.
 fn team_members(keys: &[String]) -> sea_orm::sea_query::SelectStatement {
     use entity::team::Column as T;
@@ -198,14 +213,52 @@ fn team_members(keys: &[String]) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
+/// What a page is ordered by: `member`'s own columns, or the sort keys its membership rows
+/// carry.
+struct SortColumns {
+    id: Expr,
+    email: Expr,
+    display: Expr,
+    last_seen: Expr,
+    created_at: Expr,
+}
+
+impl SortColumns {
+    fn member() -> Self {
+        let col = |c: C| Expr::col((entity::member::Entity, c));
+        SortColumns {
+            id: col(C::Id),
+            email: col(C::EmailLower),
+            display: Expr::cust(MEMBER_DISPLAY_KEY),
+            last_seen: col(C::LastSeen),
+            created_at: col(C::CreatedAt),
+        }
+    }
+
+    fn membership() -> Self {
+        let col = |name: &str| Expr::col((entity::team_member::Entity, Alias::new(name)));
+        let [email, display, last_seen, created_at] = KEY_COLUMNS.map(col);
+        SortColumns {
+            id: col("member_id"),
+            email,
+            display,
+            last_seen,
+            created_at,
+        }
+    }
+}
+
 /// Orders a select as asked, ties broken by id so that pages never overlap. Members never
 /// seen come first in ascending `lastSeen` order; without a sort, by email.
 fn ordered(
     select: Select<entity::member::Entity>,
     sort: Option<&Sort<MemberSortField>>,
+    by: &SortColumns,
 ) -> Select<entity::member::Entity> {
     let Some(sort) = sort else {
-        return select.order_by_asc(C::EmailLower).order_by_asc(C::Id);
+        return select
+            .order_by_asc(by.email.clone())
+            .order_by_asc(by.id.clone());
     };
     let order = if sort.descending {
         Order::Desc
@@ -213,28 +266,62 @@ fn ordered(
         Order::Asc
     };
     let select = match sort.field {
-        MemberSortField::DisplayName => {
-            select.order_by(Expr::cust(MEMBER_DISPLAY_KEY), order.clone())
-        }
-        MemberSortField::CreatedAt => select.order_by(C::CreatedAt, order.clone()),
+        MemberSortField::DisplayName => select.order_by(by.display.clone(), order.clone()),
+        MemberSortField::CreatedAt => select.order_by(by.created_at.clone(), order.clone()),
         MemberSortField::LastSeen => {
             let nulls = if sort.descending {
                 NullOrdering::Last
             } else {
                 NullOrdering::First
             };
-            select.order_by_with_nulls(C::LastSeen, order.clone(), nulls)
+            select.order_by_with_nulls(by.last_seen.clone(), order.clone(), nulls)
         }
     };
-    select.order_by(C::Id, order)
+    select.order_by(by.id.clone(), order)
 }
 
-/// The members a plan asks for, read through `reach`, in the plan's order.
+/// The one team a filter names, whose membership rows a page then walks in order.
+fn walked_team(filter: &MemberFilter) -> Option<&str> {
+    match filter.teams.as_slice() {
+        [team] => Some(team),
+        _ => None,
+    }
+}
+
+/// The members a plan asks for, read through `reach`, in the plan's order. A filter that
+/// names one team joins that team's membership rows and is ordered by the sort keys they
+/// carry, so the database walks the team's index in the page's order and stops at the page;
+/// ordering by `member`'s columns would read every member of the team to sort them.
 fn select(plan: &Plan, reach: Reach) -> Select<entity::member::Entity> {
-    ordered(
-        entity::member::Entity::find().filter(condition_reaching(&plan.filter, reach)),
-        plan.sort.as_ref(),
-    )
+    use entity::team_member::Column as TM;
+    let Some(team) = walked_team(&plan.filter) else {
+        let matching =
+            entity::member::Entity::find().filter(condition_reaching(&plan.filter, reach));
+        return ordered(matching, plan.sort.as_ref(), &SortColumns::member());
+    };
+    let others = MemberFilter {
+        teams: Vec::new(),
+        ..plan.filter.clone()
+    };
+    let team_id = Query::select()
+        .column(entity::team::Column::Id)
+        .from(entity::team::Entity)
+        .and_where(Expr::col(entity::team::Column::Key).eq(team))
+        .to_owned();
+    let memberships = entity::member::Entity::belongs_to(entity::team_member::Entity)
+        .from(C::Id)
+        .to(TM::MemberId)
+        .into();
+    let matching = entity::member::Entity::find()
+        .join(JoinType::InnerJoin, memberships)
+        .filter(
+            Expr::col((entity::team_member::Entity, TM::TeamId)).eq(Expr::SubQuery(
+                None,
+                Box::new(SubQueryStatement::SelectStatement(team_id)),
+            )),
+        )
+        .filter(condition_reaching(&others, reach));
+    ordered(matching, plan.sort.as_ref(), &SortColumns::membership())
 }
 
 impl Service {
@@ -272,12 +359,16 @@ impl Service {
         plan: &Plan,
         may_view: impl Fn(&entity::member::Model) -> bool,
     ) -> Result<(Vec<entity::member::Model>, u64)> {
-        let total = match plan.filter.only_teams() {
-            Some(keys) => count_team_members(self.db(), keys).await?,
-            None => count(self.db(), select(plan, Reach::Indexed)).await?,
+        let total = if plan.filter == MemberFilter::default() {
+            member_total(self.db()).await?
+        } else if let Some(keys) = plan.filter.only_teams() {
+            count_team_members(self.db(), keys).await?
+        } else {
+            count(self.db(), select(plan, Reach::Indexed)).await?
         };
         let reach = if self.db().get_database_backend() == DatabaseBackend::Sqlite
             && total > SORT_ORDER_ABOVE
+            && walked_team(&plan.filter).is_none()
         {
             sqlite_reach(total, sqlite_member_rows(self.db()).await?, plan.window)
         } else {
