@@ -280,28 +280,29 @@ fn ordered(
     select.order_by(by.id.clone(), order)
 }
 
-/// The one team a filter names, whose membership rows a page then walks in order.
+/// The team whose membership rows a page walks: a filter of one team and nothing else. With
+/// other filters the walk would look up members until enough pass them, and the planner,
+/// which takes the filters as independent, cannot tell how many that is: admins and writers
+/// on a team of readers walked the whole team (15 ms), where joining the filter's own index
+/// with the team took 5.
 fn walked_team(filter: &MemberFilter) -> Option<&str> {
-    match filter.teams.as_slice() {
+    match filter.only_teams()? {
         [team] => Some(team),
         _ => None,
     }
 }
 
-/// The members a plan asks for, read through `reach`, in the plan's order. A filter that
-/// names one team joins that team's membership rows and is ordered by the sort keys they
-/// carry, so the database walks the team's index in the page's order and stops at the page;
-/// ordering by `member`'s columns would read every member of the team to sort them.
+/// The members a plan asks for, read through `reach`, in the plan's order. A filter of one
+/// team joins that team's membership rows and is ordered by the sort keys they carry, so
+/// the database walks the team's index in the page's order and stops at the page; ordering
+/// by `member`'s columns would read every member of the team to sort them.
 fn select(plan: &Plan, reach: Reach) -> Select<entity::member::Entity> {
     use entity::team_member::Column as TM;
+    // A team's walk needs no reach: its index is the filter and the order.
     let Some(team) = walked_team(&plan.filter) else {
         let matching =
             entity::member::Entity::find().filter(condition_reaching(&plan.filter, reach));
         return ordered(matching, plan.sort.as_ref(), &SortColumns::member());
-    };
-    let others = MemberFilter {
-        teams: Vec::new(),
-        ..plan.filter.clone()
     };
     let team_id = Query::select()
         .column(entity::team::Column::Id)
@@ -319,8 +320,7 @@ fn select(plan: &Plan, reach: Reach) -> Select<entity::member::Entity> {
                 None,
                 Box::new(SubQueryStatement::SelectStatement(team_id)),
             )),
-        )
-        .filter(condition_reaching(&others, reach));
+        );
     ordered(matching, plan.sort.as_ref(), &SortColumns::membership())
 }
 
