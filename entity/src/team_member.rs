@@ -11,12 +11,14 @@ pub struct Model {
     /// Where the membership came from (`scim:<connection>`, `rest:<actor>`, ...); none when
     /// granted before sources were recorded.
     pub source: Option<String>,
-    /// The member's sort keys, copied so that a team's members page in order by its own
-    /// indexes: written with the row and kept by a trigger on `member`, never otherwise.
+    /// The member's sort keys and role, copied so that a team's members page in order by
+    /// its own indexes: written with the row and kept by a trigger on `member`, never
+    /// otherwise.
     pub member_email_lower: String,
     pub member_display_key: String,
     pub member_last_seen: Option<i64>,
     pub member_created_at: i64,
+    pub member_role: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,7 +21,7 @@ mod m20261208_000016_member_team_count;
 mod m20261208_000017_audit_link_per_statement;
 mod m20261209_000018_session_idp_ids;
 mod m20261210_000019_audit_resources_scan;
-pub mod m20261211_000020_team_member_sort_keys;
+pub mod m20261211_000020_membership_copies;
 pub mod m20261211_000021_member_total;
 
 pub struct Migrator;
@@ -49,7 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000017_audit_link_per_statement::Migration),
             Box::new(m20261209_000018_session_idp_ids::Migration),
             Box::new(m20261210_000019_audit_resources_scan::Migration),
-            Box::new(m20261211_000020_team_member_sort_keys::Migration),
+            Box::new(m20261211_000020_membership_copies::Migration),
             Box::new(m20261211_000021_member_total::Migration),
         ]
     }

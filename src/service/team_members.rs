@@ -18,7 +18,7 @@ use crate::domain::scim::membership::MembershipChange;
 use crate::error::Result;
 
 use entity::team_member::{Column, Entity};
-use migration::m20261211_000020_team_member_sort_keys::{KEY_COLUMNS, KEY_SOURCES};
+use migration::m20261211_000020_membership_copies::{COPIED, COPIED_FROM};
 
 /// The statements that add `ids` (not members yet) to a team and raise its count; `source`
 /// is who grants the membership (`Principal::grant_source` over REST).
@@ -69,8 +69,8 @@ fn insert_rows(
     ids: &[String],
     source: &GrantSource,
 ) -> Vec<Statement> {
-    let key_columns = KEY_COLUMNS.join(", ");
-    let key_sources = KEY_SOURCES.map(|key| format!("({key})")).join(", ");
+    let key_columns = COPIED.join(", ");
+    let key_sources = COPIED_FROM.map(|key| format!("({key})")).join(", ");
     let mut statements: Vec<Statement> = ids
         .chunks(values_per_statement(backend, 1))
         .map(|chunk| {

@@ -171,14 +171,25 @@ async fn sorts_and_pages_are_stable_and_counted() {
     assert_eq!(seen, ["ann@x.io", "bob@x.io", "cat@x.io", "dan@x.io"]);
 }
 
-/// Every sort of the whole directory, cut down to the members of `team`.
-async fn directory_order_within(app: &TestApp, team: &str, sort: &str) -> Vec<String> {
+/// The whole directory filtered by `beside` in the order of `sort`, cut down to the
+/// members of `team` (found through a filter of two teams, which does not walk one team).
+async fn directory_order_within(
+    app: &TestApp,
+    team: &str,
+    beside: &str,
+    sort: &str,
+) -> Vec<String> {
     let on_team = people(
-        &app.get(&format!("/api/v2/members?filter=team:{team}"))
+        &app.get(&format!("/api/v2/members?filter=team:{team}%7Cnobody"))
             .await
             .1,
     );
-    let all = people(&app.get(&format!("/api/v2/members?{sort}")).await.1);
+    let filter = if beside.is_empty() {
+        String::new()
+    } else {
+        format!("filter={}&", urlencode(beside))
+    };
+    let all = people(&app.get(&format!("/api/v2/members?{filter}{sort}")).await.1);
     all.into_iter().filter(|e| on_team.contains(e)).collect()
 }
 
@@ -195,30 +206,42 @@ async fn a_team_page_is_in_the_order_of_the_whole_directory_as_members_change() 
         "sort=createdAt",
         "sort=-createdAt",
     ];
+    // Filters tested on the membership rows' copies beside the team.
+    let besides = [
+        "",
+        "role:reader",
+        "role:admin|writer",
+        r#"lastSeen:{"before":4000}"#,
+        r#"lastSeen:{"never":true}|{"before":2000},role:admin|reader"#,
+    ];
     let agree = |round: &'static str| {
         let app = &app;
         async move {
-            for team in ["eng", "ops"] {
-                for sort in sorts {
-                    let want = directory_order_within(app, team, sort).await;
-                    let (s, page) = app
-                        .get(&format!("/api/v2/members?filter=team:{team}&{sort}"))
-                        .await;
-                    assert_eq!(s, 200, "{page}");
-                    assert_eq!(people(&page), want, "{round}: team {team}, {sort}");
-                    assert_eq!(page["totalCount"], want.len(), "{round}: {team} {sort}");
-                    // One at a time, the pages follow each other in the same order.
-                    let mut paged = Vec::new();
-                    for offset in 0..want.len() {
-                        let path = format!(
-                            "/api/v2/members?filter=team:{team}&{sort}&limit=1&offset={offset}"
-                        );
-                        paged.extend(people(&app.get(&path).await.1));
-                    }
-                    assert_eq!(paged, want, "{round}: paged, team {team}, {sort}");
+            for (team, beside, sort) in ["eng", "ops"].into_iter().flat_map(|team| {
+                besides
+                    .into_iter()
+                    .flat_map(move |beside| sorts.map(move |sort| (team, beside, sort)))
+            }) {
+                let want = directory_order_within(app, team, beside, sort).await;
+                let filter = urlencode(&[format!("team:{team}"), beside.to_owned()].join(","));
+                let filter = filter.trim_end_matches(',');
+                let (s, page) = app
+                    .get(&format!("/api/v2/members?filter={filter}&{sort}"))
+                    .await;
+                assert_eq!(s, 200, "{page}");
+                let case = format!("{round}: team {team}, {beside}, {sort}");
+                assert_eq!(people(&page), want, "{case}");
+                assert_eq!(page["totalCount"], want.len(), "{case}");
+                // One at a time, the pages follow each other in the same order.
+                let mut paged = Vec::new();
+                for offset in 0..want.len() {
+                    let path =
+                        format!("/api/v2/members?filter={filter}&{sort}&limit=1&offset={offset}");
+                    paged.extend(people(&app.get(&path).await.1));
                 }
+                assert_eq!(paged, want, "paged, {case}");
             }
-            assert_eq!(stale_sort_keys(app).await, Vec::<String>::new(), "{round}");
+            assert_eq!(stale_copies(app).await, Vec::<String>::new(), "{round}");
         }
     };
     agree("as created").await;
@@ -240,6 +263,15 @@ async fn a_team_page_is_in_the_order_of_the_whole_directory_as_members_change() 
             .await
             .unwrap();
     }
+    // And a role, changed in bulk over REST.
+    let dan = app.get("/api/v2/members?filter=email:dan@x.io").await.1["items"][0]["id"].clone();
+    let (s, body) = app
+        .patch(
+            "/api/v2/members",
+            json!({"instructions": [{"kind": "replaceMembersRoles", "memberIDs": [dan], "value": "writer"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
     agree("after changes").await;
     assert_eq!(
         people(&app.get("/api/v2/members?filter=team:eng").await.1),
@@ -260,10 +292,10 @@ async fn a_team_page_is_in_the_order_of_the_whole_directory_as_members_change() 
         0
     );
     let (s, page) = app
-        .get("/api/v2/members?filter=team:ops,role:reader&sort=-lastSeen")
+        .get("/api/v2/members?filter=team:ops,role:writer&sort=-lastSeen")
         .await;
     assert_eq!(s, 200, "{page}");
-    assert_eq!(people(&page), ["dan@x.io"]);
+    assert_eq!(people(&page), ["dan@x.io", "zed@x.io"], "Dan a writer now");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -681,25 +713,25 @@ async fn member_totals(app: &TestApp) -> (u64, u64) {
     (listed, rows)
 }
 
-/// Membership rows whose copy of their member's sort keys differs from the member's own:
+/// Membership rows whose copies of their member's columns differ from the member's own:
 /// none, after any write.
-async fn stale_sort_keys(app: &TestApp) -> Vec<String> {
-    use migration::m20261211_000020_team_member_sort_keys::{KEY_COLUMNS, KEY_SOURCES};
+async fn stale_copies(app: &TestApp) -> Vec<String> {
+    use migration::m20261211_000020_membership_copies::{COPIED, COPIED_FROM};
     use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
     let db = app.service.db();
     let distinct = match db.get_database_backend() {
         DatabaseBackend::Postgres => "IS DISTINCT FROM",
         _ => "IS NOT",
     };
-    let differs = KEY_COLUMNS
+    let differs = COPIED
         .iter()
-        .zip(KEY_SOURCES)
+        .zip(COPIED_FROM)
         .map(|(copy, source)| {
             let source = source
                 .replace("first_name", "m.first_name")
                 .replace("last_name", "m.last_name");
             let source = match source.as_str() {
-                "email_lower" | "last_seen" | "created_at" => format!("m.{source}"),
+                "email_lower" | "last_seen" | "created_at" | "role" => format!("m.{source}"),
                 _ => source,
             };
             format!("tm.{copy} {distinct} {source}")
@@ -786,7 +818,7 @@ async fn every_way_on_and_off_a_team_keeps_noteam_exact() {
         assert!(st.is_success(), "{step}: {st} {answer}");
         assert_eq!(miscounted(app).await, Vec::<String>::new(), "after {step}");
         assert_eq!(
-            stale_sort_keys(app).await,
+            stale_copies(app).await,
             Vec::<String>::new(),
             "after {step}"
         );
@@ -832,7 +864,7 @@ async fn every_way_on_and_off_a_team_keeps_noteam_exact() {
         );
         assert_eq!(miscounted(app).await, Vec::<String>::new(), "after {step}");
         assert_eq!(
-            stale_sort_keys(app).await,
+            stale_copies(app).await,
             Vec::<String>::new(),
             "after {step}"
         );

@@ -8,7 +8,7 @@
 //! view.
 
 use migration::m20261207_000010_directory_indexes::{MEMBER_DISPLAY_KEY, MEMBER_LAST_NAME_KEY};
-use migration::m20261211_000020_team_member_sort_keys::KEY_COLUMNS;
+use migration::m20261211_000020_membership_copies::{ROLE, SORT_KEYS};
 use migration::m20261211_000021_member_total::{COLUMN, TABLE};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Query, SubQueryStatement};
 use sea_orm::{
@@ -132,12 +132,7 @@ fn condition_reaching(f: &MemberFilter, reach: Reach) -> Condition {
         );
     }
     if !f.roles.is_empty() {
-        let mut roles = f.roles.clone();
-        // The owner counts as an admin.
-        if roles.iter().any(|r| r == "admin") {
-            roles.push("owner".to_owned());
-        }
-        all = all.add(col(C::Role).is_in(roles));
+        all = all.add(role_is(col(C::Role), &f.roles));
     }
     if !f.ids.is_empty() {
         all = all.add(col(C::Id).is_in(f.ids.clone()));
@@ -156,16 +151,30 @@ fn condition_reaching(f: &MemberFilter, reach: Reach) -> Condition {
         });
     }
     if !f.last_seen.is_empty() {
-        let mut any = Condition::any();
-        for seen in &f.last_seen {
-            any = any.add(match seen {
-                LastSeen::Never | LastSeen::NoData => col(C::LastSeen).is_null(),
-                LastSeen::Before(ms) => col(C::LastSeen).lt(*ms),
-            });
-        }
-        all = all.add(any);
+        all = all.add(last_seen_is(col(C::LastSeen), &f.last_seen));
     }
     all
+}
+
+/// `role` is one of `roles`; the owner counts as an admin.
+fn role_is(role: Expr, roles: &[String]) -> Condition {
+    let mut roles = roles.to_vec();
+    if roles.iter().any(|r| r == "admin") {
+        roles.push("owner".to_owned());
+    }
+    Condition::all().add(role.is_in(roles))
+}
+
+/// `last_seen` is as any of `seen` says.
+fn last_seen_is(last_seen: Expr, seen: &[LastSeen]) -> Condition {
+    let mut any = Condition::any();
+    for seen in seen {
+        any = any.add(match seen {
+            LastSeen::Never | LastSeen::NoData => last_seen.clone().is_null(),
+            LastSeen::Before(ms) => last_seen.clone().lt(*ms),
+        });
+    }
+    any
 }
 
 /// How many members are on any of the teams, read from the membership rows alone (each
@@ -237,7 +246,7 @@ impl SortColumns {
 
     fn membership() -> Self {
         let col = |name: &str| Expr::col((entity::team_member::Entity, Alias::new(name)));
-        let [email, display, last_seen, created_at] = KEY_COLUMNS.map(col);
+        let [email, display, last_seen, created_at] = SORT_KEYS.map(col);
         SortColumns {
             id: col("member_id"),
             email,
@@ -280,16 +289,65 @@ fn ordered(
     select.order_by(by.id.clone(), order)
 }
 
-/// The team whose membership rows a page walks: a filter of one team and nothing else. With
-/// other filters the walk would look up members until enough pass them, and the planner,
-/// which takes the filters as independent, cannot tell how many that is: admins and writers
-/// on a team of readers walked the whole team (15 ms), where joining the filter's own index
-/// with the team took 5.
+/// The team whose membership rows a page walks: a filter of one team, and else at most the
+/// columns those rows carry a copy of (role, last seen), which are then tested on them. A
+/// filter on anything else (a name, an email, ids) keeps `member`'s own indexes, joined with
+/// the team.
 fn walked_team(filter: &MemberFilter) -> Option<&str> {
-    match filter.only_teams()? {
-        [team] => Some(team),
-        _ => None,
+    let [team] = filter.teams.as_slice() else {
+        return None;
+    };
+    let beside = MemberFilter {
+        teams: Vec::new(),
+        roles: Vec::new(),
+        last_seen: Vec::new(),
+        ..filter.clone()
+    };
+    (beside == MemberFilter::default()).then_some(team.as_str())
+}
+
+/// The membership rows of `team` that pass the filter's role and last-seen, tested on the
+/// rows' copies.
+fn membership_condition(team: &str, filter: &MemberFilter) -> Condition {
+    let col = |name: &str| Expr::col((entity::team_member::Entity, Alias::new(name)));
+    let team_id = Query::select()
+        .column(entity::team::Column::Id)
+        .from(entity::team::Entity)
+        .and_where(Expr::col(entity::team::Column::Key).eq(team))
+        .to_owned();
+    let mut all = Condition::all().add(
+        Expr::col((
+            entity::team_member::Entity,
+            entity::team_member::Column::TeamId,
+        ))
+        .eq(Expr::SubQuery(
+            None,
+            Box::new(SubQueryStatement::SelectStatement(team_id)),
+        )),
+    );
+    if !filter.roles.is_empty() {
+        all = all.add(role_is(col(ROLE), &filter.roles));
     }
+    if !filter.last_seen.is_empty() {
+        let [_, _, last_seen, _] = SORT_KEYS;
+        all = all.add(last_seen_is(col(last_seen), &filter.last_seen));
+    }
+    all
+}
+
+/// How many of `team`'s membership rows pass the filter, counted on those rows alone.
+async fn count_walked(db: &impl ConnectionTrait, team: &str, filter: &MemberFilter) -> Result<u64> {
+    let counting = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(entity::team_member::Entity)
+        .cond_where(membership_condition(team, filter))
+        .to_owned();
+    let row = db
+        .query_one(&counting)
+        .await?
+        .ok_or_else(|| Error::internal("COUNT answered no row"))?;
+    let n: i64 = row.try_get_by_index(0)?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The members a plan asks for, read through `reach`, in the plan's order. A filter of one
@@ -297,30 +355,19 @@ fn walked_team(filter: &MemberFilter) -> Option<&str> {
 /// the database walks the team's index in the page's order and stops at the page; ordering
 /// by `member`'s columns would read every member of the team to sort them.
 fn select(plan: &Plan, reach: Reach) -> Select<entity::member::Entity> {
-    use entity::team_member::Column as TM;
     // A team's walk needs no reach: its index is the filter and the order.
     let Some(team) = walked_team(&plan.filter) else {
         let matching =
             entity::member::Entity::find().filter(condition_reaching(&plan.filter, reach));
         return ordered(matching, plan.sort.as_ref(), &SortColumns::member());
     };
-    let team_id = Query::select()
-        .column(entity::team::Column::Id)
-        .from(entity::team::Entity)
-        .and_where(Expr::col(entity::team::Column::Key).eq(team))
-        .to_owned();
     let memberships = entity::member::Entity::belongs_to(entity::team_member::Entity)
         .from(C::Id)
-        .to(TM::MemberId)
+        .to(entity::team_member::Column::MemberId)
         .into();
     let matching = entity::member::Entity::find()
         .join(JoinType::InnerJoin, memberships)
-        .filter(
-            Expr::col((entity::team_member::Entity, TM::TeamId)).eq(Expr::SubQuery(
-                None,
-                Box::new(SubQueryStatement::SelectStatement(team_id)),
-            )),
-        );
+        .filter(membership_condition(team, &plan.filter));
     ordered(matching, plan.sort.as_ref(), &SortColumns::membership())
 }
 
@@ -361,6 +408,8 @@ impl Service {
     ) -> Result<(Vec<entity::member::Model>, u64)> {
         let total = if plan.filter == MemberFilter::default() {
             member_total(self.db()).await?
+        } else if let Some(team) = walked_team(&plan.filter) {
+            count_walked(self.db(), team, &plan.filter).await?
         } else if let Some(keys) = plan.filter.only_teams() {
             count_team_members(self.db(), keys).await?
         } else {
