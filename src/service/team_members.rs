@@ -60,17 +60,18 @@ pub(crate) fn change_rows(
     statements
 }
 
-/// Inserts one row per id with the member's sort keys read from `member` in the same
-/// statement. Every id given makes a row: an id that names no member leaves its keys NULL,
-/// which the columns refuse, failing the change as a duplicate does.
+/// Inserts one row per id with its copies of the member's columns (sort keys, role) read
+/// from `member` in the same statement. Every id given makes a row: an id that names no
+/// member leaves its copies NULL, which the columns refuse, failing the change as a
+/// duplicate does.
 fn insert_rows(
     backend: DatabaseBackend,
     team_id: &str,
     ids: &[String],
     source: &GrantSource,
 ) -> Vec<Statement> {
-    let key_columns = COPIED.join(", ");
-    let key_sources = COPIED_FROM.map(|key| format!("({key})")).join(", ");
+    let copied = COPIED.join(", ");
+    let copied_from = COPIED_FROM.map(|source| format!("({source})")).join(", ");
     let mut statements: Vec<Statement> = ids
         .chunks(values_per_statement(backend, 1))
         .map(|chunk| {
@@ -85,8 +86,8 @@ fn insert_rows(
                 .join(", ");
             let (team, granted_by) = (at(1), at(2));
             let sql = format!(
-                "INSERT INTO \"team_member\" (team_id, member_id, source, {key_columns}) \
-                 SELECT {team}, given.column1, {granted_by}, {key_sources} \
+                "INSERT INTO \"team_member\" (team_id, member_id, source, {copied}) \
+                 SELECT {team}, given.column1, {granted_by}, {copied_from} \
                  FROM (VALUES {given}) AS given LEFT JOIN member ON member.id = given.column1"
             );
             let mut values: Vec<sea_orm::Value> = vec![team_id.into(), source.stored().into()];

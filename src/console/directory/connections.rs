@@ -15,8 +15,7 @@ use serde_json::Value;
 
 use super::{Part, directory_viewer, parts_nav};
 use crate::console::auth::{Viewer, form_poster};
-use crate::console::error::form_of;
-use crate::console::error::{ConsoleResult, page_or_error};
+use crate::console::error::{ConsoleResult, form_of, page_or_error};
 use crate::console::format::{time, time_or_never};
 use crate::console::page::{Section, csrf_field, frame, respond};
 use crate::domain::connection::{MetadataStatus, OidcSettings, SamlSettings};

@@ -11,8 +11,7 @@ use serde::Deserialize;
 
 use super::{Part, directory_viewer, parts_nav, typed};
 use crate::console::auth::{Viewer, form_poster};
-use crate::console::error::form_of;
-use crate::console::error::{ConsoleResult, page_or_error};
+use crate::console::error::{ConsoleResult, form_of, page_or_error};
 use crate::console::format::{display_name, grant, grant_list, last_sign_in, time, time_or_never};
 use crate::console::page::{Section, csrf_field, frame, respond, see_other};
 use crate::domain::access_review::ReviewRow;

@@ -185,25 +185,31 @@ async fn count_team_members(db: &impl ConnectionTrait, keys: &[String]) -> Resul
     members
         .clear_selects()
         .expr(Expr::cust("COUNT(DISTINCT team_member.member_id)"));
+    number_read(db, &members, "COUNT answered no row").await
+}
+
+/// The one number a query answers; `missing` names the fault when it answers no row.
+async fn number_read(
+    db: &impl ConnectionTrait,
+    query: &sea_orm::sea_query::SelectStatement,
+    missing: &str,
+) -> Result<u64> {
     let row = db
-        .query_one(&members)
+        .query_one(query)
         .await?
-        .ok_or_else(|| Error::internal("COUNT answered no row"))?;
+        .ok_or_else(|| Error::internal(missing))?;
     let n: i64 = row.try_get_by_index(0)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// How many members there are, as the database keeps it while members come and go.
 async fn member_total(db: &impl ConnectionTrait) -> Result<u64> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT {COLUMN} FROM {TABLE} WHERE id = 1"),
-        ))
-        .await?
-        .ok_or_else(|| Error::internal("the member total row is missing"))?;
-    let n: i64 = row.try_get_by_index(0)?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    let total = Query::select()
+        .column(Alias::new(COLUMN))
+        .from(Alias::new(TABLE))
+        .and_where(Expr::col(Alias::new("id")).eq(1))
+        .to_owned();
+    number_read(db, &total, "the member total row is missing").await
 }
 
 /// The ids of the members of any of the teams.
@@ -248,7 +254,10 @@ impl SortColumns {
         let col = |name: &str| Expr::col((entity::team_member::Entity, Alias::new(name)));
         let [email, display, last_seen, created_at] = SORT_KEYS.map(col);
         SortColumns {
-            id: col("member_id"),
+            id: Expr::col((
+                entity::team_member::Entity,
+                entity::team_member::Column::MemberId,
+            )),
             email,
             display,
             last_seen,
@@ -342,12 +351,7 @@ async fn count_walked(db: &impl ConnectionTrait, team: &str, filter: &MemberFilt
         .from(entity::team_member::Entity)
         .cond_where(membership_condition(team, filter))
         .to_owned();
-    let row = db
-        .query_one(&counting)
-        .await?
-        .ok_or_else(|| Error::internal("COUNT answered no row"))?;
-    let n: i64 = row.try_get_by_index(0)?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    number_read(db, &counting, "COUNT answered no row").await
 }
 
 /// The members a plan asks for, read through `reach`, in the plan's order. A filter of one
